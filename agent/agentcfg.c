@@ -1,0 +1,361 @@
+/* agentcfg.c - see agentcfg.h. */
+#include "agentcfg.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "alloc.h"
+#include "fsutil.h"
+#include "jsonutil.h"
+#include "strutil.h"
+
+void agent_config_default(agent_config *cfg)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    str_copy(cfg->broker, "tcp://127.0.0.1:7700", sizeof(cfg->broker));
+    const char *xdg = getenv("XDG_STATE_HOME");
+    const char *home = getenv("HOME");
+    if (geteuid() == 0)
+        str_copy(cfg->state_dir, "/var/lib/muster-agent", sizeof(cfg->state_dir));
+    else if (xdg && *xdg)
+        snprintf(cfg->state_dir, sizeof(cfg->state_dir), "%s/muster-agent", xdg);
+    else if (home && *home)
+        snprintf(cfg->state_dir, sizeof(cfg->state_dir), "%s/.local/state/muster-agent", home);
+    else
+        str_copy(cfg->state_dir, ".muster-agent", sizeof(cfg->state_dir));
+    str_copy(cfg->data_dir, MUSTER_DATA_DIR, sizeof(cfg->data_dir));
+    cfg->log_level = LOG_INFO;
+    cfg->reconnect_min_ms = 1000;
+    cfg->reconnect_max_ms = 32000;
+}
+
+int agent_parse_simulate(const char *s, char *model, size_t n, uint32_t *count, mu_error *errp)
+{
+    const char *colon = strrchr(s, ':');
+    size_t len = colon ? (size_t)(colon - s) : strlen(s);
+    *count = 1;
+    if (colon) {
+        uint64_t c;
+        if (str_to_u64(colon + 1, 1, 16, &c) < 0)
+            return errprintf(errp, "--simulate-gpu: count \"%s\" is not 1..16", colon + 1);
+        *count = (uint32_t)c;
+    }
+    if (len == 0 || len >= n)
+        return errprintf(errp, "--simulate-gpu: expected MODEL[:COUNT], e.g. \"RTX 4090:2\"");
+    memcpy(model, s, len);
+    model[len] = '\0';
+    return 0;
+}
+
+int agent_parse_bandwidth(const char *s, uint32_t *down, uint32_t *up, mu_error *errp)
+{
+    char buf[64];
+    if (str_copy(buf, s, sizeof(buf)) >= sizeof(buf))
+        return errprintf(errp, "--bandwidth: expected DOWN/UP in Mbit/s, e.g. 500/400");
+    char *slash = strchr(buf, '/');
+    if (!slash)
+        return errprintf(errp, "--bandwidth: expected DOWN/UP in Mbit/s, e.g. 500/400");
+    *slash = '\0';
+    uint64_t d, u;
+    if (str_to_u64(buf, 0, 1000000, &d) < 0 || str_to_u64(slash + 1, 0, 1000000, &u) < 0)
+        return errprintf(errp, "--bandwidth: \"%s\" is not DOWN/UP in Mbit/s (0..1000000)", s);
+    *down = (uint32_t)d;
+    *up = (uint32_t)u;
+    return 0;
+}
+
+static int set_country(agent_config *cfg, const char *v, mu_error *errp)
+{
+    if (strlen(v) != 2 || !isalpha((unsigned char)v[0]) || !isalpha((unsigned char)v[1]))
+        return errprintf(errp, "country \"%s\" is not a two-letter ISO code (e.g. DE)", v);
+    cfg->country[0] = (char)toupper((unsigned char)v[0]);
+    cfg->country[1] = (char)toupper((unsigned char)v[1]);
+    cfg->country[2] = '\0';
+    return 0;
+}
+
+static int set_str(char *dst, size_t n, const char *v, const char *what, mu_error *errp)
+{
+    if (str_copy(dst, v, n) >= n)
+        return errprintf(errp, "%s is too long (at most %zu characters)", what, n - 1);
+    return 0;
+}
+
+int agent_config_parse_json(agent_config *cfg, const char *text, size_t len, const char *where,
+                            mu_error *errp)
+{
+    static const char *const keys[] = {"broker",    "state_dir", "country",  "region",
+                                       "simulate_gpu", "bandwidth", "hostname", "data_dir",
+                                       "topology",  "log_level", "reconnect_min_ms",
+                                       "reconnect_max_ms", NULL};
+    agent_config n = *cfg;
+    cJSON *root = json_parse(text, len, where, errp);
+    if (!root)
+        return -1;
+    int rc = -1;
+    const char *s;
+    if (json_check_keys(root, keys, where, errp) < 0)
+        goto out;
+    struct {
+        const char *key;
+        char *dst;
+        size_t n;
+    } strs[] = {
+        {"broker", n.broker, sizeof(n.broker)},
+        {"state_dir", n.state_dir, sizeof(n.state_dir)},
+        {"region", n.region, sizeof(n.region)},
+        {"hostname", n.hostname, sizeof(n.hostname)},
+        {"data_dir", n.data_dir, sizeof(n.data_dir)},
+        {"topology", n.topology, sizeof(n.topology)},
+    };
+    for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++) {
+        s = NULL;
+        if (json_get_string(root, strs[i].key, false, &s, where, errp) < 0 ||
+            (s && set_str(strs[i].dst, strs[i].n, s, strs[i].key, errp) < 0))
+            goto out;
+    }
+    s = NULL;
+    if (json_get_string(root, "country", false, &s, where, errp) < 0 ||
+        (s && set_country(&n, s, errp) < 0))
+        goto out;
+    s = NULL;
+    if (json_get_string(root, "simulate_gpu", false, &s, where, errp) < 0 ||
+        (s && agent_parse_simulate(s, n.simulate_model, sizeof(n.simulate_model),
+                                   &n.simulate_count, errp) < 0))
+        goto out;
+    s = NULL;
+    if (json_get_string(root, "bandwidth", false, &s, where, errp) < 0 ||
+        (s && agent_parse_bandwidth(s, &n.bw_down_mbps, &n.bw_up_mbps, errp) < 0))
+        goto out;
+    s = NULL;
+    if (json_get_string(root, "log_level", false, &s, where, errp) < 0)
+        goto out;
+    if (s && log_level_parse(s, &n.log_level) < 0) {
+        errprintf(errp, "%s: log_level \"%s\" is not debug, info, warn, error or off", where, s);
+        goto out;
+    }
+    if (json_get_u32(root, "reconnect_min_ms", false, 10, 3600000, &n.reconnect_min_ms, where,
+                     errp) < 0 ||
+        json_get_u32(root, "reconnect_max_ms", false, 10, 3600000, &n.reconnect_max_ms, where,
+                     errp) < 0)
+        goto out;
+    *cfg = n;
+    rc = 0;
+out:
+    if (rc < 0 && errp && strncmp(errp->text, where, strlen(where)) != 0)
+        errprefix(errp, "%s", where);
+    cJSON_Delete(root);
+    return rc;
+}
+
+void agent_config_usage(FILE *out)
+{
+    fprintf(out,
+            "Usage: muster-agent [OPTIONS]\n"
+            "\n"
+            "The muster worker daemon: finds this host's GPUs (hwloc, NVML when present),\n"
+            "registers with the broker, and heartbeats until stopped (SIGINT/SIGTERM, after\n"
+            "which it says goodbye). Its worker id is created once and kept in the state\n"
+            "directory, so a restarted agent is the same worker.\n"
+            "\n"
+            "Options (each overrides the same key of the --config file):\n"
+            "  -c, --config FILE          JSON config file (keys: see docs/operator.md)\n"
+            "  -b, --broker EP            broker's agent endpoint [tcp://127.0.0.1:7700]\n"
+            "  -s, --state-dir DIR        where the worker id is kept\n"
+            "                             [/var/lib/muster-agent as root, else\n"
+            "                             ~/.local/state/muster-agent]\n"
+            "      --country CC           ISO 3166-1 country code of this host, e.g. DE\n"
+            "      --region NAME          muster region (derived from --country if absent)\n"
+            "      --simulate-gpu MODEL[:COUNT]\n"
+            "                             claim COUNT (1..16) simulated GPUs of a catalog\n"
+            "                             model, for hosts without GPUs (e.g. \"RTX 4090:2\")\n"
+            "      --bandwidth DOWN/UP    measured bandwidth in Mbit/s, e.g. 500/400; sets\n"
+            "                             the tier (low >= 100/75, medium >= 400/300,\n"
+            "                             high >= 800/600, ultra >= 1600/1200) [0/0: none]\n"
+            "      --hostname NAME        register under NAME instead of this host's name\n"
+            "      --topology FILE        inventory an hwloc XML topology, not this host\n"
+            "      --data-dir DIR         where gpus.json lives [%s]\n"
+            "      --log-level LEVEL      debug, info, warn, error, off [info]\n"
+            "      --reconnect-min-ms MS  first reconnect delay [1000]\n"
+            "      --reconnect-max-ms MS  longest reconnect delay (doubling) [32000]\n"
+            "  -h, --help                 show this help and exit\n"
+            "      --version              show the version and exit\n"
+            "\n"
+            "Exit status: 0 after a clean stop, 1 on a runtime error, 2 on a bad flag or\n"
+            "config, or when the broker refuses the registration (the reason is logged).\n",
+            MUSTER_DATA_DIR);
+}
+
+enum {
+    OPT_COUNTRY = 256,
+    OPT_REGION,
+    OPT_SIMULATE,
+    OPT_BANDWIDTH,
+    OPT_HOSTNAME,
+    OPT_TOPOLOGY,
+    OPT_DATADIR,
+    OPT_LOGLEVEL,
+    OPT_RMIN,
+    OPT_RMAX,
+    OPT_VERSION,
+};
+
+static const struct option long_opts[] = {
+    {"config", required_argument, NULL, 'c'},
+    {"broker", required_argument, NULL, 'b'},
+    {"state-dir", required_argument, NULL, 's'},
+    {"country", required_argument, NULL, OPT_COUNTRY},
+    {"region", required_argument, NULL, OPT_REGION},
+    {"simulate-gpu", required_argument, NULL, OPT_SIMULATE},
+    {"bandwidth", required_argument, NULL, OPT_BANDWIDTH},
+    {"hostname", required_argument, NULL, OPT_HOSTNAME},
+    {"topology", required_argument, NULL, OPT_TOPOLOGY},
+    {"data-dir", required_argument, NULL, OPT_DATADIR},
+    {"log-level", required_argument, NULL, OPT_LOGLEVEL},
+    {"reconnect-min-ms", required_argument, NULL, OPT_RMIN},
+    {"reconnect-max-ms", required_argument, NULL, OPT_RMAX},
+    {"help", no_argument, NULL, 'h'},
+    {"version", no_argument, NULL, OPT_VERSION},
+    {NULL, 0, NULL, 0},
+};
+
+int agent_config_from_args(agent_config *cfg, int argc, char **argv, agent_action *action,
+                           mu_error *errp)
+{
+    static const char shortopts[] = "c:b:s:h";
+    agent_config_default(cfg);
+    *action = AGENT_RUN;
+    const char *config_path = NULL;
+    int c;
+    opterr = 0;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, shortopts, long_opts, NULL)) != -1) {
+        if (c == 'c')
+            config_path = optarg;
+        else if (c == 'h')
+            *action = AGENT_HELP;
+        else if (c == OPT_VERSION)
+            *action = AGENT_VERSION;
+        else if (c == '?') {
+            if (optopt)
+                return errprintf(errp, "option -%c is unknown or needs a value (see --help)",
+                                 optopt);
+            return errprintf(errp, "option %s is unknown or needs a value (see --help)",
+                             argv[optind - 1]);
+        }
+    }
+    if (optind < argc)
+        return errprintf(errp, "unexpected argument \"%s\" (see --help)", argv[optind]);
+    if (*action != AGENT_RUN)
+        return 0;
+    if (config_path) {
+        size_t len;
+        char *text = fs_read_file(config_path, 1u << 20, &len, errp);
+        if (!text)
+            return -1;
+        int rc = agent_config_parse_json(cfg, text, len, config_path, errp);
+        mu_free(text);
+        if (rc < 0)
+            return -1;
+    }
+    optind = 1;
+    while ((c = getopt_long(argc, argv, shortopts, long_opts, NULL)) != -1) {
+        int rc = 0;
+        uint64_t v;
+        switch (c) {
+        case 'b':
+            rc = set_str(cfg->broker, sizeof(cfg->broker), optarg, "--broker", errp);
+            break;
+        case 's':
+            rc = set_str(cfg->state_dir, sizeof(cfg->state_dir), optarg, "--state-dir", errp);
+            break;
+        case OPT_COUNTRY:
+            rc = set_country(cfg, optarg, errp);
+            break;
+        case OPT_REGION:
+            rc = set_str(cfg->region, sizeof(cfg->region), optarg, "--region", errp);
+            break;
+        case OPT_SIMULATE:
+            rc = agent_parse_simulate(optarg, cfg->simulate_model, sizeof(cfg->simulate_model),
+                                      &cfg->simulate_count, errp);
+            break;
+        case OPT_BANDWIDTH:
+            rc = agent_parse_bandwidth(optarg, &cfg->bw_down_mbps, &cfg->bw_up_mbps, errp);
+            break;
+        case OPT_HOSTNAME:
+            rc = set_str(cfg->hostname, sizeof(cfg->hostname), optarg, "--hostname", errp);
+            break;
+        case OPT_TOPOLOGY:
+            rc = set_str(cfg->topology, sizeof(cfg->topology), optarg, "--topology", errp);
+            break;
+        case OPT_DATADIR:
+            rc = set_str(cfg->data_dir, sizeof(cfg->data_dir), optarg, "--data-dir", errp);
+            break;
+        case OPT_LOGLEVEL:
+            if (log_level_parse(optarg, &cfg->log_level) < 0)
+                rc = errprintf(errp, "--log-level: \"%s\" is not debug, info, warn, error or off",
+                               optarg);
+            break;
+        case OPT_RMIN:
+        case OPT_RMAX:
+            if (str_to_u64(optarg, 10, 3600000, &v) < 0)
+                rc = errprintf(errp, "--reconnect-%s-ms: \"%s\" is not 10..3600000",
+                               c == OPT_RMIN ? "min" : "max", optarg);
+            else if (c == OPT_RMIN)
+                cfg->reconnect_min_ms = (uint32_t)v;
+            else
+                cfg->reconnect_max_ms = (uint32_t)v;
+            break;
+        default:
+            break;
+        }
+        if (rc < 0)
+            return -1;
+    }
+    if (cfg->reconnect_max_ms < cfg->reconnect_min_ms)
+        return errprintf(errp, "reconnect_max_ms (%u) is below reconnect_min_ms (%u)",
+                         cfg->reconnect_max_ms, cfg->reconnect_min_ms);
+    if (!cfg->broker[0] || !cfg->state_dir[0])
+        return errprintf(errp, "broker endpoint and state directory must not be empty");
+    return 0;
+}
+
+int agent_identity_load(const char *state_dir, mu_id *id, bool *created, mu_error *errp)
+{
+    char path[AGENT_PATH_MAX + 16];
+    snprintf(path, sizeof(path), "%s/worker-id", state_dir);
+    *created = false;
+    if (access(path, F_OK) == 0) {
+        size_t len;
+        char *text = fs_read_file(path, 4096, &len, errp);
+        if (!text)
+            return -1;
+        while (len && isspace((unsigned char)text[len - 1]))
+            text[--len] = '\0';
+        int rc = id_parse(text, id);
+        mu_free(text);
+        if (rc < 0)
+            return errprintf(errp,
+                             "%s does not hold a worker id (a UUID); it is left untouched: "
+                             "restore it, or remove it to register as a new worker",
+                             path);
+        return 0;
+    }
+    if (errno != ENOENT)
+        return errprintf(errp, "%s: %s", path, strerror(errno));
+    if (fs_mkdir_p(state_dir, 0700, errp) < 0)
+        return -1;
+    char text[ID_TEXT_LEN + 1];
+    id_generate(id);
+    id_format(id, text);
+    text[ID_TEXT_LEN - 1] = '\n';
+    text[ID_TEXT_LEN] = '\0';
+    if (fs_write_atomic(path, text, ID_TEXT_LEN, errp) < 0)
+        return -1;
+    *created = true;
+    return 0;
+}

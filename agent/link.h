@@ -1,0 +1,27 @@
+/* link.h - the agent's link to the broker, the Paranoid Pirate way.
+ *
+ * Register first (the registration carries the protocol version); then any
+ * message from the broker proves it alive, and the agent sends a heartbeat
+ * only when it has sent nothing for one interval. When the broker has been
+ * silent for `liveness` intervals the agent drops the socket and reconnects
+ * after an exponential backoff (reconnect_min_ms doubling to
+ * reconnect_max_ms). A broker that answers "unknown worker" (it restarted,
+ * or declared us offline) gets a fresh registration at once. On stop the
+ * agent says goodbye.
+ */
+#ifndef MUSTER_AGENT_LINK_H
+#define MUSTER_AGENT_LINK_H
+
+#include <signal.h>
+
+#include "agentcfg.h"
+#include "error.h"
+#include "muster.pb-c.h"
+
+/* Run until *stop is set. REG is the registration to send (borrowed).
+ * Returns 0 after a clean stop, -1 with a reason when the broker refused the
+ * registration for good (e.g. an unknown GPU model), which no retry fixes. */
+int link_run(const agent_config *cfg, const Muster__Register *reg, volatile sig_atomic_t *stop,
+             mu_error *errp);
+
+#endif

@@ -1,0 +1,280 @@
+/* main.c - the `muster` command: a thin layer over the client library.
+ *
+ * Exit status, for scripts:
+ *   0  success
+ *   1  the broker answered with an error (not found, bad request, ...)
+ *   2  bad usage (unknown command or flag, bad value)
+ *   3  the broker could not be reached (no reply within --timeout)
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "format.h"
+#include "muster/client.h"
+#include "strutil.h"
+#include "wire.h"
+
+enum { EXIT_OK = 0, EXIT_REMOTE = 1, EXIT_USAGE = 2, EXIT_UNREACHABLE = 3 };
+
+typedef struct cli {
+    const char *broker;
+    int timeout_ms;
+    bool json;
+} cli;
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "Usage: muster [GLOBAL OPTIONS] COMMAND [ARGS]\n"
+            "\n"
+            "Talk to a muster broker (musterd).\n"
+            "\n"
+            "Commands:\n"
+            "  workers [--state S] [--region R] [--gpu MODEL]\n"
+            "                         list workers (id, host, GPUs, region, tier, state,\n"
+            "                         last seen); S is online, suspect or offline\n"
+            "  workers show ID        one worker in detail (ID may be a unique prefix of\n"
+            "                         at least 4 characters)\n"
+            "  status                 the broker's version, uptime, fleet and counters\n"
+            "\n"
+            "Global options (also accepted after the command):\n"
+            "  -b, --broker EP        broker's client endpoint [$MUSTER_BROKER, else\n"
+            "                         tcp://127.0.0.1:7701]\n"
+            "  -t, --timeout MS       how long to wait for the broker [5000]\n"
+            "  -j, --json             machine-readable output (errors too, on stdout)\n"
+            "  -h, --help             show this help (or a command's: muster workers --help)\n"
+            "      --version          show the version\n"
+            "\n"
+            "Exit status: 0 success, 1 the broker answered with an error, 2 bad usage,\n"
+            "3 the broker could not be reached.\n");
+}
+
+/* Report a failed call; returns the exit status it deserves. */
+static int fail(const cli *c, const mu_error *err, Muster__Status status)
+{
+    int code = errno == ETIMEDOUT ? EXIT_UNREACHABLE : EXIT_REMOTE;
+    const char *st = errno == ETIMEDOUT ? "unreachable" : wire_status_name(status);
+    if (errno == EPROTO)
+        st = "protocol_error";
+    if (c->json)
+        format_error_json(stdout, st, err->text);
+    fprintf(stderr, "muster: %s\n", err->text);
+    return code;
+}
+
+static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static int usage_error(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "muster: ");
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, " (see muster --help)\n");
+    va_end(ap);
+    return EXIT_USAGE;
+}
+
+static muster_client *connect_or_fail(const cli *c, int *code)
+{
+    mu_error err;
+    muster_client *mc = muster_client_create(c->broker, c->timeout_ms, &err);
+    if (!mc) {
+        errno = EIO;
+        *code = fail(c, &err, MUSTER__STATUS__STATUS_UNAVAILABLE);
+    }
+    return mc;
+}
+
+static int cmd_workers_show(const cli *c, const char *id)
+{
+    int code = EXIT_OK;
+    muster_client *mc = connect_or_fail(c, &code);
+    if (!mc)
+        return code;
+    Muster__Envelope *reply;
+    Muster__Status st;
+    mu_error err;
+    if (muster_get_worker(mc, id, &reply, &st, &err) < 0) {
+        code = fail(c, &err, st);
+    } else {
+        if (c->json)
+            format_worker_json(stdout, reply->get_worker_reply->worker);
+        else
+            format_worker_detail(stdout, reply->get_worker_reply->worker);
+        wire_free(reply);
+    }
+    muster_client_destroy(mc);
+    return code;
+}
+
+static int cmd_workers(cli *c, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"state", required_argument, NULL, 's'}, {"region", required_argument, NULL, 'r'},
+        {"gpu", required_argument, NULL, 'g'},   {"json", no_argument, NULL, 'j'},
+        {"help", no_argument, NULL, 'h'},        {NULL, 0, NULL, 0},
+    };
+    Muster__ListWorkersRequest q = MUSTER__LIST_WORKERS_REQUEST__INIT;
+    int o;
+    optind = 1;
+    opterr = 0;
+    while ((o = getopt_long(argc, argv, "+s:r:g:jh", opts, NULL)) != -1) {
+        switch (o) {
+        case 's':
+            if (strcmp(optarg, "online") && strcmp(optarg, "suspect") && strcmp(optarg, "offline"))
+                return usage_error("--state \"%s\" is not online, suspect or offline", optarg);
+            q.state = optarg;
+            break;
+        case 'r':
+            q.region = optarg;
+            break;
+        case 'g':
+            q.gpu_model = optarg;
+            break;
+        case 'j':
+            c->json = true;
+            break;
+        case 'h':
+            printf("Usage: muster workers [--state S] [--region R] [--gpu MODEL] [--json]\n"
+                   "       muster workers show ID [--json]\n"
+                   "List the broker's workers, or show one (ID: a unique prefix of at least\n"
+                   "4 characters). S is online, suspect or offline.\n");
+            return EXIT_OK;
+        default:
+            return usage_error("workers: unknown option or missing value in \"%s\"",
+                               argv[optind - 1]);
+        }
+    }
+    if (optind < argc && strcmp(argv[optind], "show") == 0) {
+        const char *id = NULL;
+        for (int i = optind + 1; i < argc; i++) {
+            if (strcmp(argv[i], "--json") == 0 || strcmp(argv[i], "-j") == 0)
+                c->json = true;
+            else if (argv[i][0] == '-')
+                return usage_error("workers show: unknown option \"%s\"", argv[i]);
+            else if (!id)
+                id = argv[i];
+            else
+                return usage_error("workers show: unexpected argument \"%s\"", argv[i]);
+        }
+        if (!id)
+            return usage_error("workers show: which worker? give its ID");
+        return cmd_workers_show(c, id);
+    }
+    if (optind < argc)
+        return usage_error("workers: unexpected argument \"%s\"", argv[optind]);
+
+    int code = EXIT_OK;
+    muster_client *mc = connect_or_fail(c, &code);
+    if (!mc)
+        return code;
+    Muster__Envelope *reply;
+    Muster__Status st;
+    mu_error err;
+    if (muster_list_workers(mc, &q, &reply, &st, &err) < 0) {
+        code = fail(c, &err, st);
+    } else {
+        if (c->json)
+            format_workers_json(stdout, reply->list_workers_reply);
+        else
+            format_workers_table(stdout, reply->list_workers_reply);
+        wire_free(reply);
+    }
+    muster_client_destroy(mc);
+    return code;
+}
+
+static int cmd_status(cli *c, int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--json") == 0 || strcmp(argv[i], "-j") == 0) {
+            c->json = true;
+        } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            printf("Usage: muster status [--json]\n"
+                   "Show the broker's version, uptime, workers by state, GPUs online,\n"
+                   "message counters and endpoints.\n");
+            return EXIT_OK;
+        } else {
+            return usage_error("status: unexpected argument \"%s\"", argv[i]);
+        }
+    }
+    int code = EXIT_OK;
+    muster_client *mc = connect_or_fail(c, &code);
+    if (!mc)
+        return code;
+    Muster__Envelope *reply;
+    Muster__Status st;
+    mu_error err;
+    if (muster_broker_status(mc, &reply, &st, &err) < 0) {
+        code = fail(c, &err, st);
+    } else {
+        if (c->json)
+            format_status_json(stdout, reply->broker_status_reply);
+        else
+            format_status(stdout, reply->broker_status_reply);
+        wire_free(reply);
+    }
+    muster_client_destroy(mc);
+    return code;
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"broker", required_argument, NULL, 'b'}, {"timeout", required_argument, NULL, 't'},
+        {"json", no_argument, NULL, 'j'},         {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},      {NULL, 0, NULL, 0},
+    };
+    const char *env = getenv("MUSTER_BROKER");
+    cli c = {env && *env ? env : "tcp://127.0.0.1:7701", 5000, false};
+    int o;
+    opterr = 0;
+    /* '+': stop at the command; its own flags are parsed by the command. */
+    while ((o = getopt_long(argc, argv, "+b:t:jh", opts, NULL)) != -1) {
+        uint64_t v;
+        switch (o) {
+        case 'b':
+            c.broker = optarg;
+            break;
+        case 't':
+            if (str_to_u64(optarg, 1, 3600000, &v) < 0)
+                return usage_error("--timeout \"%s\" is not a number of milliseconds (1..3600000)",
+                                   optarg);
+            c.timeout_ms = (int)v;
+            break;
+        case 'j':
+            c.json = true;
+            break;
+        case 'h':
+            usage(stdout);
+            return EXIT_OK;
+        case 'V':
+            printf("muster %s (protocol %u)\n", MUSTER_VERSION, WIRE_PROTOCOL_VERSION);
+            return EXIT_OK;
+        default:
+            return usage_error("unknown option or missing value in \"%s\"", argv[optind - 1]);
+        }
+    }
+    if (optind >= argc) {
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    const char *cmd = argv[optind];
+    int sub_argc = argc - optind;
+    char **sub_argv = argv + optind;
+    if (strcmp(cmd, "workers") == 0)
+        return cmd_workers(&c, sub_argc, sub_argv);
+    if (strcmp(cmd, "status") == 0)
+        return cmd_status(&c, sub_argc, sub_argv);
+    if (strcmp(cmd, "help") == 0) {
+        usage(stdout);
+        return EXIT_OK;
+    }
+    return usage_error("unknown command \"%s\"", cmd);
+}

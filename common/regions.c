@@ -1,0 +1,175 @@
+/* regions.c - see regions.h. Countries are kept sorted by code so a lookup
+ * is a binary search; there are a few hundred at most. */
+#include "regions.h"
+
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "alloc.h"
+#include "fsutil.h"
+#include "jsonutil.h"
+#include "strutil.h"
+
+typedef struct country {
+    char code[3];
+    unsigned region;
+} country;
+
+struct region_table {
+    char **regions;
+    size_t n_regions;
+    country *countries;
+    size_t n_countries;
+};
+
+void regions_destroy(region_table *t)
+{
+    if (!t)
+        return;
+    for (size_t i = 0; i < t->n_regions; i++)
+        mu_free(t->regions[i]);
+    mu_free(t->regions);
+    mu_free(t->countries);
+    mu_free(t);
+}
+
+static int cmp_country(const void *a, const void *b)
+{
+    return strcmp(((const country *)a)->code, ((const country *)b)->code);
+}
+
+static int region_index(const region_table *t, const char *name)
+{
+    for (size_t i = 0; i < t->n_regions; i++)
+        if (strcmp(t->regions[i], name) == 0)
+            return (int)i;
+    return -1;
+}
+
+region_table *regions_parse(const char *text, size_t len, const char *where, mu_error *errp)
+{
+    static const char *const keys[] = {"version", "comment", "source", "regions", "countries",
+                                       NULL};
+    static const char *const rkeys[] = {"name", "description", NULL};
+    static const char *const ckeys[] = {"code", "name", "region", NULL};
+    region_table *t = NULL;
+    cJSON *root = json_parse(text, len, where, errp);
+    if (!root)
+        return NULL;
+    uint32_t version;
+    if (json_check_keys(root, keys, where, errp) < 0 ||
+        json_get_u32(root, "version", true, 1, 1, &version, where, errp) < 0)
+        goto error;
+    const cJSON *regions = cJSON_GetObjectItemCaseSensitive(root, "regions");
+    const cJSON *countries = cJSON_GetObjectItemCaseSensitive(root, "countries");
+    if (!cJSON_IsArray(regions) || !cJSON_GetArraySize(regions) || !cJSON_IsArray(countries)) {
+        errprintf(errp, "%s: \"regions\" and \"countries\" must be arrays", where);
+        goto error;
+    }
+    if (!(t = mu_calloc(1, sizeof(*t))) ||
+        !(t->regions = mu_calloc((size_t)cJSON_GetArraySize(regions), sizeof(char *))) ||
+        !(t->countries = mu_calloc((size_t)cJSON_GetArraySize(countries) + 1, sizeof(country)))) {
+        errprintf(errp, "%s: out of memory", where);
+        goto error;
+    }
+    const cJSON *it;
+    cJSON_ArrayForEach(it, regions)
+    {
+        const char *name = NULL;
+        if (json_check_keys(it, rkeys, where, errp) < 0 ||
+            json_get_string(it, "name", true, &name, where, errp) < 0)
+            goto error;
+        if (!*name || strlen(name) > 32 || region_index(t, name) >= 0) {
+            errprintf(errp, "%s: region \"%s\" is empty, too long or listed twice", where, name);
+            goto error;
+        }
+        if (!(t->regions[t->n_regions] = mu_strdup(name))) {
+            errprintf(errp, "%s: out of memory", where);
+            goto error;
+        }
+        t->n_regions++;
+    }
+    cJSON_ArrayForEach(it, countries)
+    {
+        const char *code = NULL, *region = NULL;
+        if (json_check_keys(it, ckeys, where, errp) < 0 ||
+            json_get_string(it, "code", true, &code, where, errp) < 0 ||
+            json_get_string(it, "region", true, &region, where, errp) < 0)
+            goto error;
+        if (strlen(code) != 2 || !isupper((unsigned char)code[0]) ||
+            !isupper((unsigned char)code[1])) {
+            errprintf(errp, "%s: country code \"%s\" is not two capital letters", where, code);
+            goto error;
+        }
+        int r = region_index(t, region);
+        if (r < 0) {
+            errprintf(errp, "%s: country %s names unknown region \"%s\"", where, code, region);
+            goto error;
+        }
+        country *c = &t->countries[t->n_countries++];
+        memcpy(c->code, code, 3);
+        c->region = (unsigned)r;
+    }
+    qsort(t->countries, t->n_countries, sizeof(country), cmp_country);
+    for (size_t i = 1; i < t->n_countries; i++) {
+        if (strcmp(t->countries[i - 1].code, t->countries[i].code) == 0) {
+            errprintf(errp, "%s: country %s listed twice", where, t->countries[i].code);
+            goto error;
+        }
+    }
+    cJSON_Delete(root);
+    return t;
+error:
+    regions_destroy(t);
+    cJSON_Delete(root);
+    return NULL;
+}
+
+region_table *regions_load_file(const char *path, mu_error *errp)
+{
+    size_t len;
+    char *text = fs_read_file(path, 1u << 20, &len, errp);
+    if (!text)
+        return NULL;
+    region_table *t = regions_parse(text, len, path, errp);
+    mu_free(text);
+    return t;
+}
+
+const char *regions_of_country(const region_table *t, const char *code)
+{
+    if (!code || strlen(code) != 2)
+        return NULL;
+    country key = {{(char)toupper((unsigned char)code[0]), (char)toupper((unsigned char)code[1]),
+                    0},
+                   0};
+    const country *c = bsearch(&key, t->countries, t->n_countries, sizeof(country), cmp_country);
+    return c ? t->regions[c->region] : NULL;
+}
+
+const char *regions_find(const region_table *t, const char *name)
+{
+    if (!name)
+        return NULL;
+    for (size_t i = 0; i < t->n_regions; i++)
+        if (strcasecmp(t->regions[i], name) == 0)
+            return t->regions[i];
+    return NULL;
+}
+
+size_t regions_count(const region_table *t)
+{
+    return t->n_regions;
+}
+
+const char *regions_name_at(const region_table *t, size_t i)
+{
+    return i < t->n_regions ? t->regions[i] : NULL;
+}
+
+size_t regions_country_count(const region_table *t)
+{
+    return t->n_countries;
+}

@@ -1,0 +1,663 @@
+/* broker.c - see broker.h.
+ *
+ * Messages are dispatched through a table (one row per request type: which
+ * socket may send it and which handler runs it), so adding a message is
+ * adding a row. Every request gets a reply, errors included; a message that
+ * cannot even be framed is dropped and counted. Nothing a peer sends can
+ * stop the loop: handlers return a status, never abort.
+ */
+#include "broker.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <zmq.h>
+
+#include "alloc.h"
+#include "catalog.h"
+#include "clock.h"
+#include "idmap.h"
+#include "ids.h"
+#include "log.h"
+#include "regions.h"
+#include "registry.h"
+#include "strutil.h"
+#include "wire.h"
+#include "zsock.h"
+
+/* How many messages one socket may hand us before the other gets a turn. */
+#define BATCH 256
+
+enum endpoint { EP_AGENT = 1, EP_CLIENT = 2 };
+
+/* A ZeroMQ routing id kept per worker slot, to reach the agent later. */
+typedef struct peer_slot {
+    uint8_t len; /* 0: not connected */
+    uint8_t id[IDMAP_KEY_MAX];
+} peer_slot;
+
+typedef struct counters {
+    uint64_t received;
+    uint64_t rejected;
+    uint64_t dropped;
+} counters;
+
+struct broker {
+    broker_config cfg;
+    catalog *cat;
+    region_table *regions;
+    registry *reg;
+    void *zctx;
+    void *agents;
+    void *clients;
+    void *events;
+    char endpoints[3][256]; /* as bound */
+    idmap *peer_to_slot;    /* routing id -> worker slot */
+    peer_slot *slot_peer;   /* worker slot -> routing id */
+    size_t slot_peer_cap;
+    counters stats;
+    uint64_t started_at;
+    uint64_t now;           /* latest time given to the core; never decreases */
+    uint64_t event_seq;
+};
+
+/* A request as handlers see it. */
+typedef struct request {
+    enum endpoint from;
+    const zs_msg *msg;
+    const Muster__Envelope *env;
+} request;
+
+typedef void (*handler_fn)(broker *b, const request *rq);
+
+/* --- replies and events --------------------------------------------------- */
+
+static void *socket_of(broker *b, enum endpoint ep)
+{
+    return ep == EP_AGENT ? b->agents : b->clients;
+}
+
+static void send_reply(broker *b, const request *rq, Muster__Envelope *reply)
+{
+    mu_error err;
+    reply->request_id = rq->env ? rq->env->request_id : reply->request_id;
+    if (zs_send(socket_of(b, rq->from), &rq->msg->peer, reply, &err) < 0)
+        log_warn("reply.failed", "reason=\"%s\"", err.text);
+}
+
+static void send_error(broker *b, const request *rq, uint64_t request_id, Muster__Status status,
+                       const char *reason)
+{
+    Muster__Envelope reply;
+    wire_envelope_init(&reply, request_id);
+    reply.status = status;
+    reply.reason = (char *)reason;
+    b->stats.rejected++;
+    request r = *rq;
+    r.env = NULL;
+    send_reply(b, &r, &reply);
+}
+
+static void publish(broker *b, const char *topic, const worker *w, const char *detail)
+{
+    char id[ID_TEXT_LEN];
+    id_format(&w->id, id);
+    Muster__Event ev = MUSTER__EVENT__INIT;
+    ev.seq = ++b->event_seq;
+    ev.time_ms = b->now;
+    ev.topic = (char *)topic;
+    ev.worker_id = id;
+    ev.detail = (char *)detail;
+    Muster__Envelope env;
+    wire_envelope_init(&env, 0);
+    env.body_case = MUSTER__ENVELOPE__BODY_EVENT;
+    env.event = &ev;
+    mu_error err;
+    if (zs_publish(b->events, topic, &env, &err) < 0)
+        log_warn("event.failed", "topic=%s reason=\"%s\"", topic, err.text);
+}
+
+/* --- peers ---------------------------------------------------------------------- */
+
+static int peer_slot_reserve(broker *b, size_t slot)
+{
+    if (slot < b->slot_peer_cap)
+        return 0;
+    size_t ncap = b->slot_peer_cap ? b->slot_peer_cap : 64;
+    while (ncap <= slot)
+        ncap *= 2;
+    peer_slot *n = mu_realloc(b->slot_peer, ncap * sizeof(*n));
+    if (!n)
+        return -1;
+    memset(n + b->slot_peer_cap, 0, (ncap - b->slot_peer_cap) * sizeof(*n));
+    b->slot_peer = n;
+    b->slot_peer_cap = ncap;
+    return 0;
+}
+
+static void peer_forget_slot(broker *b, uint32_t slot)
+{
+    if (slot >= b->slot_peer_cap || b->slot_peer[slot].len == 0)
+        return;
+    peer_slot *p = &b->slot_peer[slot];
+    uint32_t mapped;
+    if (idmap_get(b->peer_to_slot, p->id, p->len, &mapped) == 0 && mapped == slot)
+        idmap_remove(b->peer_to_slot, p->id, p->len);
+    p->len = 0;
+}
+
+/* The worker behind a routing id, or NULL. */
+static const worker *peer_worker(broker *b, const zs_peer *peer)
+{
+    uint32_t slot;
+    if (peer->len > IDMAP_KEY_MAX || idmap_get(b->peer_to_slot, peer->id, peer->len, &slot) < 0)
+        return NULL;
+    return registry_at(b->reg, slot);
+}
+
+/* Observer of the core's state changes: log, publish, and drop the routing id
+ * of a worker that went offline so that its next message is answered with
+ * "register again" (Paranoid Pirate: tell an unknown peer to reconnect). */
+static void on_state_change(void *arg, const worker *w, worker_state from, worker_state to,
+                            const char *reason)
+{
+    broker *b = arg;
+    char id[ID_TEXT_LEN];
+    id_format(&w->id, id);
+    char topic[32];
+    snprintf(topic, sizeof(topic), "worker.%s", worker_state_name(to));
+    log_msg(to == WORKER_ONLINE ? LOG_INFO : LOG_WARN, topic,
+            "id=%s host=%s from=%s gpus=%u model=\"%s\" reason=\"%s\"", id, w->hostname,
+            worker_state_name(from), w->gpu_count, w->model ? w->model->name : "none", reason);
+    if (to == WORKER_OFFLINE)
+        peer_forget_slot(b, w->slot);
+    publish(b, topic, w, reason);
+}
+
+/* --- views ------------------------------------------------------------------------ */
+
+/* Fill a WorkerInfo that borrows from w and from scratch storage. */
+typedef struct worker_view {
+    Muster__WorkerInfo info;
+    char id[ID_TEXT_LEN];
+    Muster__Device dev[WORKER_MAX_DEVICES];
+    Muster__Device *devp[WORKER_MAX_DEVICES];
+} worker_view;
+
+static void view_fill(const broker *b, const worker *w, worker_view *v)
+{
+    muster__worker_info__init(&v->info);
+    id_format(&w->id, v->id);
+    Muster__WorkerInfo *i = &v->info;
+    i->id = v->id;
+    i->hostname = w->hostname;
+    i->host_fingerprint = (char *)w->fingerprint;
+    const char *model = w->model ? w->model->name : "CPU";
+    for (unsigned k = 0; k < w->gpu_count; k++) {
+        Muster__Device *d = &v->dev[k];
+        muster__device__init(d);
+        d->model = (char *)model;
+        d->pci_vendor_id = w->devices[k].pci_vendor_id;
+        d->pci_device_id = w->devices[k].pci_device_id;
+        d->pci_bus_id = (char *)w->devices[k].pci_bus_id;
+        d->vram_mib = w->devices[k].vram_mib;
+        d->driver_version = (char *)w->devices[k].driver_version;
+        d->link_speed_gbps = w->devices[k].link_speed_gbps;
+        v->devp[k] = d;
+    }
+    i->n_devices = w->gpu_count;
+    i->devices = v->devp;
+    i->gpu_model = (char *)model;
+    i->gpu_class = (char *)(w->model ? gpu_class_name(w->model->cls) : "cpu");
+    i->gpu_count = w->gpu_count;
+    i->cpu_cores = w->cpu_cores;
+    i->memory_mib = w->memory_mib;
+    i->country = (char *)w->country;
+    i->region = (char *)w->region;
+    i->bandwidth_down_mbps = w->bw_down_mbps;
+    i->bandwidth_up_mbps = w->bw_up_mbps;
+    i->tier = (char *)tier_name(w->tier);
+    i->state = (Muster__WorkerState)w->state;
+    i->last_seen_ms_ago = b->now > w->last_seen ? b->now - w->last_seen : 0;
+    i->registered_at_ms = w->registered_at;
+    i->connected_at_ms = w->connected_at;
+    i->agent_version = w->agent_version;
+    i->simulated = w->simulated;
+}
+
+/* --- agent handlers ------------------------------------------------------------------ */
+
+static void on_register(broker *b, const request *rq)
+{
+    const Muster__Register *m = rq->env->register_;
+    worker_device_spec devs[WORKER_MAX_DEVICES];
+    if (m->n_devices > WORKER_MAX_DEVICES) {
+        char why[96];
+        snprintf(why, sizeof(why), "%zu GPUs on one worker; at most %d are supported",
+                 m->n_devices, WORKER_MAX_DEVICES);
+        send_error(b, rq, rq->env->request_id, MUSTER__STATUS__STATUS_BAD_REQUEST, why);
+        return;
+    }
+    for (size_t i = 0; i < m->n_devices; i++) {
+        const Muster__Device *d = m->devices[i];
+        if (d->pci_vendor_id > 0xffff || d->pci_device_id > 0xffff) {
+            send_error(b, rq, rq->env->request_id, MUSTER__STATUS__STATUS_BAD_REQUEST,
+                       "PCI ids must fit in 16 bits");
+            return;
+        }
+        devs[i] = (worker_device_spec){
+            .model_claim = d->model,
+            .pci_vendor_id = (uint16_t)d->pci_vendor_id,
+            .pci_device_id = (uint16_t)d->pci_device_id,
+            .pci_bus_id = d->pci_bus_id,
+            .vram_mib = d->vram_mib,
+            .driver_version = d->driver_version,
+            .link_speed_gbps = d->link_speed_gbps,
+        };
+    }
+    worker_spec spec = {
+        .id = m->worker_id,
+        .hostname = m->hostname,
+        .fingerprint = m->host_fingerprint,
+        .devices = devs,
+        .n_devices = m->n_devices,
+        .cpu_cores = m->cpu_cores,
+        .memory_mib = m->memory_mib,
+        .country = m->country,
+        .region = m->region,
+        .bw_down_mbps = m->bandwidth_down_mbps,
+        .bw_up_mbps = m->bandwidth_up_mbps,
+        .agent_version = m->agent_version,
+        .simulated = m->simulated,
+    };
+    const zs_peer *peer = &rq->msg->peer;
+    mu_error err;
+    if (peer->len > IDMAP_KEY_MAX) {
+        send_error(b, rq, rq->env->request_id, MUSTER__STATUS__STATUS_BAD_REQUEST,
+                   "routing id too long: let libzmq choose it");
+        return;
+    }
+    if (peer_slot_reserve(b, registry_count(b->reg) + 1) < 0) {
+        send_error(b, rq, rq->env->request_id, MUSTER__STATUS__STATUS_INTERNAL, "out of memory");
+        return;
+    }
+    const worker *w = registry_register(b->reg, &spec, b->now, &err);
+    if (!w) {
+        log_warn("register.refused", "host=\"%.64s\" reason=\"%s\"", m->hostname, err.text);
+        send_error(b, rq, rq->env->request_id, MUSTER__STATUS__STATUS_BAD_REQUEST, err.text);
+        return;
+    }
+    /* Bind the routing id to the worker: forget whatever it pointed to
+     * before, and the worker's previous connection. */
+    uint32_t old_slot;
+    if (idmap_get(b->peer_to_slot, peer->id, peer->len, &old_slot) == 0 && old_slot != w->slot)
+        peer_forget_slot(b, old_slot);
+    peer_forget_slot(b, w->slot);
+    if (idmap_put(b->peer_to_slot, peer->id, peer->len, w->slot) < 0) {
+        send_error(b, rq, rq->env->request_id, MUSTER__STATUS__STATUS_INTERNAL, "out of memory");
+        return;
+    }
+    b->slot_peer[w->slot].len = peer->len;
+    memcpy(b->slot_peer[w->slot].id, peer->id, peer->len);
+
+    char id[ID_TEXT_LEN];
+    id_format(&w->id, id);
+    Muster__RegisterReply rr = MUSTER__REGISTER_REPLY__INIT;
+    rr.worker_id = id;
+    rr.heartbeat_interval_ms = b->cfg.heartbeat_interval_ms;
+    rr.liveness = b->cfg.liveness;
+    rr.gpu_model = (char *)(w->model ? w->model->name : "CPU");
+    rr.tier = (char *)tier_name(w->tier);
+    rr.region = (char *)w->region;
+    Muster__Envelope reply;
+    wire_envelope_init(&reply, 0);
+    reply.body_case = MUSTER__ENVELOPE__BODY_REGISTER_REPLY;
+    reply.register_reply = &rr;
+    send_reply(b, rq, &reply);
+}
+
+static void on_heartbeat(broker *b, const request *rq)
+{
+    /* The touch already happened in dispatch (any message counts); the echo
+     * lets the agent know the broker is alive. */
+    Muster__Heartbeat hb = MUSTER__HEARTBEAT__INIT;
+    hb.seq = rq->env->heartbeat->seq;
+    Muster__Envelope reply;
+    wire_envelope_init(&reply, 0);
+    reply.body_case = MUSTER__ENVELOPE__BODY_HEARTBEAT;
+    reply.heartbeat = &hb;
+    send_reply(b, rq, &reply);
+}
+
+static void on_goodbye(broker *b, const request *rq)
+{
+    const worker *w = peer_worker(b, &rq->msg->peer);
+    const char *reason = rq->env->goodbye->reason;
+    char why[96];
+    snprintf(why, sizeof(why), "goodbye: %.80s", reason && *reason ? reason : "agent stopped");
+    registry_goodbye(b->reg, &w->id, b->now, why);
+    /* No reply: the agent is on its way out. */
+}
+
+/* --- client handlers ------------------------------------------------------------------ */
+
+static void on_list_workers(broker *b, const request *rq)
+{
+    const Muster__ListWorkersRequest *q = rq->env->list_workers;
+    worker_state want_state = WORKER_NEW;
+    const gpu_model *want_model = NULL;
+    const char *want_region = NULL;
+    char why[160];
+    if (!str_is_empty(q->state) && worker_state_parse(q->state, &want_state) < 0) {
+        snprintf(why, sizeof(why), "unknown state \"%.40s\" (online, suspect or offline)",
+                 q->state);
+        send_error(b, rq, rq->env->request_id, MUSTER__STATUS__STATUS_BAD_REQUEST, why);
+        return;
+    }
+    if (!str_is_empty(q->region) && !(want_region = regions_find(b->regions, q->region))) {
+        snprintf(why, sizeof(why), "unknown region \"%.40s\"", q->region);
+        send_error(b, rq, rq->env->request_id, MUSTER__STATUS__STATUS_BAD_REQUEST, why);
+        return;
+    }
+    if (!str_is_empty(q->gpu_model) && !(want_model = catalog_find(b->cat, q->gpu_model))) {
+        snprintf(why, sizeof(why), "unknown GPU model \"%.40s\"", q->gpu_model);
+        send_error(b, rq, rq->env->request_id, MUSTER__STATUS__STATUS_BAD_REQUEST, why);
+        return;
+    }
+    size_t n = registry_count(b->reg);
+    worker_view *views = mu_calloc(n ? n : 1, sizeof(*views));
+    Muster__WorkerInfo **infos = mu_calloc(n ? n : 1, sizeof(*infos));
+    if (!views || !infos) {
+        mu_free(views);
+        mu_free(infos);
+        send_error(b, rq, rq->env->request_id, MUSTER__STATUS__STATUS_INTERNAL, "out of memory");
+        return;
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        const worker *w = registry_at(b->reg, i);
+        if ((want_state != WORKER_NEW && w->state != want_state) ||
+            (want_region && w->region != want_region) || (want_model && w->model != want_model))
+            continue;
+        view_fill(b, w, &views[k]);
+        infos[k] = &views[k].info;
+        k++;
+    }
+    Muster__ListWorkersReply lr = MUSTER__LIST_WORKERS_REPLY__INIT;
+    lr.n_workers = k;
+    lr.workers = infos;
+    Muster__Envelope reply;
+    wire_envelope_init(&reply, 0);
+    reply.body_case = MUSTER__ENVELOPE__BODY_LIST_WORKERS_REPLY;
+    reply.list_workers_reply = &lr;
+    send_reply(b, rq, &reply);
+    mu_free(views);
+    mu_free(infos);
+}
+
+static void on_get_worker(broker *b, const request *rq)
+{
+    const char *id = rq->env->get_worker->id;
+    const worker *w = registry_find(b->reg, id ? id : "");
+    if (!w) {
+        char why[160];
+        Muster__Status st = MUSTER__STATUS__STATUS_NOT_FOUND;
+        if (errno == EEXIST) {
+            st = MUSTER__STATUS__STATUS_CONFLICT;
+            snprintf(why, sizeof(why), "\"%.40s\" matches more than one worker: give more of the id",
+                     id);
+        } else if (errno == EINVAL) {
+            st = MUSTER__STATUS__STATUS_BAD_REQUEST;
+            snprintf(why, sizeof(why), "give at least 4 characters of the worker id");
+        } else {
+            snprintf(why, sizeof(why), "no worker with id \"%.40s\"", id);
+        }
+        send_error(b, rq, rq->env->request_id, st, why);
+        return;
+    }
+    worker_view *v = mu_calloc(1, sizeof(*v));
+    if (!v) {
+        send_error(b, rq, rq->env->request_id, MUSTER__STATUS__STATUS_INTERNAL, "out of memory");
+        return;
+    }
+    view_fill(b, w, v);
+    Muster__GetWorkerReply gr = MUSTER__GET_WORKER_REPLY__INIT;
+    gr.worker = &v->info;
+    Muster__Envelope reply;
+    wire_envelope_init(&reply, 0);
+    reply.body_case = MUSTER__ENVELOPE__BODY_GET_WORKER_REPLY;
+    reply.get_worker_reply = &gr;
+    send_reply(b, rq, &reply);
+    mu_free(v);
+}
+
+static void on_status(broker *b, const request *rq)
+{
+    Muster__StatusReply sr = MUSTER__STATUS_REPLY__INIT;
+    sr.version = (char *)MUSTER_VERSION;
+    sr.protocol_version = WIRE_PROTOCOL_VERSION;
+    sr.uptime_ms = b->now - b->started_at;
+    sr.workers_total = (uint32_t)registry_count(b->reg);
+    sr.workers_online = (uint32_t)registry_count_state(b->reg, WORKER_ONLINE);
+    sr.workers_suspect = (uint32_t)registry_count_state(b->reg, WORKER_SUSPECT);
+    sr.workers_offline = (uint32_t)registry_count_state(b->reg, WORKER_OFFLINE);
+    sr.gpus_online = (uint32_t)registry_gpus_online(b->reg);
+    sr.messages_received = b->stats.received;
+    sr.messages_rejected = b->stats.rejected;
+    sr.messages_dropped = b->stats.dropped;
+    sr.heartbeat_interval_ms = b->cfg.heartbeat_interval_ms;
+    sr.liveness = b->cfg.liveness;
+    sr.agent_endpoint = b->endpoints[0];
+    sr.client_endpoint = b->endpoints[1];
+    sr.event_endpoint = b->endpoints[2];
+    Muster__Envelope reply;
+    wire_envelope_init(&reply, 0);
+    reply.body_case = MUSTER__ENVELOPE__BODY_BROKER_STATUS_REPLY;
+    reply.broker_status_reply = &sr;
+    send_reply(b, rq, &reply);
+}
+
+/* --- dispatch ----------------------------------------------------------------------------- */
+
+static const struct route {
+    Muster__Envelope__BodyCase body;
+    enum endpoint from;
+    bool needs_registration; /* agent must be known (registered, not offline) */
+    handler_fn fn;
+} routes[] = {
+    {MUSTER__ENVELOPE__BODY_REGISTER, EP_AGENT, false, on_register},
+    {MUSTER__ENVELOPE__BODY_HEARTBEAT, EP_AGENT, true, on_heartbeat},
+    {MUSTER__ENVELOPE__BODY_GOODBYE, EP_AGENT, true, on_goodbye},
+    {MUSTER__ENVELOPE__BODY_LIST_WORKERS, EP_CLIENT, false, on_list_workers},
+    {MUSTER__ENVELOPE__BODY_GET_WORKER, EP_CLIENT, false, on_get_worker},
+    {MUSTER__ENVELOPE__BODY_BROKER_STATUS, EP_CLIENT, false, on_status},
+};
+
+static void dispatch(broker *b, enum endpoint from, const zs_msg *msg)
+{
+    b->stats.received++;
+    if (msg->bad_framing) {
+        b->stats.dropped++;
+        log_debug("message.dropped", "endpoint=%s reason=\"bad framing\"",
+                  from == EP_AGENT ? "agent" : "client");
+        return;
+    }
+    request rq = {from, msg, NULL};
+    Muster__Envelope *env;
+    Muster__Status status;
+    uint64_t request_id;
+    mu_error err;
+    if (wire_decode(zmq_msg_data((zmq_msg_t *)&msg->payload), zmq_msg_size((zmq_msg_t *)&msg->payload),
+                    b->cfg.max_message_bytes, &env, &status, &request_id, &err) < 0) {
+        log_debug("message.rejected", "endpoint=%s status=%s reason=\"%s\"",
+                  from == EP_AGENT ? "agent" : "client", wire_status_name(status), err.text);
+        send_error(b, &rq, request_id, status, err.text);
+        return;
+    }
+    rq.env = env;
+    const struct route *route = NULL;
+    for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
+        if (routes[i].body == env->body_case)
+            route = &routes[i];
+    if (!route) {
+        char why[96];
+        snprintf(why, sizeof(why), "\"%s\" is not a request the broker accepts",
+                 wire_body_name(env->body_case));
+        send_error(b, &rq, env->request_id, MUSTER__STATUS__STATUS_BAD_REQUEST, why);
+    } else if (route->from != from) {
+        char why[128];
+        snprintf(why, sizeof(why), "\"%s\" belongs on the %s endpoint",
+                 wire_body_name(env->body_case), route->from == EP_AGENT ? "agent" : "client");
+        send_error(b, &rq, env->request_id, MUSTER__STATUS__STATUS_WRONG_ENDPOINT, why);
+    } else if (from == EP_AGENT) {
+        /* Any message from a registered agent counts as a heartbeat. */
+        const worker *w = peer_worker(b, &msg->peer);
+        if (w && registry_touch(b->reg, &w->id, b->now) < 0)
+            w = NULL;
+        if (route->needs_registration && !w)
+            send_error(b, &rq, env->request_id, MUSTER__STATUS__STATUS_UNKNOWN_WORKER,
+                       "unknown worker: register again");
+        else
+            route->fn(b, &rq);
+    } else {
+        route->fn(b, &rq);
+    }
+    wire_free(env);
+}
+
+/* Receive and handle up to BATCH messages from one socket. */
+static int drain_socket(broker *b, enum endpoint ep, mu_error *errp)
+{
+    for (int i = 0; i < BATCH; i++) {
+        zs_msg msg;
+        if (zs_recv(socket_of(b, ep), true, true, &msg) < 0) {
+            if (errno == EAGAIN || errno == EINTR)
+                return 0;
+            return errprintf(errp, "receive failed: %s", zmq_strerror(errno));
+        }
+        dispatch(b, ep, &msg);
+        zs_msg_close(&msg);
+    }
+    return 0;
+}
+
+static void advance_clock(broker *b)
+{
+    uint64_t t = clock_wall_ms();
+    if (t > b->now)
+        b->now = t; /* never backwards, whatever the wall clock does */
+}
+
+int broker_run(broker *b, volatile sig_atomic_t *stop, mu_error *errp)
+{
+    log_info("broker.ready", "agents=%s clients=%s events=%s heartbeat_ms=%u liveness=%u",
+             b->endpoints[0], b->endpoints[1], b->endpoints[2], b->cfg.heartbeat_interval_ms,
+             b->cfg.liveness);
+    while (!*stop) {
+        advance_clock(b);
+        uint64_t deadline = registry_next_deadline(b->reg);
+        long timeout = 1000;
+        if (deadline != UINT64_MAX)
+            timeout = deadline <= b->now ? 0 : (long)(deadline - b->now + 1);
+        if (timeout > 1000)
+            timeout = 1000;
+        zmq_pollitem_t items[2] = {{b->agents, 0, ZMQ_POLLIN, 0}, {b->clients, 0, ZMQ_POLLIN, 0}};
+        if (zmq_poll(items, 2, timeout) < 0) {
+            if (errno == EINTR)
+                continue;
+            return errprintf(errp, "zmq_poll: %s", zmq_strerror(errno));
+        }
+        advance_clock(b);
+        if ((items[0].revents & ZMQ_POLLIN) && drain_socket(b, EP_AGENT, errp) < 0)
+            return -1;
+        if ((items[1].revents & ZMQ_POLLIN) && drain_socket(b, EP_CLIENT, errp) < 0)
+            return -1;
+        registry_tick(b->reg, b->now);
+    }
+    log_info("broker.stopping", "workers=%zu received=%llu rejected=%llu dropped=%llu",
+             registry_count(b->reg), (unsigned long long)b->stats.received,
+             (unsigned long long)b->stats.rejected, (unsigned long long)b->stats.dropped);
+    return 0;
+}
+
+/* --- lifecycle ------------------------------------------------------------------------- */
+
+static int open_socket(broker *b, int type, const char *ep, int idx, void **out, mu_error *errp)
+{
+    /* The hard frame cap protects memory before the soft cap (a reply
+     * saying "too large") can be applied: 16x the soft cap. */
+    int64_t hard = type == ZMQ_PUB ? -1 : (int64_t)b->cfg.max_message_bytes * 16;
+    void *s = zs_socket(b->zctx, type, hard, errp);
+    if (!s)
+        return -1;
+    if (zs_bind(s, ep, errp) < 0) {
+        zs_close(s);
+        return -1;
+    }
+    if (zs_last_endpoint(s, b->endpoints[idx], sizeof(b->endpoints[idx])) < 0)
+        str_copy(b->endpoints[idx], ep, sizeof(b->endpoints[idx]));
+    *out = s;
+    return 0;
+}
+
+broker *broker_create(const broker_config *cfg, mu_error *errp)
+{
+    broker *b = mu_calloc(1, sizeof(*b));
+    if (!b)
+        return errprintf(errp, "out of memory"), NULL;
+    b->cfg = *cfg;
+    b->now = clock_wall_ms();
+    b->started_at = b->now;
+    char path[CONFIG_PATH_MAX + 32];
+    broker_config_catalog_path(cfg, path, sizeof(path));
+    if (!(b->cat = catalog_load_file(path, errp)))
+        goto error;
+    broker_config_regions_path(cfg, path, sizeof(path));
+    if (!(b->regions = regions_load_file(path, errp)))
+        goto error;
+    registry_config rc = {
+        .heartbeat_interval_ms = cfg->heartbeat_interval_ms,
+        .liveness = cfg->liveness,
+        .cat = b->cat,
+        .regions = b->regions,
+        .tiers = &b->cfg.tiers,
+    };
+    if (!(b->reg = registry_create(&rc, on_state_change, b, errp)))
+        goto error;
+    if (!(b->peer_to_slot = idmap_create())) {
+        errprintf(errp, "out of memory");
+        goto error;
+    }
+    if (!(b->zctx = zmq_ctx_new())) {
+        errprintf(errp, "zmq_ctx_new: %s", zmq_strerror(errno));
+        goto error;
+    }
+    if (open_socket(b, ZMQ_ROUTER, cfg->agent_endpoint, 0, &b->agents, errp) < 0 ||
+        open_socket(b, ZMQ_ROUTER, cfg->client_endpoint, 1, &b->clients, errp) < 0 ||
+        open_socket(b, ZMQ_PUB, cfg->event_endpoint, 2, &b->events, errp) < 0)
+        goto error;
+    log_info("broker.started", "version=%s catalog_models=%zu regions=%zu countries=%zu",
+             MUSTER_VERSION, catalog_count(b->cat), regions_count(b->regions),
+             regions_country_count(b->regions));
+    return b;
+error:
+    broker_destroy(b);
+    return NULL;
+}
+
+void broker_destroy(broker *b)
+{
+    if (!b)
+        return;
+    zs_close(b->agents);
+    zs_close(b->clients);
+    zs_close(b->events);
+    if (b->zctx)
+        zmq_ctx_term(b->zctx);
+    idmap_destroy(b->peer_to_slot);
+    mu_free(b->slot_peer);
+    registry_destroy(b->reg);
+    regions_destroy(b->regions);
+    catalog_destroy(b->cat);
+    mu_free(b);
+}

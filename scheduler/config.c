@@ -1,0 +1,309 @@
+/* config.c - see config.h. */
+#include "config.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "alloc.h"
+#include "fsutil.h"
+#include "jsonutil.h"
+#include "strutil.h"
+#include "wire.h"
+
+#define CONFIG_FILE_MAX (1u << 20)
+
+void broker_config_default(broker_config *cfg)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    str_copy(cfg->agent_endpoint, "tcp://127.0.0.1:7700", sizeof(cfg->agent_endpoint));
+    str_copy(cfg->client_endpoint, "tcp://127.0.0.1:7701", sizeof(cfg->client_endpoint));
+    str_copy(cfg->event_endpoint, "tcp://127.0.0.1:7702", sizeof(cfg->event_endpoint));
+    cfg->heartbeat_interval_ms = 1000;
+    cfg->liveness = 3;
+    cfg->max_message_bytes = WIRE_MAX_MESSAGE_DEFAULT;
+    str_copy(cfg->data_dir, MUSTER_DATA_DIR, sizeof(cfg->data_dir));
+    cfg->log_level = LOG_INFO;
+    tiers_default(&cfg->tiers);
+}
+
+static int set_str(char *dst, size_t n, const char *v, const char *what, mu_error *errp)
+{
+    if (!*v)
+        return errprintf(errp, "%s must not be empty", what);
+    if (str_copy(dst, v, n) >= n)
+        return errprintf(errp, "%s is too long (at most %zu characters)", what, n - 1);
+    return 0;
+}
+
+int broker_config_parse_json(broker_config *cfg, const char *text, size_t len, const char *where,
+                             mu_error *errp)
+{
+    static const char *const keys[] = {
+        "agent_endpoint", "client_endpoint", "event_endpoint", "heartbeat_interval_ms",
+        "liveness",       "max_message_bytes", "data_dir",     "catalog",
+        "regions",        "log_level",       "tiers",          NULL};
+    broker_config n = *cfg;
+    cJSON *root = json_parse(text, len, where, errp);
+    if (!root)
+        return -1;
+    int rc = -1;
+    const char *s;
+    if (json_check_keys(root, keys, where, errp) < 0)
+        goto out;
+    struct {
+        const char *key;
+        char *dst;
+        size_t n;
+    } strs[] = {
+        {"agent_endpoint", n.agent_endpoint, sizeof(n.agent_endpoint)},
+        {"client_endpoint", n.client_endpoint, sizeof(n.client_endpoint)},
+        {"event_endpoint", n.event_endpoint, sizeof(n.event_endpoint)},
+        {"data_dir", n.data_dir, sizeof(n.data_dir)},
+        {"catalog", n.catalog_path, sizeof(n.catalog_path)},
+        {"regions", n.regions_path, sizeof(n.regions_path)},
+    };
+    for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++) {
+        s = NULL;
+        if (json_get_string(root, strs[i].key, false, &s, where, errp) < 0)
+            goto out;
+        if (s && set_str(strs[i].dst, strs[i].n, s, strs[i].key, errp) < 0) {
+            errprefix(errp, "%s", where);
+            goto out;
+        }
+    }
+    if (json_get_u32(root, "heartbeat_interval_ms", false, 10, 600000, &n.heartbeat_interval_ms,
+                     where, errp) < 0 ||
+        json_get_u32(root, "liveness", false, 2, 100, &n.liveness, where, errp) < 0 ||
+        json_get_u32(root, "max_message_bytes", false, 1024, 64u << 20, &n.max_message_bytes,
+                     where, errp) < 0)
+        goto out;
+    s = NULL;
+    if (json_get_string(root, "log_level", false, &s, where, errp) < 0)
+        goto out;
+    if (s && log_level_parse(s, &n.log_level) < 0) {
+        errprintf(errp, "%s: log_level \"%s\" is not debug, info, warn, error or off", where, s);
+        goto out;
+    }
+    const cJSON *tiers = cJSON_GetObjectItemCaseSensitive(root, "tiers");
+    if (tiers && tiers_from_json(&n.tiers, tiers, where, errp) < 0)
+        goto out;
+    *cfg = n;
+    rc = 0;
+out:
+    cJSON_Delete(root);
+    return rc;
+}
+
+int broker_config_load_file(broker_config *cfg, const char *path, mu_error *errp)
+{
+    size_t len;
+    char *text = fs_read_file(path, CONFIG_FILE_MAX, &len, errp);
+    if (!text)
+        return -1;
+    int rc = broker_config_parse_json(cfg, text, len, path, errp);
+    mu_free(text);
+    return rc;
+}
+
+void broker_config_usage(FILE *out)
+{
+    fprintf(out,
+            "Usage: musterd [OPTIONS]\n"
+            "\n"
+            "The muster broker: keeps the inventory of GPU workers (muster-agent) and\n"
+            "answers clients (muster). Runs in the foreground; stop it with SIGINT or\n"
+            "SIGTERM. Logs go to stderr, one key=value line per event.\n"
+            "\n"
+            "Options (each overrides the same key of the --config file):\n"
+            "  -c, --config FILE            JSON config file (keys: see docs/operator.md)\n"
+            "      --agent-endpoint EP      where agents connect     [tcp://127.0.0.1:7700]\n"
+            "      --client-endpoint EP     where clients connect    [tcp://127.0.0.1:7701]\n"
+            "      --event-endpoint EP      PUB socket for events    [tcp://127.0.0.1:7702]\n"
+            "      --heartbeat-ms MS        agent heartbeat interval [1000]\n"
+            "      --liveness N             missed intervals before a worker is offline [3]\n"
+            "      --max-message-bytes N    larger messages are refused [262144]\n"
+            "      --data-dir DIR           where gpus.json and regions.json live\n"
+            "                               [%s]\n"
+            "      --log-level LEVEL        debug, info, warn, error, off [info]\n"
+            "  -h, --help                   show this help and exit\n"
+            "      --version                show the version and exit\n"
+            "\n"
+            "Endpoints must be loopback (127.0.0.0/8, ::1, localhost), ipc:// or inproc://:\n"
+            "encrypted, authenticated transport for public addresses is not built yet, and\n"
+            "musterd refuses to serve a public address without it.\n"
+            "\n"
+            "Exit status: 0 after a clean shutdown, 1 on a runtime error, 2 on a bad flag\n"
+            "or config.\n",
+            MUSTER_DATA_DIR);
+}
+
+enum {
+    OPT_AGENT = 256,
+    OPT_CLIENT,
+    OPT_EVENT,
+    OPT_HB,
+    OPT_LIVENESS,
+    OPT_MAXMSG,
+    OPT_DATADIR,
+    OPT_LOGLEVEL,
+    OPT_VERSION,
+};
+
+static const struct option long_opts[] = {
+    {"config", required_argument, NULL, 'c'},
+    {"agent-endpoint", required_argument, NULL, OPT_AGENT},
+    {"client-endpoint", required_argument, NULL, OPT_CLIENT},
+    {"event-endpoint", required_argument, NULL, OPT_EVENT},
+    {"heartbeat-ms", required_argument, NULL, OPT_HB},
+    {"liveness", required_argument, NULL, OPT_LIVENESS},
+    {"max-message-bytes", required_argument, NULL, OPT_MAXMSG},
+    {"data-dir", required_argument, NULL, OPT_DATADIR},
+    {"log-level", required_argument, NULL, OPT_LOGLEVEL},
+    {"help", no_argument, NULL, 'h'},
+    {"version", no_argument, NULL, OPT_VERSION},
+    {NULL, 0, NULL, 0},
+};
+
+static int parse_u32_flag(const char *flag, const char *v, uint64_t min, uint64_t max,
+                          uint32_t *out, mu_error *errp)
+{
+    uint64_t x;
+    if (str_to_u64(v, min, max, &x) < 0)
+        return errprintf(errp, "--%s: \"%s\" is not a whole number in %llu..%llu", flag, v,
+                         (unsigned long long)min, (unsigned long long)max);
+    *out = (uint32_t)x;
+    return 0;
+}
+
+int broker_config_from_args(broker_config *cfg, int argc, char **argv, config_action *action,
+                            mu_error *errp)
+{
+    broker_config_default(cfg);
+    *action = CONFIG_RUN;
+    int c;
+    /* First pass: only --config (and --help/--version), so flags override the
+     * file whatever their order. opterr off: we report errors ourselves. */
+    opterr = 0;
+    optind = 1;
+    const char *config_path = NULL;
+    while ((c = getopt_long(argc, argv, "c:h", long_opts, NULL)) != -1) {
+        if (c == 'c')
+            config_path = optarg;
+        else if (c == 'h')
+            *action = CONFIG_HELP;
+        else if (c == OPT_VERSION)
+            *action = CONFIG_VERSION;
+        else if (c == '?') {
+            if (optopt)
+                return errprintf(errp, "option -%c is unknown or needs a value (see --help)",
+                                 optopt);
+            return errprintf(errp, "option %s is unknown or needs a value (see --help)",
+                             argv[optind - 1]);
+        }
+    }
+    if (optind < argc)
+        return errprintf(errp, "unexpected argument \"%s\" (see --help)", argv[optind]);
+    if (*action != CONFIG_RUN)
+        return 0;
+    if (config_path && broker_config_load_file(cfg, config_path, errp) < 0)
+        return -1;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "c:h", long_opts, NULL)) != -1) {
+        int rc = 0;
+        switch (c) {
+        case OPT_AGENT:
+            rc = set_str(cfg->agent_endpoint, sizeof(cfg->agent_endpoint), optarg,
+                         "--agent-endpoint", errp);
+            break;
+        case OPT_CLIENT:
+            rc = set_str(cfg->client_endpoint, sizeof(cfg->client_endpoint), optarg,
+                         "--client-endpoint", errp);
+            break;
+        case OPT_EVENT:
+            rc = set_str(cfg->event_endpoint, sizeof(cfg->event_endpoint), optarg,
+                         "--event-endpoint", errp);
+            break;
+        case OPT_HB:
+            rc = parse_u32_flag("heartbeat-ms", optarg, 10, 600000, &cfg->heartbeat_interval_ms,
+                                errp);
+            break;
+        case OPT_LIVENESS:
+            rc = parse_u32_flag("liveness", optarg, 2, 100, &cfg->liveness, errp);
+            break;
+        case OPT_MAXMSG:
+            rc = parse_u32_flag("max-message-bytes", optarg, 1024, 64u << 20,
+                                &cfg->max_message_bytes, errp);
+            break;
+        case OPT_DATADIR:
+            rc = set_str(cfg->data_dir, sizeof(cfg->data_dir), optarg, "--data-dir", errp);
+            break;
+        case OPT_LOGLEVEL:
+            if (log_level_parse(optarg, &cfg->log_level) < 0)
+                rc = errprintf(errp, "--log-level: \"%s\" is not debug, info, warn, error or off",
+                               optarg);
+            break;
+        default:
+            break;
+        }
+        if (rc < 0)
+            return -1;
+    }
+    return broker_config_validate(cfg, errp);
+}
+
+bool endpoint_is_local(const char *ep)
+{
+    if (strncmp(ep, "ipc://", 6) == 0 || strncmp(ep, "inproc://", 9) == 0)
+        return true;
+    if (strncmp(ep, "tcp://", 6) != 0)
+        return false;
+    const char *host = ep + 6;
+    return strncmp(host, "127.", 4) == 0 || strncmp(host, "localhost:", 10) == 0 ||
+           strncmp(host, "[::1]:", 6) == 0;
+}
+
+int broker_config_validate(const broker_config *cfg, mu_error *errp)
+{
+    const char *eps[] = {cfg->agent_endpoint, cfg->client_endpoint, cfg->event_endpoint};
+    const char *names[] = {"agent_endpoint", "client_endpoint", "event_endpoint"};
+    for (int i = 0; i < 3; i++) {
+        if (!endpoint_is_local(eps[i]))
+            return errprintf(errp,
+                             "%s %s is not a loopback address: musterd has no encrypted, "
+                             "authenticated transport yet and will not serve a public "
+                             "address without one",
+                             names[i], eps[i]);
+        for (int j = 0; j < i; j++)
+            if (strcmp(eps[i], eps[j]) == 0)
+                return errprintf(errp, "%s and %s are the same endpoint %s", names[j], names[i],
+                                 eps[i]);
+    }
+    if (cfg->liveness < 2)
+        return errprintf(errp, "liveness must be at least 2");
+    if (cfg->heartbeat_interval_ms < 10)
+        return errprintf(errp, "heartbeat interval must be at least 10 ms");
+    return tiers_validate(&cfg->tiers, errp);
+}
+
+static void join_path(char *out, size_t n, const char *dir, const char *file)
+{
+    snprintf(out, n, "%s/%s", dir, file);
+}
+
+void broker_config_catalog_path(const broker_config *cfg, char *out, size_t n)
+{
+    if (cfg->catalog_path[0])
+        str_copy(out, cfg->catalog_path, n);
+    else
+        join_path(out, n, cfg->data_dir, "gpus.json");
+}
+
+void broker_config_regions_path(const broker_config *cfg, char *out, size_t n)
+{
+    if (cfg->regions_path[0])
+        str_copy(out, cfg->regions_path, n);
+    else
+        join_path(out, n, cfg->data_dir, "regions.json");
+}

@@ -1,0 +1,73 @@
+/* config.h - musterd's configuration: defaults, a JSON file, then flags.
+ *
+ * Keys of the JSON config file (all optional; an unknown key is an error):
+ *   agent_endpoint         ZeroMQ endpoint agents connect to   (tcp://127.0.0.1:7700)
+ *   client_endpoint        endpoint the CLI and clients use    (tcp://127.0.0.1:7701)
+ *   event_endpoint         PUB endpoint for events             (tcp://127.0.0.1:7702)
+ *   heartbeat_interval_ms  agents heartbeat at this pace       (1000)
+ *   liveness               intervals of silence before offline (3)
+ *   max_message_bytes      larger messages get STATUS_TOO_LARGE (262144)
+ *   data_dir               where gpus.json and regions.json are (the build's data/)
+ *   catalog                GPU catalog file (DATA_DIR/gpus.json)
+ *   regions                region table file (DATA_DIR/regions.json)
+ *   log_level              debug, info, warn, error            (info)
+ *   tiers                  {"low": {"down": 100, "up": 75}, "medium": ..., ...}
+ * Flags of the same names (--agent-endpoint, --heartbeat-ms, ...) override
+ * the file.
+ */
+#ifndef MUSTERD_CONFIG_H
+#define MUSTERD_CONFIG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "error.h"
+#include "log.h"
+#include "tiers.h"
+
+#define CONFIG_PATH_MAX 1024
+
+typedef struct broker_config {
+    char agent_endpoint[256];
+    char client_endpoint[256];
+    char event_endpoint[256];
+    uint32_t heartbeat_interval_ms;
+    uint32_t liveness;
+    uint32_t max_message_bytes;
+    char data_dir[CONFIG_PATH_MAX];
+    char catalog_path[CONFIG_PATH_MAX]; /* "" = DATA_DIR/gpus.json */
+    char regions_path[CONFIG_PATH_MAX]; /* "" = DATA_DIR/regions.json */
+    enum log_level log_level;
+    tier_table tiers;
+} broker_config;
+
+void broker_config_default(broker_config *cfg);
+
+/* Apply a JSON config (text of len bytes, named WHERE in errors) over cfg.
+ * On error cfg is unchanged. */
+int broker_config_parse_json(broker_config *cfg, const char *text, size_t len, const char *where,
+                             mu_error *errp);
+int broker_config_load_file(broker_config *cfg, const char *path, mu_error *errp);
+
+/* What the command line asked for besides settings. */
+typedef enum config_action { CONFIG_RUN, CONFIG_HELP, CONFIG_VERSION } config_action;
+
+/* Defaults, then --config FILE if given, then the other flags. Returns 0 and
+ * *action, or -1 with a one-line reason naming the bad flag or key. */
+int broker_config_from_args(broker_config *cfg, int argc, char **argv, config_action *action,
+                            mu_error *errp);
+
+/* Final checks: endpoints are loopback (no CURVE yet), numbers sane. */
+int broker_config_validate(const broker_config *cfg, mu_error *errp);
+
+void broker_config_usage(FILE *out);
+
+/* Resolved catalog and region file paths. */
+void broker_config_catalog_path(const broker_config *cfg, char *out, size_t n);
+void broker_config_regions_path(const broker_config *cfg, char *out, size_t n);
+
+/* True when an endpoint can only be reached from this machine. */
+bool endpoint_is_local(const char *endpoint);
+
+#endif

@@ -1,0 +1,486 @@
+/* registry.c - see registry.h. */
+#include "registry.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "alloc.h"
+#include "idmap.h"
+#include "strutil.h"
+
+#define NIL UINT32_MAX
+#define HOSTNAME_MAX 255
+
+enum { LIST_ONLINE = 0, LIST_SUSPECT = 1, LIST_COUNT = 2 };
+
+typedef struct list {
+    uint32_t head, tail;
+} list;
+
+struct registry {
+    registry_config cfg;
+    registry_observer_fn observe;
+    void *observe_arg;
+    uint64_t suspect_after_ms;
+    uint64_t offline_after_ms;
+    worker **slots;
+    size_t n, cap;
+    idmap *by_id;
+    list lists[LIST_COUNT];
+    size_t by_state[4];
+    uint64_t gpus_online;
+    const gpu_model *cpu_model; /* the catalog's CPU entry, if any */
+};
+
+static const char *const state_names[] = {"new", "online", "suspect", "offline"};
+
+const char *worker_state_name(worker_state s)
+{
+    return (unsigned)s < 4 ? state_names[s] : "unknown";
+}
+
+int worker_state_parse(const char *s, worker_state *out)
+{
+    for (int i = WORKER_ONLINE; i <= WORKER_OFFLINE; i++) {
+        if (s && strcmp(s, state_names[i]) == 0) {
+            *out = (worker_state)i;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+registry *registry_create(const registry_config *cfg, registry_observer_fn fn, void *arg,
+                          mu_error *errp)
+{
+    if (!cfg || !cfg->cat || !cfg->regions || !cfg->tiers)
+        return errprintf(errp, "registry: catalog, regions and tiers are required"), NULL;
+    if (cfg->heartbeat_interval_ms < 10)
+        return errprintf(errp, "registry: heartbeat interval must be at least 10 ms"), NULL;
+    if (cfg->liveness < 2)
+        return errprintf(errp, "registry: liveness must be at least 2 intervals"), NULL;
+    registry *r = mu_calloc(1, sizeof(*r));
+    if (!r || !(r->by_id = idmap_create())) {
+        mu_free(r);
+        return errprintf(errp, "registry: out of memory"), NULL;
+    }
+    r->cfg = *cfg;
+    r->observe = fn;
+    r->observe_arg = arg;
+    r->suspect_after_ms = (uint64_t)cfg->heartbeat_interval_ms * 3 / 2;
+    r->offline_after_ms = (uint64_t)cfg->heartbeat_interval_ms * cfg->liveness;
+    for (int i = 0; i < LIST_COUNT; i++)
+        r->lists[i].head = r->lists[i].tail = NIL;
+    r->cpu_model = catalog_find(cfg->cat, "CPU");
+    return r;
+}
+
+static void worker_free(worker *w)
+{
+    if (!w)
+        return;
+    mu_free(w->hostname);
+    mu_free(w->devices);
+    mu_free(w->agent_version);
+    mu_free(w);
+}
+
+void registry_destroy(registry *r)
+{
+    if (!r)
+        return;
+    for (size_t i = 0; i < r->n; i++)
+        worker_free(r->slots[i]);
+    mu_free(r->slots);
+    idmap_destroy(r->by_id);
+    mu_free(r);
+}
+
+/* --- liveness lists ------------------------------------------------------- */
+
+static int list_of(worker_state s)
+{
+    return s == WORKER_ONLINE ? LIST_ONLINE : s == WORKER_SUSPECT ? LIST_SUSPECT : -1;
+}
+
+static void list_unlink(registry *r, worker *w)
+{
+    int l = list_of(w->state);
+    if (l < 0)
+        return;
+    list *li = &r->lists[l];
+    if (w->prev != NIL)
+        r->slots[w->prev]->next = w->next;
+    else
+        li->head = w->next;
+    if (w->next != NIL)
+        r->slots[w->next]->prev = w->prev;
+    else
+        li->tail = w->prev;
+    w->prev = w->next = NIL;
+}
+
+static void list_append(registry *r, worker *w)
+{
+    int l = list_of(w->state);
+    if (l < 0)
+        return;
+    list *li = &r->lists[l];
+    w->prev = li->tail;
+    w->next = NIL;
+    if (li->tail != NIL)
+        r->slots[li->tail]->next = w->slot;
+    else
+        li->head = w->slot;
+    li->tail = w->slot;
+}
+
+/* Move w to state `to`, keeping lists and counters right, and tell the
+ * observer. */
+static void set_state(registry *r, worker *w, worker_state to, const char *reason)
+{
+    worker_state from = w->state;
+    list_unlink(r, w);
+    if (from != WORKER_NEW)
+        r->by_state[from]--;
+    if (from == WORKER_ONLINE || from == WORKER_SUSPECT)
+        r->gpus_online -= w->gpu_count;
+    w->state = to;
+    r->by_state[to]++;
+    if (to == WORKER_ONLINE || to == WORKER_SUSPECT)
+        r->gpus_online += w->gpu_count;
+    list_append(r, w);
+    if (r->observe && from != to)
+        r->observe(r->observe_arg, w, from, to, reason);
+}
+
+/* --- registration ----------------------------------------------------------- */
+
+/* Resolve one device's model from its claimed name, else its PCI ids. */
+static const gpu_model *resolve_device(const registry *r, const worker_device_spec *d,
+                                       mu_error *errp)
+{
+    const catalog *cat = r->cfg.cat;
+    const gpu_model *m = NULL;
+    if (!str_is_empty(d->model_claim))
+        m = catalog_find(cat, d->model_claim);
+    if (!m && d->pci_vendor_id)
+        m = catalog_find_pci(cat, d->pci_vendor_id, d->pci_device_id);
+    if (m)
+        return m;
+    if (!str_is_empty(d->model_claim)) {
+        const gpu_model *sug[3];
+        size_t n = catalog_suggest(cat, d->model_claim, sug, 3);
+        char hint[160] = "";
+        for (size_t i = 0; i < n; i++) {
+            size_t len = strlen(hint);
+            snprintf(hint + len, sizeof(hint) - len, "%s\"%s\"", i ? ", " : " (did you mean ",
+                     sug[i]->name);
+        }
+        if (n)
+            strncat(hint, "?)", sizeof(hint) - strlen(hint) - 1);
+        return errprintf(errp, "unknown GPU model \"%s\"%s", d->model_claim, hint), NULL;
+    }
+    return errprintf(errp, "GPU with PCI id %04x:%04x is not in the catalog", d->pci_vendor_id,
+                     d->pci_device_id),
+           NULL;
+}
+
+/* Validate a spec and fill a fresh worker from it (not yet in the registry). */
+static worker *worker_from_spec(const registry *r, const worker_spec *s, mu_error *errp)
+{
+    mu_id id;
+    if (id_parse(s->id, &id) < 0)
+        return errprintf(errp, "worker id \"%.40s\" is not a UUID", s->id ? s->id : ""), NULL;
+    if (str_is_empty(s->hostname) || strlen(s->hostname) > HOSTNAME_MAX)
+        return errprintf(errp, "hostname must be 1..%d characters", HOSTNAME_MAX), NULL;
+    if (s->fingerprint && strlen(s->fingerprint) > 16)
+        return errprintf(errp, "host fingerprint must be at most 16 characters"), NULL;
+    if (s->n_devices > WORKER_MAX_DEVICES)
+        return errprintf(errp, "%zu GPUs on one worker; at most %d are supported", s->n_devices,
+                         WORKER_MAX_DEVICES),
+               NULL;
+    if (s->agent_version && strlen(s->agent_version) > 64)
+        return errprintf(errp, "agent version must be at most 64 characters"), NULL;
+
+    const char *region = NULL;
+    const char *country = s->country ? s->country : "";
+    if (*country) {
+        region = regions_of_country(r->cfg.regions, country);
+        if (!region)
+            return errprintf(errp, "unknown country code \"%.8s\" (use ISO 3166-1 alpha-2, "
+                                   "e.g. DE)",
+                             country),
+                   NULL;
+    }
+    if (!str_is_empty(s->region)) {
+        const char *named = regions_find(r->cfg.regions, s->region);
+        if (!named)
+            return errprintf(errp, "unknown region \"%.40s\"", s->region), NULL;
+        if (region && region != named)
+            return errprintf(errp, "country %s is in region %s, not %s", country, region, named),
+                   NULL;
+        region = named;
+    }
+
+    const gpu_model *model = r->cpu_model;
+    for (size_t i = 0; i < s->n_devices; i++) {
+        const gpu_model *m = resolve_device(r, &s->devices[i], errp);
+        if (!m)
+            return NULL;
+        if (i > 0 && m != model)
+            return errprintf(errp, "mixed GPU models on one worker (%s and %s) are not "
+                                   "supported: run one agent per model",
+                             model->name, m->name),
+                   NULL;
+        model = m;
+    }
+
+    worker *w = mu_calloc(1, sizeof(*w));
+    if (!w)
+        return errprintf(errp, "out of memory"), NULL;
+    w->id = id;
+    w->hostname = mu_strdup(s->hostname);
+    w->agent_version = mu_strdup(s->agent_version ? s->agent_version : "");
+    w->devices = mu_calloc(s->n_devices ? s->n_devices : 1, sizeof(worker_device));
+    if (!w->hostname || !w->agent_version || !w->devices) {
+        worker_free(w);
+        return errprintf(errp, "out of memory"), NULL;
+    }
+    str_copy(w->fingerprint, s->fingerprint ? s->fingerprint : "", sizeof(w->fingerprint));
+    str_copy(w->country, country, sizeof(w->country));
+    for (char *c = w->country; *c; c++)
+        *c = (char)(*c >= 'a' && *c <= 'z' ? *c - 'a' + 'A' : *c);
+    w->region = region ? region : "unknown";
+    w->model = model;
+    w->gpu_count = (uint16_t)s->n_devices;
+    for (size_t i = 0; i < s->n_devices; i++) {
+        const worker_device_spec *d = &s->devices[i];
+        worker_device *o = &w->devices[i];
+        o->pci_vendor_id = d->pci_vendor_id;
+        o->pci_device_id = d->pci_device_id;
+        o->vram_mib = d->vram_mib;
+        o->link_speed_gbps = d->link_speed_gbps;
+        str_copy(o->pci_bus_id, d->pci_bus_id ? d->pci_bus_id : "", sizeof(o->pci_bus_id));
+        str_copy(o->driver_version, d->driver_version ? d->driver_version : "",
+                 sizeof(o->driver_version));
+    }
+    w->cpu_cores = s->cpu_cores;
+    w->memory_mib = s->memory_mib;
+    w->bw_down_mbps = s->bw_down_mbps;
+    w->bw_up_mbps = s->bw_up_mbps;
+    w->tier = tiers_classify(r->cfg.tiers, s->bw_down_mbps, s->bw_up_mbps);
+    w->simulated = s->simulated;
+    w->state = WORKER_NEW;
+    w->prev = w->next = NIL;
+    return w;
+}
+
+const worker *registry_register(registry *r, const worker_spec *spec, uint64_t now,
+                                mu_error *errp)
+{
+    worker *w = worker_from_spec(r, spec, errp);
+    if (!w)
+        return NULL;
+    uint32_t slot;
+    bool is_new = idmap_get(r->by_id, w->id.b, 16, &slot) < 0;
+    if (!is_new) {
+        /* Re-registration: swap the attributes into the existing record so
+         * that pointers others hold stay valid. */
+        worker *old = r->slots[slot];
+        if (old->state == WORKER_ONLINE || old->state == WORKER_SUSPECT)
+            r->gpus_online -= old->gpu_count;
+        worker tmp = *old;
+        old->hostname = w->hostname;
+        old->agent_version = w->agent_version;
+        old->devices = w->devices;
+        memcpy(old->fingerprint, w->fingerprint, sizeof(old->fingerprint));
+        memcpy(old->country, w->country, sizeof(old->country));
+        old->region = w->region;
+        old->model = w->model;
+        old->gpu_count = w->gpu_count;
+        old->cpu_cores = w->cpu_cores;
+        old->memory_mib = w->memory_mib;
+        old->bw_down_mbps = w->bw_down_mbps;
+        old->bw_up_mbps = w->bw_up_mbps;
+        old->tier = w->tier;
+        old->simulated = w->simulated;
+        if (old->state == WORKER_ONLINE || old->state == WORKER_SUSPECT)
+            r->gpus_online += old->gpu_count;
+        w->hostname = tmp.hostname;
+        w->agent_version = tmp.agent_version;
+        w->devices = tmp.devices;
+        worker_free(w);
+        w = old;
+    } else {
+        if (r->n == r->cap) {
+            size_t ncap = r->cap ? r->cap * 2 : 64;
+            worker **ns = mu_realloc(r->slots, ncap * sizeof(*ns));
+            if (!ns) {
+                worker_free(w);
+                return errprintf(errp, "out of memory"), NULL;
+            }
+            r->slots = ns;
+            r->cap = ncap;
+        }
+        if (idmap_put(r->by_id, w->id.b, 16, (uint32_t)r->n) < 0) {
+            worker_free(w);
+            return errprintf(errp, "out of memory"), NULL;
+        }
+        w->slot = (uint32_t)r->n;
+        r->slots[r->n++] = w;
+        w->registered_at = now;
+    }
+    w->connected_at = now;
+    w->last_seen = now;
+    /* Re-registration of an online worker: move it to the tail (fresh). */
+    if (w->state == WORKER_ONLINE) {
+        list_unlink(r, w);
+        list_append(r, w);
+    } else {
+        set_state(r, w, WORKER_ONLINE, is_new ? "registered" : "re-registered");
+    }
+    return w;
+}
+
+static worker *lookup(const registry *r, const mu_id *id)
+{
+    uint32_t slot;
+    if (idmap_get(r->by_id, id->b, 16, &slot) < 0)
+        return NULL;
+    return r->slots[slot];
+}
+
+int registry_touch(registry *r, const mu_id *id, uint64_t now)
+{
+    worker *w = lookup(r, id);
+    if (!w) {
+        errno = ENOENT;
+        return -1;
+    }
+    if (w->state == WORKER_OFFLINE) {
+        errno = ESTALE;
+        return -1;
+    }
+    if (now > w->last_seen)
+        w->last_seen = now;
+    if (w->state == WORKER_SUSPECT) {
+        set_state(r, w, WORKER_ONLINE, "heard from again");
+    } else {
+        list_unlink(r, w);
+        list_append(r, w);
+    }
+    return 0;
+}
+
+int registry_goodbye(registry *r, const mu_id *id, uint64_t now, const char *reason)
+{
+    worker *w = lookup(r, id);
+    if (!w) {
+        errno = ENOENT;
+        return -1;
+    }
+    if (now > w->last_seen)
+        w->last_seen = now;
+    if (w->state != WORKER_OFFLINE)
+        set_state(r, w, WORKER_OFFLINE, reason && *reason ? reason : "goodbye");
+    return 0;
+}
+
+size_t registry_tick(registry *r, uint64_t now)
+{
+    size_t changes = 0;
+    list *on = &r->lists[LIST_ONLINE];
+    while (on->head != NIL) {
+        worker *w = r->slots[on->head];
+        if (now < w->last_seen + r->suspect_after_ms)
+            break;
+        set_state(r, w, WORKER_SUSPECT, "missed a heartbeat");
+        changes++;
+    }
+    list *sus = &r->lists[LIST_SUSPECT];
+    while (sus->head != NIL) {
+        worker *w = r->slots[sus->head];
+        if (now < w->last_seen + r->offline_after_ms)
+            break;
+        set_state(r, w, WORKER_OFFLINE, "silent past the liveness window");
+        changes++;
+    }
+    return changes;
+}
+
+uint64_t registry_next_deadline(const registry *r)
+{
+    uint64_t t = UINT64_MAX;
+    if (r->lists[LIST_ONLINE].head != NIL)
+        t = r->slots[r->lists[LIST_ONLINE].head]->last_seen + r->suspect_after_ms;
+    if (r->lists[LIST_SUSPECT].head != NIL) {
+        uint64_t s = r->slots[r->lists[LIST_SUSPECT].head]->last_seen + r->offline_after_ms;
+        if (s < t)
+            t = s;
+    }
+    return t;
+}
+
+const worker *registry_get(const registry *r, const mu_id *id)
+{
+    return lookup(r, id);
+}
+
+const worker *registry_find(const registry *r, const char *prefix)
+{
+    mu_id id;
+    if (id_parse(prefix, &id) == 0) {
+        const worker *w = lookup(r, &id);
+        if (!w)
+            errno = ENOENT;
+        return w;
+    }
+    size_t len = strlen(prefix);
+    if (len < 4) {
+        errno = EINVAL;
+        return NULL;
+    }
+    if (len >= ID_TEXT_LEN) {
+        errno = ENOENT;
+        return NULL;
+    }
+    /* A prefix lookup is a person typing an id: a scan is fine here. */
+    const worker *found = NULL;
+    for (size_t i = 0; i < r->n; i++) {
+        char text[ID_TEXT_LEN];
+        id_format(&r->slots[i]->id, text);
+        if (strncasecmp(text, prefix, len) == 0) {
+            if (found) {
+                errno = EEXIST;
+                return NULL;
+            }
+            found = r->slots[i];
+        }
+    }
+    if (!found)
+        errno = ENOENT;
+    return found;
+}
+
+size_t registry_count(const registry *r)
+{
+    return r->n;
+}
+
+const worker *registry_at(const registry *r, size_t slot)
+{
+    return slot < r->n ? r->slots[slot] : NULL;
+}
+
+size_t registry_count_state(const registry *r, worker_state s)
+{
+    return (unsigned)s < 4 ? r->by_state[s] : 0;
+}
+
+uint64_t registry_gpus_online(const registry *r)
+{
+    return r->gpus_online;
+}

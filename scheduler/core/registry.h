@@ -1,0 +1,156 @@
+/* registry.h - the inventory of workers, and their liveness.
+ *
+ * Pure: no sockets, no files, no clock. Every call that depends on time
+ * takes `now` (UNIX milliseconds, never decreasing between calls); state
+ * changes are reported to an observer the shell provides, which turns them
+ * into logs and events.
+ *
+ * Liveness follows the Paranoid Pirate pattern: any traffic from a worker
+ * counts as a heartbeat. A worker silent for 1.5 heartbeat intervals (one
+ * missed beat plus half an interval for jitter) is suspect; silent for
+ * `liveness` intervals it is offline. Workers wait in two lists ordered by
+ * when they were last heard from, so a tick touches only the workers that
+ * actually change state and stops at the first live one.
+ */
+#ifndef MUSTER_REGISTRY_H
+#define MUSTER_REGISTRY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "catalog.h"
+#include "error.h"
+#include "ids.h"
+#include "regions.h"
+#include "tiers.h"
+
+/* Values match WorkerState in proto/muster.proto. */
+typedef enum worker_state {
+    WORKER_NEW = 0, /* only as the `from` of a first registration */
+    WORKER_ONLINE = 1,
+    WORKER_SUSPECT = 2,
+    WORKER_OFFLINE = 3,
+} worker_state;
+
+#define WORKER_MAX_DEVICES 16
+
+typedef struct worker_device {
+    uint16_t pci_vendor_id;
+    uint16_t pci_device_id;
+    float link_speed_gbps;
+    uint64_t vram_mib;
+    char pci_bus_id[16];
+    char driver_version[24];
+} worker_device;
+
+/* A registered worker. Read-only outside registry.c; pointers returned by
+ * the registry are borrowed and stay valid until registry_destroy. */
+typedef struct worker {
+    mu_id id;
+    char *hostname;
+    char fingerprint[17];
+    char country[3];           /* "" when the agent did not say */
+    const char *region;        /* borrowed from the region table, or "unknown" */
+    const gpu_model *model;    /* borrowed from the catalog; NULL: no GPU, no CPU entry */
+    uint16_t gpu_count;
+    worker_device *devices;    /* gpu_count entries */
+    uint32_t cpu_cores;
+    uint64_t memory_mib;
+    uint32_t bw_down_mbps;
+    uint32_t bw_up_mbps;
+    tier tier;
+    worker_state state;
+    bool simulated;
+    char *agent_version;
+    uint64_t registered_at; /* first registration */
+    uint64_t connected_at;  /* latest registration */
+    uint64_t last_seen;
+    /* liveness lists, by slot index */
+    uint32_t slot;
+    uint32_t prev, next;
+} worker;
+
+/* A registration as the agent sent it (borrowed strings). */
+typedef struct worker_device_spec {
+    const char *model_claim; /* NVML name, catalog name or alias; may be "" */
+    uint16_t pci_vendor_id;
+    uint16_t pci_device_id;
+    const char *pci_bus_id;
+    uint64_t vram_mib;
+    const char *driver_version;
+    float link_speed_gbps;
+} worker_device_spec;
+
+typedef struct worker_spec {
+    const char *id;
+    const char *hostname;
+    const char *fingerprint;
+    const worker_device_spec *devices;
+    size_t n_devices;
+    uint32_t cpu_cores;
+    uint64_t memory_mib;
+    const char *country;
+    const char *region;
+    uint32_t bw_down_mbps;
+    uint32_t bw_up_mbps;
+    const char *agent_version;
+    bool simulated;
+} worker_spec;
+
+typedef struct registry_config {
+    uint32_t heartbeat_interval_ms; /* >= 10 */
+    uint32_t liveness;              /* >= 2 intervals before offline */
+    const catalog *cat;             /* borrowed, required */
+    const region_table *regions;    /* borrowed, required */
+    const tier_table *tiers;        /* borrowed, required */
+} registry_config;
+
+typedef struct registry registry;
+
+/* Called on every state change; `reason` says why in a few words. */
+typedef void (*registry_observer_fn)(void *arg, const worker *w, worker_state from,
+                                     worker_state to, const char *reason);
+
+/* NULL with reason if the config is invalid or memory runs out. */
+registry *registry_create(const registry_config *cfg, registry_observer_fn fn, void *arg,
+                          mu_error *errp);
+void registry_destroy(registry *r);
+
+/* Register a new worker or re-register a known one (its registered_at and
+ * id are kept; everything else is replaced). Validates the spec against the
+ * catalog and region table: on failure returns NULL with a reason a worker
+ * operator can act on, and the registry is unchanged. */
+const worker *registry_register(registry *r, const worker_spec *spec, uint64_t now,
+                                mu_error *errp);
+
+/* Traffic from a worker: it is alive at `now`. Returns 0, or -1 with errno
+ * ENOENT (unknown id) or ESTALE (worker is offline and must register again). */
+int registry_touch(registry *r, const mu_id *id, uint64_t now);
+
+/* A clean goodbye: the worker is offline at once. 0, or -1 with ENOENT. */
+int registry_goodbye(registry *r, const mu_id *id, uint64_t now, const char *reason);
+
+/* Advance time to `now`: silent workers become suspect, then offline.
+ * Returns the number of state changes. */
+size_t registry_tick(registry *r, uint64_t now);
+
+/* Earliest time at which registry_tick could change anything, or UINT64_MAX. */
+uint64_t registry_next_deadline(const registry *r);
+
+const worker *registry_get(const registry *r, const mu_id *id);
+/* By full text id, or by a unique prefix of at least 4 characters. Returns
+ * the worker, or NULL with errno ENOENT (no match), EEXIST (ambiguous) or
+ * EINVAL (prefix too short). */
+const worker *registry_find(const registry *r, const char *id_or_prefix);
+
+size_t registry_count(const registry *r);
+const worker *registry_at(const registry *r, size_t slot);
+size_t registry_count_state(const registry *r, worker_state s);
+uint64_t registry_gpus_online(const registry *r);
+
+const char *worker_state_name(worker_state s);
+/* Parse "online", "suspect", "offline". 0/-1. */
+int worker_state_parse(const char *s, worker_state *out);
+
+#endif
