@@ -60,7 +60,8 @@ void format_workers_table(FILE *out, const Muster__ListWorkersReply *r)
             gpus += r->workers[i]->gpu_count;
         }
     }
-    fprintf(out, "%zu workers, %zu online with %zu GPUs.\n", r->n_workers, on, gpus);
+    fprintf(out, "%zu worker%s, %zu online with %zu GPU%s.\n", r->n_workers,
+            r->n_workers == 1 ? "" : "s", on, gpus, gpus == 1 ? "" : "s");
 }
 
 void format_worker_detail(FILE *out, const Muster__WorkerInfo *w)

@@ -260,8 +260,25 @@ bool endpoint_is_local(const char *ep)
     if (strncmp(ep, "tcp://", 6) != 0)
         return false;
     const char *host = ep + 6;
-    return strncmp(host, "127.", 4) == 0 || strncmp(host, "localhost:", 10) == 0 ||
-           strncmp(host, "[::1]:", 6) == 0;
+    const char *colon = strrchr(host, ':');
+    if (!colon)
+        return false;
+    size_t len = (size_t)(colon - host);
+    if ((len == 9 && strncmp(host, "localhost", 9) == 0) ||
+        (len == 5 && strncmp(host, "[::1]", 5) == 0))
+        return true;
+    /* 127.0.0.0/8, written as a dotted quad: a name such as
+     * "127.example.com" is not loopback. */
+    if (len < 7 || strncmp(host, "127.", 4) != 0)
+        return false;
+    int dots = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (host[i] == '.')
+            dots++;
+        else if (host[i] < '0' || host[i] > '9')
+            return false;
+    }
+    return dots == 3;
 }
 
 int broker_config_validate(const broker_config *cfg, mu_error *errp)
