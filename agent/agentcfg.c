@@ -88,10 +88,10 @@ static int set_str(char *dst, size_t n, const char *v, const char *what, mu_erro
 int agent_config_parse_json(agent_config *cfg, const char *text, size_t len, const char *where,
                             mu_error *errp)
 {
-    static const char *const keys[] = {"broker",    "state_dir", "country",  "region",
-                                       "simulate_gpu", "bandwidth", "hostname", "data_dir",
-                                       "topology",  "log_level", "reconnect_min_ms",
-                                       "reconnect_max_ms", NULL};
+    static const char *const keys[] = {
+        "broker",           "state_dir",        "country",  "region",   "simulate_gpu",
+        "bandwidth",        "hostname",         "data_dir", "topology", "log_level",
+        "reconnect_min_ms", "reconnect_max_ms", NULL};
     agent_config n = *cfg;
     cJSON *root = json_parse(text, len, where, errp);
     if (!root)
@@ -124,8 +124,8 @@ int agent_config_parse_json(agent_config *cfg, const char *text, size_t len, con
         goto out;
     s = NULL;
     if (json_get_string(root, "simulate_gpu", false, &s, where, errp) < 0 ||
-        (s && agent_parse_simulate(s, n.simulate_model, sizeof(n.simulate_model),
-                                   &n.simulate_count, errp) < 0))
+        (s && agent_parse_simulate(s, n.simulate_model, sizeof(n.simulate_model), &n.simulate_count,
+                                   errp) < 0))
         goto out;
     s = NULL;
     if (json_get_string(root, "bandwidth", false, &s, where, errp) < 0 ||

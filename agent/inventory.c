@@ -22,7 +22,7 @@
 #include <unistd.h>
 
 #define FNV1A64_OFFSET_BASIS 0xcbf29ce484222325ull
-#define FNV1A64_PRIME 0x00000100000001b3ull
+#define FNV1A64_PRIME        0x00000100000001b3ull
 
 enum {
     PCI_VENDOR_NVIDIA = 0x10de,
@@ -40,8 +40,8 @@ typedef struct id_range {
  * only these data-centre parts count. IDs from the Linux i915/xe PCI tables. */
 static const id_range intel_dc_gpus[] = {
     {0x0b69, 0x0b69}, {0x0b6e, 0x0b6e}, {0x0bd0, 0x0bdb}, /* Data Center GPU Max */
-    {0x0be0, 0x0be1}, {0x0be5, 0x0be5},                    /* Data Center GPU Max */
-    {0x56c0, 0x56c2},                                      /* Data Center GPU Flex */
+    {0x0be0, 0x0be1}, {0x0be5, 0x0be5},                   /* Data Center GPU Max */
+    {0x56c0, 0x56c2},                                     /* Data Center GPU Flex */
 };
 
 static void set_err(char *err, size_t errlen, const char *fmt, ...)
@@ -92,8 +92,8 @@ static int is_gpu(const struct hwloc_pcidev_attr_s *pci)
         return 1;
     case PCI_VENDOR_INTEL:
         for (size_t i = 0; i < sizeof intel_dc_gpus / sizeof intel_dc_gpus[0]; i++) {
-            if (pci->device_id >= intel_dc_gpus[i].first
-                && pci->device_id <= intel_dc_gpus[i].last) {
+            if (pci->device_id >= intel_dc_gpus[i].first &&
+                pci->device_id <= intel_dc_gpus[i].last) {
                 return 1;
             }
         }
@@ -178,8 +178,8 @@ static void read_machine_id(char *buf, size_t len)
     }
     fclose(f);
     size_t n = strlen(buf);
-    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' '
-                     || buf[n - 1] == '\t')) {
+    while (n > 0 &&
+           (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' ' || buf[n - 1] == '\t')) {
         buf[--n] = '\0';
     }
 }
@@ -264,15 +264,13 @@ static int load_topology(hwloc_topology_t topo, const char *xml, char *err, size
         /* Plugins that cost more than they give here; blacklisting one that is
          * not installed fails harmlessly. "gl" probes X displays for NVIDIA
          * GPUs, which NVML covers on a headless worker. */
-        (void)hwloc_topology_set_components(topo, HWLOC_TOPOLOGY_COMPONENTS_FLAG_BLACKLIST,
-                                            "gl");
+        (void)hwloc_topology_set_components(topo, HWLOC_TOPOLOGY_COMPONENTS_FLAG_BLACKLIST, "gl");
 #ifdef __linux__
         /* hwloc's Linux backend finds the same PCI devices (ids, class, link
          * speed) in sysfs; the libpciaccess plugin only adds pci.ids names,
          * and leaks on every load, which LeakSanitizer reports from an
          * unloaded module that no suppression can name. */
-        (void)hwloc_topology_set_components(topo, HWLOC_TOPOLOGY_COMPONENTS_FLAG_BLACKLIST,
-                                            "pci");
+        (void)hwloc_topology_set_components(topo, HWLOC_TOPOLOGY_COMPONENTS_FLAG_BLACKLIST, "pci");
 #endif
     }
     if (hwloc_topology_load(topo) != 0) {

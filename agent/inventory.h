@@ -15,22 +15,22 @@
 #define INV_MAX_GPUS 16
 
 typedef struct inv_gpu {
-    char name[96];            /* marketing name from NVML, or hwloc's PCI name, or "" */
-    uint16_t pci_vendor_id;   /* e.g. 0x10de */
+    char name[96];          /* marketing name from NVML, or hwloc's PCI name, or "" */
+    uint16_t pci_vendor_id; /* e.g. 0x10de */
     uint16_t pci_device_id;
-    char pci_bus_id[32];      /* "0000:01:00.0" */
-    uint64_t vram_mib;        /* 0 when unknown */
-    char driver_version[32];  /* "" when unknown */
-    float link_speed_gbps;    /* PCIe link speed from hwloc (GB/s, as hwloc reports linkspeed),
-                               * 0 when unknown */
+    char pci_bus_id[32];     /* "0000:01:00.0" */
+    uint64_t vram_mib;       /* 0 when unknown */
+    char driver_version[32]; /* "" when unknown */
+    float link_speed_gbps;   /* PCIe link speed from hwloc (GB/s, as hwloc reports linkspeed),
+                              * 0 when unknown */
 } inv_gpu;
 
 typedef struct inventory {
     char hostname[256];
-    char fingerprint[17];     /* 16 lowercase hex digits: FNV-1a 64 of /etc/machine-id
-                               * (or hostname when absent) + hostname */
-    unsigned cpu_cores;       /* physical cores (HWLOC_OBJ_CORE), falling back to PUs */
-    uint64_t memory_mib;      /* total machine memory */
+    char fingerprint[17]; /* 16 lowercase hex digits: FNV-1a 64 of /etc/machine-id
+                           * (or hostname when absent) + hostname */
+    unsigned cpu_cores;   /* physical cores (HWLOC_OBJ_CORE), falling back to PUs */
+    uint64_t memory_mib;  /* total machine memory */
     unsigned gpu_count;
     inv_gpu gpus[INV_MAX_GPUS];
 } inventory;

@@ -12,7 +12,7 @@
 
 /* Until the broker tells us its pace, assume the documented defaults. */
 #define DEFAULT_INTERVAL_MS 1000u
-#define DEFAULT_LIVENESS 3u
+#define DEFAULT_LIVENESS    3u
 
 typedef struct link_state {
     const agent_config *cfg;
@@ -102,8 +102,8 @@ static int handle(link_state *l, const zs_msg *msg, mu_error *errp)
         return 0;
     }
     if (wire_decode_reply(zmq_msg_data((zmq_msg_t *)&msg->payload),
-                          zmq_msg_size((zmq_msg_t *)&msg->payload), 64u << 20, &env, &status,
-                          &rid, &err) < 0) {
+                          zmq_msg_size((zmq_msg_t *)&msg->payload), 64u << 20, &env, &status, &rid,
+                          &err) < 0) {
         log_warn("link.bad_message", "reason=\"%s\"", err.text);
         return 0;
     }
@@ -116,8 +116,8 @@ static int handle(link_state *l, const zs_msg *msg, mu_error *errp)
         } else if (!l->registered && env->status == MUSTER__STATUS__STATUS_BAD_REQUEST) {
             rc = errprintf(errp, "broker refused the registration: %s", env->reason);
         } else {
-            log_warn("link.error_reply", "status=%s reason=\"%s\"",
-                     wire_status_name(env->status), env->reason);
+            log_warn("link.error_reply", "status=%s reason=\"%s\"", wire_status_name(env->status),
+                     env->reason);
         }
         wire_free(env);
         return rc;
@@ -193,8 +193,7 @@ int link_run(const agent_config *cfg, const Muster__Register *reg, volatile sig_
         if (rc < 0 || *stop)
             break;
         log_warn("link.lost", "broker=%s silent_ms=%llu retry_in_ms=%llu", cfg->broker,
-                 (unsigned long long)(clock_mono_ms() - l.last_recv),
-                 (unsigned long long)backoff);
+                 (unsigned long long)(clock_mono_ms() - l.last_recv), (unsigned long long)backoff);
         zs_close(l.sock);
         l.sock = NULL;
         clock_sleep_ms(backoff, stop);

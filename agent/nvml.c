@@ -105,7 +105,7 @@ static void load_sym(void *lib, const char *name, void *fn_ptr, size_t fn_size)
     }
 }
 
-#define LOAD_SYM(api, field, name) load_sym((api)->lib, (name), &(api)->field, sizeof (api)->field)
+#define LOAD_SYM(api, field, name) load_sym((api)->lib, (name), &(api)->field, sizeof(api)->field)
 
 static const char *ret_str(const nvml_api *api, nvml_ret r)
 {
@@ -222,8 +222,8 @@ static void query_device(const nvml_api *api, nvml_device dev, nvml_gpu *g)
         if (nvml_normalise_bus_id(pci.bus_id, g->pci_bus_id, sizeof g->pci_bus_id) != 0) {
             /* busId unparsable: the numeric fields still locate the device,
              * though they carry no function number (GPUs are function 0). */
-            snprintf(g->pci_bus_id, sizeof g->pci_bus_id, "%04x:%02x:%02x.0",
-                     pci.domain, pci.bus & 0xffu, pci.device & 0x1fu);
+            snprintf(g->pci_bus_id, sizeof g->pci_bus_id, "%04x:%02x:%02x.0", pci.domain,
+                     pci.bus & 0xffu, pci.device & 0x1fu);
         }
     }
 
@@ -273,8 +273,7 @@ static int query_devices(const nvml_api *api, nvml_gpu *out, int max, char *driv
     return n;
 }
 
-int nvml_query(nvml_gpu *out, int max, char *driver_version, size_t dvlen, char *err,
-               size_t errlen)
+int nvml_query(nvml_gpu *out, int max, char *driver_version, size_t dvlen, char *err, size_t errlen)
 {
     copy_str(driver_version, dvlen, "");
     copy_str(err, errlen, "");

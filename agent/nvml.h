@@ -13,7 +13,7 @@
 
 typedef struct nvml_gpu {
     char name[96];
-    char pci_bus_id[32];           /* normalised to "0000:01:00.0" lowercase, matching hwloc */
+    char pci_bus_id[32]; /* normalised to "0000:01:00.0" lowercase, matching hwloc */
     uint64_t vram_mib;
     unsigned power_limit_mw;       /* 0 when unknown */
     unsigned pcie_gen, pcie_width; /* 0 when unknown */

@@ -84,10 +84,10 @@ int muster_client_call(muster_client *c, Muster__Envelope *req, Muster__Envelope
         Muster__Status st;
         uint64_t rid;
         mu_error derr;
-        int rc = msg.bad_framing ? -1
-                                 : wire_decode_reply(zmq_msg_data(&msg.payload),
-                                                     zmq_msg_size(&msg.payload), 256u << 20, &env,
-                                                     &st, &rid, &derr);
+        int rc = msg.bad_framing
+                     ? -1
+                     : wire_decode_reply(zmq_msg_data(&msg.payload), zmq_msg_size(&msg.payload),
+                                         256u << 20, &env, &st, &rid, &derr);
         zs_msg_close(&msg);
         if (rc < 0) {
             errno = EPROTO;
@@ -114,8 +114,8 @@ static int call_expect(muster_client *c, Muster__Envelope *req, Muster__Envelope
     if (env->status != MUSTER__STATUS__STATUS_OK) {
         if (status)
             *status = env->status;
-        errprintf(errp, "%s", env->reason && *env->reason ? env->reason
-                                                             : wire_status_name(env->status));
+        errprintf(errp, "%s",
+                  env->reason && *env->reason ? env->reason : wire_status_name(env->status));
         wire_free(env);
         errno = EREMOTEIO;
         return -1;

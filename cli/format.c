@@ -74,7 +74,8 @@ void format_worker_detail(FILE *out, const Muster__WorkerInfo *w)
     fprintf(out, "host:         %s (fingerprint %s)\n", w->hostname,
             *w->host_fingerprint ? w->host_fingerprint : "-");
     fprintf(out, "state:        %s, last seen %s ago\n", format_state_name(w->state), seen);
-    fprintf(out, "gpus:         %s (%s)%s\n", gpus, w->gpu_class, w->simulated ? ", simulated" : "");
+    fprintf(out, "gpus:         %s (%s)%s\n", gpus, w->gpu_class,
+            w->simulated ? ", simulated" : "");
     fprintf(out, "cpu, memory:  %u cores, %llu MiB\n", w->cpu_cores,
             (unsigned long long)w->memory_mib);
     fprintf(out, "region:       %s\n", where);

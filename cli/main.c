@@ -29,29 +29,28 @@ typedef struct cli {
 
 static void usage(FILE *out)
 {
-    fprintf(out,
-            "Usage: muster [GLOBAL OPTIONS] COMMAND [ARGS]\n"
-            "\n"
-            "Talk to a muster broker (musterd).\n"
-            "\n"
-            "Commands:\n"
-            "  workers [--state S] [--region R] [--gpu MODEL]\n"
-            "                         list workers (id, host, GPUs, region, tier, state,\n"
-            "                         last seen); S is online, suspect or offline\n"
-            "  workers show ID        one worker in detail (ID may be a unique prefix of\n"
-            "                         at least 4 characters)\n"
-            "  status                 the broker's version, uptime, fleet and counters\n"
-            "\n"
-            "Global options (also accepted after the command):\n"
-            "  -b, --broker EP        broker's client endpoint [$MUSTER_BROKER, else\n"
-            "                         tcp://127.0.0.1:7701]\n"
-            "  -t, --timeout MS       how long to wait for the broker [5000]\n"
-            "  -j, --json             machine-readable output (errors too, on stdout)\n"
-            "  -h, --help             show this help (or a command's: muster workers --help)\n"
-            "      --version          show the version\n"
-            "\n"
-            "Exit status: 0 success, 1 the broker answered with an error, 2 bad usage,\n"
-            "3 the broker could not be reached.\n");
+    fprintf(out, "Usage: muster [GLOBAL OPTIONS] COMMAND [ARGS]\n"
+                 "\n"
+                 "Talk to a muster broker (musterd).\n"
+                 "\n"
+                 "Commands:\n"
+                 "  workers [--state S] [--region R] [--gpu MODEL]\n"
+                 "                         list workers (id, host, GPUs, region, tier, state,\n"
+                 "                         last seen); S is online, suspect or offline\n"
+                 "  workers show ID        one worker in detail (ID may be a unique prefix of\n"
+                 "                         at least 4 characters)\n"
+                 "  status                 the broker's version, uptime, fleet and counters\n"
+                 "\n"
+                 "Global options (also accepted after the command):\n"
+                 "  -b, --broker EP        broker's client endpoint [$MUSTER_BROKER, else\n"
+                 "                         tcp://127.0.0.1:7701]\n"
+                 "  -t, --timeout MS       how long to wait for the broker [5000]\n"
+                 "  -j, --json             machine-readable output (errors too, on stdout)\n"
+                 "  -h, --help             show this help (or a command's: muster workers --help)\n"
+                 "      --version          show the version\n"
+                 "\n"
+                 "Exit status: 0 success, 1 the broker answered with an error, 2 bad usage,\n"
+                 "3 the broker could not be reached.\n");
 }
 
 /* Report a failed call; returns the exit status it deserves. */

@@ -74,10 +74,10 @@ static int parse_hex16(const char *s, uint16_t *out)
 
 static int parse_model(const cJSON *obj, gpu_model *m, const char *where, mu_error *errp)
 {
-    static const char *const keys[] = {"name", "aliases", "vendor", "pci_vendor_id",
-                                       "pci_device_ids", "vram_gib", "fp32_tflops",
-                                       "fp16_tflops", "class", "reward_multiplier",
-                                       "min_stake", "source", NULL};
+    static const char *const keys[] = {
+        "name",      "aliases",     "vendor",      "pci_vendor_id", "pci_device_ids",
+        "vram_gib",  "fp32_tflops", "fp16_tflops", "class",         "reward_multiplier",
+        "min_stake", "source",      NULL};
     char w[160];
     const char *name = NULL, *vendor = NULL, *cls = NULL, *source = NULL;
     if (json_get_string(obj, "name", true, &name, where, errp) < 0)
@@ -90,8 +90,8 @@ static int parse_model(const cJSON *obj, gpu_model *m, const char *where, mu_err
         json_get_number(obj, "vram_gib", true, 0, 1e6, &m->vram_gib, w, errp) < 0 ||
         json_get_number(obj, "fp32_tflops", true, 0.001, 1e6, &m->fp32_tflops, w, errp) < 0 ||
         json_get_number(obj, "fp16_tflops", true, 0.001, 1e6, &m->fp16_tflops, w, errp) < 0 ||
-        json_get_number(obj, "reward_multiplier", true, 0, 1000, &m->reward_multiplier, w,
-                        errp) < 0 ||
+        json_get_number(obj, "reward_multiplier", true, 0, 1000, &m->reward_multiplier, w, errp) <
+            0 ||
         json_get_u32(obj, "min_stake", true, 0, UINT32_MAX, &m->min_stake, w, errp) < 0)
         return -1;
     if (strlen(name) == 0 || strlen(name) >= NAME_MAX_LEN)
@@ -101,8 +101,8 @@ static int parse_model(const cJSON *obj, gpu_model *m, const char *where, mu_err
         if (strcmp(cls, class_names[i]) == 0)
             c = i;
     if (c < 0)
-        return errprintf(errp, "%s: class \"%s\" is not datacenter, consumer, apple or cpu",
-                         w, cls);
+        return errprintf(errp, "%s: class \"%s\" is not datacenter, consumer, apple or cpu", w,
+                         cls);
     m->cls = (gpu_class)c;
     if (!(m->name = mu_strdup(name)) || !(m->vendor = mu_strdup(vendor)))
         return errprintf(errp, "%s: out of memory", w);
@@ -123,8 +123,7 @@ static int parse_model(const cJSON *obj, gpu_model *m, const char *where, mu_err
         if (!m->pci_device_ids)
             return errprintf(errp, "%s: out of memory", w);
         const cJSON *it;
-        cJSON_ArrayForEach(it, ids)
-        {
+        cJSON_ArrayForEach (it, ids) {
             if (!cJSON_IsString(it) ||
                 parse_hex16(it->valuestring, &m->pci_device_ids[m->n_pci_device_ids]) < 0)
                 return errprintf(errp, "%s: PCI device ids must be \"0x....\"", w);
@@ -140,10 +139,8 @@ static int parse_model(const cJSON *obj, gpu_model *m, const char *where, mu_err
         if (!m->aliases)
             return errprintf(errp, "%s: out of memory", w);
         const cJSON *it;
-        cJSON_ArrayForEach(it, al)
-        {
-            if (!cJSON_IsString(it) || !*it->valuestring ||
-                strlen(it->valuestring) >= NAME_MAX_LEN)
+        cJSON_ArrayForEach (it, al) {
+            if (!cJSON_IsString(it) || !*it->valuestring || strlen(it->valuestring) >= NAME_MAX_LEN)
                 return errprintf(errp, "%s: aliases must be non-empty strings", w);
             if (!(m->aliases[m->n_aliases] = mu_strdup(it->valuestring)))
                 return errprintf(errp, "%s: out of memory", w);
@@ -186,9 +183,8 @@ static int index_names(catalog *cat, const char *where, mu_error *errp)
                 for (size_t q = 0; q < o->n_pci_device_ids; q++)
                     if (o->pci_vendor_id == m->pci_vendor_id &&
                         o->pci_device_ids[q] == m->pci_device_ids[p])
-                        return errprintf(errp, "%s: PCI id %04x:%04x claimed by %s and %s",
-                                         where, m->pci_vendor_id, m->pci_device_ids[p],
-                                         o->name, m->name);
+                        return errprintf(errp, "%s: PCI id %04x:%04x claimed by %s and %s", where,
+                                         m->pci_vendor_id, m->pci_device_ids[p], o->name, m->name);
             }
         }
     }
@@ -230,8 +226,7 @@ catalog *catalog_parse(const char *text, size_t len, const char *where, mu_error
         goto error;
     }
     const cJSON *it;
-    cJSON_ArrayForEach(it, models)
-    {
+    cJSON_ArrayForEach (it, models) {
         if (!cJSON_IsObject(it)) {
             errprintf(errp, "%s: model %zu is not an object", where, cat->n + 1);
             goto error;

@@ -47,8 +47,7 @@ cJSON *json_load_file(const char *path, size_t max_bytes, mu_error *errp)
     return root;
 }
 
-int json_check_keys(const cJSON *obj, const char *const *allowed, const char *where,
-                    mu_error *errp)
+int json_check_keys(const cJSON *obj, const char *const *allowed, const char *where, mu_error *errp)
 {
     if (!cJSON_IsObject(obj))
         return errprintf(errp, "%s: expected a JSON object", where);
@@ -120,8 +119,8 @@ int json_get_u32(const cJSON *obj, const char *key, bool required, uint32_t min,
     return 0;
 }
 
-int json_get_bool(const cJSON *obj, const char *key, bool required, bool *out,
-                  const char *where, mu_error *errp)
+int json_get_bool(const cJSON *obj, const char *key, bool required, bool *out, const char *where,
+                  mu_error *errp)
 {
     int rc;
     const cJSON *v = get(obj, key, required, where, errp, &rc);

@@ -35,7 +35,7 @@ int json_get_number(const cJSON *obj, const char *key, bool required, double min
                     double *out, const char *where, mu_error *errp);
 int json_get_u32(const cJSON *obj, const char *key, bool required, uint32_t min, uint32_t max,
                  uint32_t *out, const char *where, mu_error *errp);
-int json_get_bool(const cJSON *obj, const char *key, bool required, bool *out,
-                  const char *where, mu_error *errp);
+int json_get_bool(const cJSON *obj, const char *key, bool required, bool *out, const char *where,
+                  mu_error *errp);
 
 #endif

@@ -50,8 +50,8 @@ static int region_index(const region_table *t, const char *name)
 
 region_table *regions_parse(const char *text, size_t len, const char *where, mu_error *errp)
 {
-    static const char *const keys[] = {"version", "comment", "source", "regions", "countries",
-                                       NULL};
+    static const char *const keys[] = {"version", "comment",   "source",
+                                       "regions", "countries", NULL};
     static const char *const rkeys[] = {"name", "description", NULL};
     static const char *const ckeys[] = {"code", "name", "region", NULL};
     region_table *t = NULL;
@@ -75,8 +75,7 @@ region_table *regions_parse(const char *text, size_t len, const char *where, mu_
         goto error;
     }
     const cJSON *it;
-    cJSON_ArrayForEach(it, regions)
-    {
+    cJSON_ArrayForEach (it, regions) {
         const char *name = NULL;
         if (json_check_keys(it, rkeys, where, errp) < 0 ||
             json_get_string(it, "name", true, &name, where, errp) < 0)
@@ -91,8 +90,7 @@ region_table *regions_parse(const char *text, size_t len, const char *where, mu_
         }
         t->n_regions++;
     }
-    cJSON_ArrayForEach(it, countries)
-    {
+    cJSON_ArrayForEach (it, countries) {
         const char *code = NULL, *region = NULL;
         if (json_check_keys(it, ckeys, where, errp) < 0 ||
             json_get_string(it, "code", true, &code, where, errp) < 0 ||
@@ -142,9 +140,8 @@ const char *regions_of_country(const region_table *t, const char *code)
 {
     if (!code || strlen(code) != 2)
         return NULL;
-    country key = {{(char)toupper((unsigned char)code[0]), (char)toupper((unsigned char)code[1]),
-                    0},
-                   0};
+    country key = {
+        {(char)toupper((unsigned char)code[0]), (char)toupper((unsigned char)code[1]), 0}, 0};
     const country *c = bsearch(&key, t->countries, t->n_countries, sizeof(country), cmp_country);
     return c ? t->regions[c->region] : NULL;
 }

@@ -52,9 +52,8 @@ unsigned str_edit_distance(const char *a, const char *b, unsigned cap)
         unsigned best = row[0];
         for (size_t j = 1; j <= lb; j++) {
             unsigned up = row[j];
-            unsigned cost = tolower((unsigned char)a[i - 1]) == tolower((unsigned char)b[j - 1])
-                                ? 0
-                                : 1;
+            unsigned cost =
+                tolower((unsigned char)a[i - 1]) == tolower((unsigned char)b[j - 1]) ? 0 : 1;
             unsigned v = diag + cost;
             if (up + 1 < v)
                 v = up + 1;

@@ -43,10 +43,10 @@ int tiers_validate(const tier_table *t, mu_error *errp)
     for (int i = TIER_LOW; i < TIER_COUNT; i++) {
         if (t->min_down[i] == 0 || t->min_up[i] == 0)
             return errprintf(errp, "tier %s: thresholds must be above 0", names[i]);
-        if (i > TIER_LOW && (t->min_down[i] <= t->min_down[i - 1] ||
-                             t->min_up[i] <= t->min_up[i - 1]))
-            return errprintf(errp, "tier %s: thresholds must be above those of tier %s",
-                             names[i], names[i - 1]);
+        if (i > TIER_LOW &&
+            (t->min_down[i] <= t->min_down[i - 1] || t->min_up[i] <= t->min_up[i - 1]))
+            return errprintf(errp, "tier %s: thresholds must be above those of tier %s", names[i],
+                             names[i - 1]);
     }
     return 0;
 }

@@ -14,14 +14,7 @@
 
 #include "error.h"
 
-typedef enum tier {
-    TIER_NONE = 0,
-    TIER_LOW,
-    TIER_MEDIUM,
-    TIER_HIGH,
-    TIER_ULTRA,
-    TIER_COUNT
-} tier;
+typedef enum tier { TIER_NONE = 0, TIER_LOW, TIER_MEDIUM, TIER_HIGH, TIER_ULTRA, TIER_COUNT } tier;
 
 typedef struct tier_table {
     uint32_t min_down[TIER_COUNT]; /* Mbit/s; index TIER_NONE unused (0) */

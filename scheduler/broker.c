@@ -57,7 +57,7 @@ struct broker {
     size_t slot_peer_cap;
     counters stats;
     uint64_t started_at;
-    uint64_t now;           /* latest time given to the core; never decreases */
+    uint64_t now; /* latest time given to the core; never decreases */
     uint64_t event_seq;
 };
 
@@ -233,8 +233,8 @@ static void on_register(broker *b, const request *rq)
     worker_device_spec devs[WORKER_MAX_DEVICES];
     if (m->n_devices > WORKER_MAX_DEVICES) {
         char why[96];
-        snprintf(why, sizeof(why), "%zu GPUs on one worker; at most %d are supported",
-                 m->n_devices, WORKER_MAX_DEVICES);
+        snprintf(why, sizeof(why), "%zu GPUs on one worker; at most %d are supported", m->n_devices,
+                 WORKER_MAX_DEVICES);
         send_error(b, rq, rq->env->request_id, MUSTER__STATUS__STATUS_BAD_REQUEST, why);
         return;
     }
@@ -404,8 +404,8 @@ static void on_get_worker(broker *b, const request *rq)
         Muster__Status st = MUSTER__STATUS__STATUS_NOT_FOUND;
         if (errno == EEXIST) {
             st = MUSTER__STATUS__STATUS_CONFLICT;
-            snprintf(why, sizeof(why), "\"%.40s\" matches more than one worker: give more of the id",
-                     id);
+            snprintf(why, sizeof(why),
+                     "\"%.40s\" matches more than one worker: give more of the id", id);
         } else if (errno == EINVAL) {
             st = MUSTER__STATUS__STATUS_BAD_REQUEST;
             snprintf(why, sizeof(why), "give at least 4 characters of the worker id");
@@ -487,8 +487,9 @@ static void dispatch(broker *b, enum endpoint from, const zs_msg *msg)
     Muster__Status status;
     uint64_t request_id;
     mu_error err;
-    if (wire_decode(zmq_msg_data((zmq_msg_t *)&msg->payload), zmq_msg_size((zmq_msg_t *)&msg->payload),
-                    b->cfg.max_message_bytes, &env, &status, &request_id, &err) < 0) {
+    if (wire_decode(zmq_msg_data((zmq_msg_t *)&msg->payload),
+                    zmq_msg_size((zmq_msg_t *)&msg->payload), b->cfg.max_message_bytes, &env,
+                    &status, &request_id, &err) < 0) {
         log_debug("message.rejected", "endpoint=%s status=%s reason=\"%s\"",
                   from == EP_AGENT ? "agent" : "client", wire_status_name(status), err.text);
         send_error(b, &rq, request_id, status, err.text);

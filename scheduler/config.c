@@ -41,9 +41,9 @@ int broker_config_parse_json(broker_config *cfg, const char *text, size_t len, c
                              mu_error *errp)
 {
     static const char *const keys[] = {
-        "agent_endpoint", "client_endpoint", "event_endpoint", "heartbeat_interval_ms",
-        "liveness",       "max_message_bytes", "data_dir",     "catalog",
-        "regions",        "log_level",       "tiers",          NULL};
+        "agent_endpoint", "client_endpoint",   "event_endpoint", "heartbeat_interval_ms",
+        "liveness",       "max_message_bytes", "data_dir",       "catalog",
+        "regions",        "log_level",         "tiers",          NULL};
     broker_config n = *cfg;
     cJSON *root = json_parse(text, len, where, errp);
     if (!root)
@@ -76,8 +76,8 @@ int broker_config_parse_json(broker_config *cfg, const char *text, size_t len, c
     if (json_get_u32(root, "heartbeat_interval_ms", false, 10, 600000, &n.heartbeat_interval_ms,
                      where, errp) < 0 ||
         json_get_u32(root, "liveness", false, 2, 100, &n.liveness, where, errp) < 0 ||
-        json_get_u32(root, "max_message_bytes", false, 1024, 64u << 20, &n.max_message_bytes,
-                     where, errp) < 0)
+        json_get_u32(root, "max_message_bytes", false, 1024, 64u << 20, &n.max_message_bytes, where,
+                     errp) < 0)
         goto out;
     s = NULL;
     if (json_get_string(root, "log_level", false, &s, where, errp) < 0)

@@ -10,7 +10,7 @@
 #include "idmap.h"
 #include "strutil.h"
 
-#define NIL UINT32_MAX
+#define NIL          UINT32_MAX
 #define HOSTNAME_MAX 255
 
 enum { LIST_ONLINE = 0, LIST_SUSPECT = 1, LIST_COUNT = 2 };
@@ -210,8 +210,9 @@ static worker *worker_from_spec(const registry *r, const worker_spec *s, mu_erro
     if (*country) {
         region = regions_of_country(r->cfg.regions, country);
         if (!region)
-            return errprintf(errp, "unknown country code \"%.8s\" (use ISO 3166-1 alpha-2, "
-                                   "e.g. DE)",
+            return errprintf(errp,
+                             "unknown country code \"%.8s\" (use ISO 3166-1 alpha-2, "
+                             "e.g. DE)",
                              country),
                    NULL;
     }
@@ -231,8 +232,9 @@ static worker *worker_from_spec(const registry *r, const worker_spec *s, mu_erro
         if (!m)
             return NULL;
         if (i > 0 && m != model)
-            return errprintf(errp, "mixed GPU models on one worker (%s and %s) are not "
-                                   "supported: run one agent per model",
+            return errprintf(errp,
+                             "mixed GPU models on one worker (%s and %s) are not "
+                             "supported: run one agent per model",
                              model->name, m->name),
                    NULL;
         model = m;
@@ -278,8 +280,7 @@ static worker *worker_from_spec(const registry *r, const worker_spec *s, mu_erro
     return w;
 }
 
-const worker *registry_register(registry *r, const worker_spec *spec, uint64_t now,
-                                mu_error *errp)
+const worker *registry_register(registry *r, const worker_spec *spec, uint64_t now, mu_error *errp)
 {
     worker *w = worker_from_spec(r, spec, errp);
     if (!w)

@@ -50,11 +50,11 @@ typedef struct worker {
     mu_id id;
     char *hostname;
     char fingerprint[17];
-    char country[3];           /* "" when the agent did not say */
-    const char *region;        /* borrowed from the region table, or "unknown" */
-    const gpu_model *model;    /* borrowed from the catalog; NULL: no GPU, no CPU entry */
+    char country[3];        /* "" when the agent did not say */
+    const char *region;     /* borrowed from the region table, or "unknown" */
+    const gpu_model *model; /* borrowed from the catalog; NULL: no GPU, no CPU entry */
     uint16_t gpu_count;
-    worker_device *devices;    /* gpu_count entries */
+    worker_device *devices; /* gpu_count entries */
     uint32_t cpu_cores;
     uint64_t memory_mib;
     uint32_t bw_down_mbps;
@@ -109,8 +109,8 @@ typedef struct registry_config {
 typedef struct registry registry;
 
 /* Called on every state change; `reason` says why in a few words. */
-typedef void (*registry_observer_fn)(void *arg, const worker *w, worker_state from,
-                                     worker_state to, const char *reason);
+typedef void (*registry_observer_fn)(void *arg, const worker *w, worker_state from, worker_state to,
+                                     const char *reason);
 
 /* NULL with reason if the config is invalid or memory runs out. */
 registry *registry_create(const registry_config *cfg, registry_observer_fn fn, void *arg,
@@ -121,8 +121,7 @@ void registry_destroy(registry *r);
  * id are kept; everything else is replaced). Validates the spec against the
  * catalog and region table: on failure returns NULL with a reason a worker
  * operator can act on, and the registry is unchanged. */
-const worker *registry_register(registry *r, const worker_spec *spec, uint64_t now,
-                                mu_error *errp);
+const worker *registry_register(registry *r, const worker_spec *spec, uint64_t now, mu_error *errp);
 
 /* Traffic from a worker: it is alive at `now`. Returns 0, or -1 with errno
  * ENOENT (unknown id) or ESTALE (worker is offline and must register again). */

@@ -19,12 +19,11 @@ static void test_shipped_catalog_is_complete(void **state)
     (void)state;
     catalog *c = test_catalog();
     assert_true(catalog_count(c) >= 25);
-    const char *required[] = {"H200",     "H100 SXM", "H100 PCIe", "A100 40GB", "A100 80GB",
-                              "L40S",     "A10",      "V100",      "T4",        "MI300X",
-                              "RTX 5090", "RTX 4090", "RTX 4080",  "RTX 4070",  "RTX 3090",
-                              "RTX 3080", "RTX 3070", "RTX 3060",  "RTX 2080 Ti", "M1 Pro",
-                              "M1 Max",   "M1 Ultra", "M2 Pro",    "M2 Max",    "M2 Ultra",
-                              "M3 Pro",   "M3 Max",   "CPU"};
+    const char *required[] = {
+        "H200",     "H100 SXM", "H100 PCIe", "A100 40GB", "A100 80GB",   "L40S",     "A10",
+        "V100",     "T4",       "MI300X",    "RTX 5090",  "RTX 4090",    "RTX 4080", "RTX 4070",
+        "RTX 3090", "RTX 3080", "RTX 3070",  "RTX 3060",  "RTX 2080 Ti", "M1 Pro",   "M1 Max",
+        "M1 Ultra", "M2 Pro",   "M2 Max",    "M2 Ultra",  "M3 Pro",      "M3 Max",   "CPU"};
     int classes[4] = {0};
     for (size_t i = 0; i < sizeof(required) / sizeof(required[0]); i++) {
         const gpu_model *m = catalog_find(c, required[i]);
@@ -77,10 +76,10 @@ static void test_suggest(void **state)
     catalog_destroy(c);
 }
 
-#define MODEL(name, extra)                                                                     \
-    "{\"name\": \"" name "\", \"aliases\": [], \"vendor\": \"nvidia\", "                       \
-    "\"pci_vendor_id\": \"0x10de\", \"pci_device_ids\": [\"0x0001\"], \"vram_gib\": 8, "       \
-    "\"fp32_tflops\": 1, \"fp16_tflops\": 2, \"class\": \"consumer\", "                        \
+#define MODEL(name, extra)                                                                         \
+    "{\"name\": \"" name "\", \"aliases\": [], \"vendor\": \"nvidia\", "                           \
+    "\"pci_vendor_id\": \"0x10de\", \"pci_device_ids\": [\"0x0001\"], \"vram_gib\": 8, "           \
+    "\"fp32_tflops\": 1, \"fp16_tflops\": 2, \"class\": \"consumer\", "                            \
     "\"reward_multiplier\": 1, \"min_stake\": 0, \"source\": \"s\"" extra "}"
 
 static void expect_refused(const char *json, const char *needle)
@@ -98,8 +97,8 @@ static void expect_refused(const char *json, const char *needle)
 static void test_broken_catalogs_are_refused(void **state)
 {
     (void)state;
-    const char *ok = "{\"version\": 1, \"sources\": {\"s\": \"x\"}, \"models\": [" MODEL("A", "")
-                     "]}";
+    const char *ok =
+        "{\"version\": 1, \"sources\": {\"s\": \"x\"}, \"models\": [" MODEL("A", "") "]}";
     mu_error err;
     catalog *c = catalog_parse(ok, strlen(ok), "test.json", &err);
     assert_non_null(c);

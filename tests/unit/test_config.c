@@ -76,9 +76,8 @@ static void test_broker_json(void **state)
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         broker_config before = cfg;
         memset(&err, 0, sizeof(err));
-        assert_int_equal(broker_config_parse_json(&cfg, bad[i][0], strlen(bad[i][0]), "c.json",
-                                                  &err),
-                         -1);
+        assert_int_equal(
+            broker_config_parse_json(&cfg, bad[i][0], strlen(bad[i][0]), "c.json", &err), -1);
         if (!strstr(err.text, bad[i][1]))
             fail_msg("case %zu: \"%s\" lacks \"%s\"", i, err.text, bad[i][1]);
         assert_memory_equal(&cfg, &before, sizeof(cfg)); /* unchanged */
@@ -191,9 +190,9 @@ static void test_agent_flags(void **state)
         if (!strstr(err.text, cases[i].needle))
             fail_msg("case %zu: \"%s\" lacks \"%s\"", i, err.text, cases[i].needle);
     }
-    assert_int_equal(agent_args(&cfg, &err, "--reconnect-min-ms", "5000", "--reconnect-max-ms",
-                                "1000", NULL),
-                     -1);
+    assert_int_equal(
+        agent_args(&cfg, &err, "--reconnect-min-ms", "5000", "--reconnect-max-ms", "1000", NULL),
+        -1);
     assert_non_null(strstr(err.text, "reconnect_max_ms"));
 }
 

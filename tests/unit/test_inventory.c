@@ -120,7 +120,7 @@ static void test_xml_two_gpus(void **state)
         assert_int_equal(g->pci_device_id, 0x2684);
         assert_string_equal(g->pci_bus_id, bus_ids[i]);
         assert_string_equal(g->name, "AD102 [GeForce RTX 4090]");
-        assert_int_equal(g->vram_mib, 0);          /* bare PCI: hwloc knows no VRAM */
+        assert_int_equal(g->vram_mib, 0);           /* bare PCI: hwloc knows no VRAM */
         assert_string_equal(g->driver_version, ""); /* NVML is never asked for XML */
     }
     assert_true(inv.gpus[0].link_speed_gbps > 31.5f && inv.gpus[0].link_speed_gbps < 31.6f);

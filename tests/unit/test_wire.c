@@ -112,10 +112,8 @@ static void test_status_names(void **state)
 {
     (void)state;
     assert_string_equal(wire_status_name(MUSTER__STATUS__STATUS_OK), "ok");
-    assert_string_equal(wire_status_name(MUSTER__STATUS__STATUS_UNKNOWN_WORKER),
-                        "unknown_worker");
-    assert_string_equal(wire_status_name(MUSTER__STATUS__STATUS_WRONG_ENDPOINT),
-                        "wrong_endpoint");
+    assert_string_equal(wire_status_name(MUSTER__STATUS__STATUS_UNKNOWN_WORKER), "unknown_worker");
+    assert_string_equal(wire_status_name(MUSTER__STATUS__STATUS_WRONG_ENDPOINT), "wrong_endpoint");
     assert_string_equal(wire_status_name((Muster__Status)1234), "unknown");
     /* every status in the .proto has a name */
     for (unsigned i = 0; i < muster__status__descriptor.n_values; i++)
