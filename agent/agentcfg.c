@@ -185,8 +185,9 @@ void agent_config_usage(FILE *out)
             "  -h, --help                 show this help and exit\n"
             "      --version              show the version and exit\n"
             "\n"
-            "Exit status: 0 after a clean stop, 1 on a runtime error, 2 on a bad flag or\n"
-            "config, or when the broker refuses the registration (the reason is logged).\n",
+            "Exit status: 0 after a clean stop, 1 on a runtime error, 2 on a bad flag,\n"
+            "config or data file, a broker endpoint libzmq rejects, or when the broker\n"
+            "refuses the registration (the reason is logged).\n",
             MUSTER_DATA_DIR);
 }
 
@@ -354,8 +355,20 @@ int agent_identity_load(const char *state_dir, mu_id *id, bool *created, mu_erro
     id_format(id, text);
     text[ID_TEXT_LEN - 1] = '\n';
     text[ID_TEXT_LEN] = '\0';
-    if (fs_write_atomic(path, text, ID_TEXT_LEN, errp) < 0)
+    /* Write the id under a private name, then link() it into place: link
+     * fails if the file appeared meanwhile (another agent on the same state
+     * dir), and then that agent's id is the one to use, never overwritten. */
+    char tmp[AGENT_PATH_MAX + 48];
+    snprintf(tmp, sizeof(tmp), "%s/worker-id.%ld.new", state_dir, (long)getpid());
+    if (fs_write_atomic(tmp, text, ID_TEXT_LEN, errp) < 0)
         return -1;
+    int rc = link(tmp, path);
+    int e = errno;
+    unlink(tmp);
+    if (rc < 0 && e == EEXIST)
+        return agent_identity_load(state_dir, id, created, errp);
+    if (rc < 0)
+        return errprintf(errp, "%s: %s", path, strerror(e));
     *created = true;
     return 0;
 }

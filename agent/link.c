@@ -25,6 +25,7 @@ typedef struct link_state {
     uint32_t liveness;
     uint64_t last_recv;
     uint64_t last_send;
+    uint64_t backoff_ms; /* next reconnect delay */
     bool registered;
 } link_state;
 
@@ -113,7 +114,9 @@ static int handle(link_state *l, const zs_msg *msg, mu_error *errp)
             log_info("link.reregister", "reason=\"%s\"", env->reason);
             l->registered = false;
             send_register(l);
-        } else if (!l->registered && env->status == MUSTER__STATUS__STATUS_BAD_REQUEST) {
+        } else if (!l->registered && (env->status == MUSTER__STATUS__STATUS_BAD_REQUEST ||
+                                      env->status == MUSTER__STATUS__STATUS_VERSION_MISMATCH)) {
+            /* No retry can fix these: say why and stop. */
             rc = errprintf(errp, "broker refused the registration: %s", env->reason);
         } else {
             log_warn("link.error_reply", "status=%s reason=\"%s\"", wire_status_name(env->status),
@@ -125,6 +128,7 @@ static int handle(link_state *l, const zs_msg *msg, mu_error *errp)
     if (env->body_case == MUSTER__ENVELOPE__BODY_REGISTER_REPLY) {
         const Muster__RegisterReply *rr = env->register_reply;
         l->registered = true;
+        l->backoff_ms = l->cfg->reconnect_min_ms; /* only a success resets it */
         if (rr->heartbeat_interval_ms >= 10)
             l->interval_ms = rr->heartbeat_interval_ms;
         if (rr->liveness >= 2)
@@ -133,7 +137,7 @@ static int handle(link_state *l, const zs_msg *msg, mu_error *errp)
                  rr->worker_id, rr->gpu_model, rr->tier, rr->region, l->interval_ms);
         if (strcmp(rr->tier, "none") == 0)
             log_warn("link.not_hireable",
-                     "reason=\"bandwidth below tier low (100/75 Mbit/s): pass --bandwidth\"");
+                     "reason=\"bandwidth below the broker's lowest tier: pass --bandwidth\"");
     }
     /* Heartbeat echoes need nothing: receiving them was the point. */
     wire_free(env);
@@ -145,7 +149,7 @@ int link_run(const agent_config *cfg, const Muster__Register *reg, volatile sig_
 {
     link_state l = {.cfg = cfg, .reg = reg};
     int rc = 0;
-    uint64_t backoff = cfg->reconnect_min_ms;
+    l.backoff_ms = cfg->reconnect_min_ms;
     if (!(l.zctx = zmq_ctx_new()))
         return errprintf(errp, "zmq_ctx_new: %s", zmq_strerror(errno));
     while (!*stop) {
@@ -172,8 +176,6 @@ int link_run(const agent_config *cfg, const Muster__Register *reg, volatile sig_
                 zs_msg msg;
                 while (zs_recv(l.sock, false, true, &msg) == 0) {
                     l.last_recv = clock_mono_ms();
-                    if (!l.registered)
-                        backoff = cfg->reconnect_min_ms;
                     int hr = handle(&l, &msg, errp);
                     zs_msg_close(&msg);
                     if (hr < 0) {
@@ -193,11 +195,13 @@ int link_run(const agent_config *cfg, const Muster__Register *reg, volatile sig_
         if (rc < 0 || *stop)
             break;
         log_warn("link.lost", "broker=%s silent_ms=%llu retry_in_ms=%llu", cfg->broker,
-                 (unsigned long long)(clock_mono_ms() - l.last_recv), (unsigned long long)backoff);
+                 (unsigned long long)(clock_mono_ms() - l.last_recv),
+                 (unsigned long long)l.backoff_ms);
         zs_close(l.sock);
         l.sock = NULL;
-        clock_sleep_ms(backoff, stop);
-        backoff = backoff * 2 > cfg->reconnect_max_ms ? cfg->reconnect_max_ms : backoff * 2;
+        clock_sleep_ms(l.backoff_ms, stop);
+        l.backoff_ms =
+            l.backoff_ms * 2 > cfg->reconnect_max_ms ? cfg->reconnect_max_ms : l.backoff_ms * 2;
     }
     if (l.sock) {
         if (*stop && l.registered) {

@@ -103,9 +103,11 @@ int main(int argc, char **argv)
     }
     log_init("muster-agent", cfg.log_level, stderr);
 
+    /* The catalog lets a bad --simulate-gpu fail here, with suggestions,
+     * rather than at the broker; real GPUs are resolved by the broker. */
     char path[AGENT_PATH_MAX + 16];
     snprintf(path, sizeof(path), "%s/gpus.json", cfg.data_dir);
-    if (!(cat = catalog_load_file(path, &err))) {
+    if (cfg.simulate_model[0] && !(cat = catalog_load_file(path, &err))) {
         fprintf(stderr, "muster-agent: %s\n", err.text);
         goto out;
     }

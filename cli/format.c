@@ -60,8 +60,11 @@ void format_workers_table(FILE *out, const Muster__ListWorkersReply *r)
             gpus += r->workers[i]->gpu_count;
         }
     }
-    fprintf(out, "%zu worker%s, %zu online with %zu GPU%s.\n", r->n_workers,
+    fprintf(out, "%zu worker%s, %zu online with %zu GPU%s", r->n_workers,
             r->n_workers == 1 ? "" : "s", on, gpus, gpus == 1 ? "" : "s");
+    if (r->total > r->n_workers)
+        fprintf(out, " (of %u matching: see --limit and --offset)", r->total);
+    fputs(".\n", out);
 }
 
 void format_worker_detail(FILE *out, const Muster__WorkerInfo *w)
@@ -169,6 +172,8 @@ int format_workers_json(FILE *out, const Muster__ListWorkersReply *r)
 {
     cJSON *root = cJSON_CreateObject();
     cJSON *arr = root ? cJSON_AddArrayToObject(root, "workers") : NULL;
+    if (arr)
+        cJSON_AddNumberToObject(root, "total", r->total);
     if (!arr) {
         cJSON_Delete(root);
         return -1;

@@ -11,6 +11,7 @@
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -84,10 +85,53 @@ static muster_client *connect_or_fail(const cli *c, int *code)
     mu_error err;
     muster_client *mc = muster_client_create(c->broker, c->timeout_ms, &err);
     if (!mc) {
-        errno = EIO;
-        *code = fail(c, &err, MUSTER__STATUS__STATUS_UNAVAILABLE);
+        /* libzmq refused the endpoint itself: that is bad usage. */
+        if (c->json)
+            format_error_json(stdout, "bad_usage", err.text);
+        *code = usage_error("--broker %s: %s", c->broker, err.text);
     }
     return mc;
+}
+
+/* Global options are accepted after the command too: take them out of the
+ * command's arguments. Returns 0, or an exit status on a bad value. */
+static int take_globals(cli *c, int *argc, char **argv)
+{
+    int out = 1;
+    for (int i = 1; i < *argc; i++) {
+        const char *a = argv[i];
+        const char *val = NULL;
+        int is_broker = !strcmp(a, "--broker") || !strcmp(a, "-b");
+        int is_timeout = !strcmp(a, "--timeout") || !strcmp(a, "-t");
+        if (!strncmp(a, "--broker=", 9)) {
+            is_broker = 1;
+            val = a + 9;
+        } else if (!strncmp(a, "--timeout=", 10)) {
+            is_timeout = 1;
+            val = a + 10;
+        } else if (is_broker || is_timeout) {
+            if (i + 1 >= *argc)
+                return usage_error("%s needs a value", a);
+            val = argv[++i];
+        }
+        if (is_broker) {
+            c->broker = val;
+        } else if (is_timeout) {
+            uint64_t v;
+            if (str_to_u64(val, 1, 3600000, &v) < 0)
+                return usage_error("--timeout \"%s\" is not a number of milliseconds "
+                                   "(1..3600000)",
+                                   val);
+            c->timeout_ms = (int)v;
+        } else if (!strcmp(a, "--json") || !strcmp(a, "-j")) {
+            c->json = true;
+        } else {
+            argv[out++] = argv[i];
+        }
+    }
+    *argc = out;
+    argv[out] = NULL;
+    return 0;
 }
 
 static int cmd_workers_show(const cli *c, const char *id)
@@ -115,16 +159,31 @@ static int cmd_workers_show(const cli *c, const char *id)
 static int cmd_workers(cli *c, int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"state", required_argument, NULL, 's'}, {"region", required_argument, NULL, 'r'},
-        {"gpu", required_argument, NULL, 'g'},   {"json", no_argument, NULL, 'j'},
-        {"help", no_argument, NULL, 'h'},        {NULL, 0, NULL, 0},
+        {"state", required_argument, NULL, 's'},
+        {"region", required_argument, NULL, 'r'},
+        {"gpu", required_argument, NULL, 'g'},
+        {"limit", required_argument, NULL, 'l'},
+        {"offset", required_argument, NULL, 'o'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
     Muster__ListWorkersRequest q = MUSTER__LIST_WORKERS_REQUEST__INIT;
     int o;
+    uint64_t v;
     optind = 1;
     opterr = 0;
-    while ((o = getopt_long(argc, argv, "+s:r:g:jh", opts, NULL)) != -1) {
+    while ((o = getopt_long(argc, argv, "+s:r:g:l:o:h", opts, NULL)) != -1) {
         switch (o) {
+        case 'l':
+            if (str_to_u64(optarg, 1, 10000, &v) < 0)
+                return usage_error("--limit \"%s\" is not 1..10000", optarg);
+            q.limit = (uint32_t)v;
+            break;
+        case 'o':
+            if (str_to_u64(optarg, 0, UINT32_MAX, &v) < 0)
+                return usage_error("--offset \"%s\" is not a count", optarg);
+            q.offset = (uint32_t)v;
+            break;
         case 's':
             if (strcmp(optarg, "online") && strcmp(optarg, "suspect") && strcmp(optarg, "offline"))
                 return usage_error("--state \"%s\" is not online, suspect or offline", optarg);
@@ -136,14 +195,13 @@ static int cmd_workers(cli *c, int argc, char **argv)
         case 'g':
             q.gpu_model = optarg;
             break;
-        case 'j':
-            c->json = true;
-            break;
         case 'h':
-            printf("Usage: muster workers [--state S] [--region R] [--gpu MODEL] [--json]\n"
+            printf("Usage: muster workers [--state S] [--region R] [--gpu MODEL]\n"
+                   "                      [--limit N] [--offset N] [--json]\n"
                    "       muster workers show ID [--json]\n"
-                   "List the broker's workers, or show one (ID: a unique prefix of at least\n"
-                   "4 characters). S is online, suspect or offline.\n");
+                   "List the broker's workers (at most --limit, default 1000, in registration\n"
+                   "order, after skipping --offset), or show one (ID: a unique prefix of at\n"
+                   "least 4 characters). S is online, suspect or offline.\n");
             return EXIT_OK;
         default:
             return usage_error("workers: unknown option or missing value in \"%s\"",
@@ -153,9 +211,7 @@ static int cmd_workers(cli *c, int argc, char **argv)
     if (optind < argc && strcmp(argv[optind], "show") == 0) {
         const char *id = NULL;
         for (int i = optind + 1; i < argc; i++) {
-            if (strcmp(argv[i], "--json") == 0 || strcmp(argv[i], "-j") == 0)
-                c->json = true;
-            else if (argv[i][0] == '-')
+            if (argv[i][0] == '-')
                 return usage_error("workers show: unknown option \"%s\"", argv[i]);
             else if (!id)
                 id = argv[i];
@@ -192,9 +248,7 @@ static int cmd_workers(cli *c, int argc, char **argv)
 static int cmd_status(cli *c, int argc, char **argv)
 {
     for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--json") == 0 || strcmp(argv[i], "-j") == 0) {
-            c->json = true;
-        } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             printf("Usage: muster status [--json]\n"
                    "Show the broker's version, uptime, workers by state, GPUs online,\n"
                    "message counters and endpoints.\n");
@@ -267,6 +321,9 @@ int main(int argc, char **argv)
     const char *cmd = argv[optind];
     int sub_argc = argc - optind;
     char **sub_argv = argv + optind;
+    int rc = take_globals(&c, &sub_argc, sub_argv);
+    if (rc)
+        return rc;
     if (strcmp(cmd, "workers") == 0)
         return cmd_workers(&c, sub_argc, sub_argv);
     if (strcmp(cmd, "status") == 0)

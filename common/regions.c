@@ -43,7 +43,7 @@ static int cmp_country(const void *a, const void *b)
 static int region_index(const region_table *t, const char *name)
 {
     for (size_t i = 0; i < t->n_regions; i++)
-        if (strcmp(t->regions[i], name) == 0)
+        if (strcasecmp(t->regions[i], name) == 0) /* lookups ignore case too */
             return (int)i;
     return -1;
 }

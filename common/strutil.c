@@ -114,3 +114,15 @@ bool str_is_empty(const char *s)
 {
     return !s || !*s;
 }
+
+void str_sanitize(char *dst, size_t n, const char *src)
+{
+    if (!n)
+        return;
+    size_t k = 0;
+    for (; src && *src && k + 1 < n; src++) {
+        unsigned char c = (unsigned char)*src;
+        dst[k++] = (c < 0x20 || c > 0x7e || c == '"' || c == '\\') ? '?' : (char)c;
+    }
+    dst[k] = '\0';
+}

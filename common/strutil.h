@@ -30,4 +30,8 @@ void str_duration(uint64_t ms, char *out, size_t n);
 
 bool str_is_empty(const char *s);
 
+/* Copy src into dst (size n) with every byte that is not printable ASCII,
+ * and every '"' and '\\', replaced by '?': safe inside a quoted log value. */
+void str_sanitize(char *dst, size_t n, const char *src);
+
 #endif

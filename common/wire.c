@@ -23,6 +23,10 @@ static int decode(const void *buf, size_t len, size_t max_len, Muster__Envelope 
         *status = MUSTER__STATUS__STATUS_TOO_LARGE;
         return errprintf(errp, "message of %zu bytes is over the %zu-byte limit", len, max_len);
     }
+    if (len == 0) {
+        *status = MUSTER__STATUS__STATUS_BAD_REQUEST;
+        return errprintf(errp, "empty message");
+    }
     Muster__Envelope *env =
         muster__envelope__unpack(mu_protobuf_allocator(), len, (const uint8_t *)buf);
     if (!env) {

@@ -27,6 +27,9 @@
 
 /* How many messages one socket may hand us before the other gets a turn. */
 #define BATCH 256
+/* Workers in one ListWorkers reply (a WorkerInfo is a few hundred bytes). */
+#define LIST_LIMIT_DEFAULT 1000
+#define LIST_LIMIT_MAX     10000
 
 enum endpoint { EP_AGENT = 1, EP_CLIENT = 2 };
 
@@ -283,7 +286,9 @@ static void on_register(broker *b, const request *rq)
     }
     const worker *w = registry_register(b->reg, &spec, b->now, &err);
     if (!w) {
-        log_warn("register.refused", "host=\"%.64s\" reason=\"%s\"", m->hostname, err.text);
+        char host[65];
+        str_sanitize(host, sizeof(host), m->hostname);
+        log_warn("register.refused", "host=\"%s\" reason=\"%s\"", host, err.text);
         send_error(b, rq, rq->env->request_id, MUSTER__STATUS__STATUS_BAD_REQUEST, err.text);
         return;
     }
@@ -333,8 +338,9 @@ static void on_goodbye(broker *b, const request *rq)
 {
     const worker *w = peer_worker(b, &rq->msg->peer);
     const char *reason = rq->env->goodbye->reason;
-    char why[96];
-    snprintf(why, sizeof(why), "goodbye: %.80s", reason && *reason ? reason : "agent stopped");
+    char clean[81], why[96];
+    str_sanitize(clean, sizeof(clean), reason && *reason ? reason : "agent stopped");
+    snprintf(why, sizeof(why), "goodbye: %s", clean);
     registry_goodbye(b->reg, &w->id, b->now, why);
     /* No reply: the agent is on its way out. */
 }
@@ -364,26 +370,34 @@ static void on_list_workers(broker *b, const request *rq)
         send_error(b, rq, rq->env->request_id, MUSTER__STATUS__STATUS_BAD_REQUEST, why);
         return;
     }
+    /* Replies are bounded: a fleet of a million would not fit in one. */
+    size_t limit = q->limit ? q->limit : LIST_LIMIT_DEFAULT;
+    if (limit > LIST_LIMIT_MAX)
+        limit = LIST_LIMIT_MAX;
     size_t n = registry_count(b->reg);
-    worker_view *views = mu_calloc(n ? n : 1, sizeof(*views));
-    Muster__WorkerInfo **infos = mu_calloc(n ? n : 1, sizeof(*infos));
+    size_t room = n < limit ? n : limit;
+    worker_view *views = mu_calloc(room ? room : 1, sizeof(*views));
+    Muster__WorkerInfo **infos = mu_calloc(room ? room : 1, sizeof(*infos));
     if (!views || !infos) {
         mu_free(views);
         mu_free(infos);
         send_error(b, rq, rq->env->request_id, MUSTER__STATUS__STATUS_INTERNAL, "out of memory");
         return;
     }
-    size_t k = 0;
+    size_t k = 0, total = 0;
     for (size_t i = 0; i < n; i++) {
         const worker *w = registry_at(b->reg, i);
         if ((want_state != WORKER_NEW && w->state != want_state) ||
             (want_region && w->region != want_region) || (want_model && w->model != want_model))
+            continue;
+        if (total++ < q->offset || k == room)
             continue;
         view_fill(b, w, &views[k]);
         infos[k] = &views[k].info;
         k++;
     }
     Muster__ListWorkersReply lr = MUSTER__LIST_WORKERS_REPLY__INIT;
+    lr.total = (uint32_t)total;
     lr.n_workers = k;
     lr.workers = infos;
     Muster__Envelope reply;

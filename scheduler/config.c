@@ -130,7 +130,8 @@ void broker_config_usage(FILE *out)
             "  -h, --help                   show this help and exit\n"
             "      --version                show the version and exit\n"
             "\n"
-            "Endpoints must be loopback (127.0.0.0/8, ::1, localhost), ipc:// or inproc://:\n"
+            "Endpoints must be loopback (tcp:// on 127.0.0.0/8, e.g. tcp://127.0.0.1:7700) or\n"
+            "ipc:// (a Unix socket path):\n"
             "encrypted, authenticated transport for public addresses is not built yet, and\n"
             "musterd refuses to serve a public address without it.\n"
             "\n"
@@ -264,11 +265,9 @@ bool endpoint_is_local(const char *ep)
     if (!colon)
         return false;
     size_t len = (size_t)(colon - host);
-    if ((len == 9 && strncmp(host, "localhost", 9) == 0) ||
-        (len == 5 && strncmp(host, "[::1]", 5) == 0))
-        return true;
     /* 127.0.0.0/8, written as a dotted quad: a name such as
-     * "127.example.com" is not loopback. */
+     * "127.example.com" is not loopback, and libzmq cannot bind names
+     * ("localhost") or IPv6 without ZMQ_IPV6, so those are refused too. */
     if (len < 7 || strncmp(host, "127.", 4) != 0)
         return false;
     int dots = 0;
@@ -288,9 +287,9 @@ int broker_config_validate(const broker_config *cfg, mu_error *errp)
     for (int i = 0; i < 3; i++) {
         if (!endpoint_is_local(eps[i]))
             return errprintf(errp,
-                             "%s %s is not a loopback address: musterd has no encrypted, "
-                             "authenticated transport yet and will not serve a public "
-                             "address without one",
+                             "%s %s is not tcp:// on 127.0.0.0/8 or ipc://: musterd has no "
+                             "encrypted, authenticated transport yet and serves only this "
+                             "machine until it does",
                              names[i], eps[i]);
         for (int j = 0; j < i; j++)
             if (strcmp(eps[i], eps[j]) == 0)

@@ -10,10 +10,11 @@
  *   data_dir               where gpus.json and regions.json are (the build's data/)
  *   catalog                GPU catalog file (DATA_DIR/gpus.json)
  *   regions                region table file (DATA_DIR/regions.json)
- *   log_level              debug, info, warn, error            (info)
+ *   log_level              debug, info, warn, error, off       (info)
  *   tiers                  {"low": {"down": 100, "up": 75}, "medium": ..., ...}
- * Flags of the same names (--agent-endpoint, --heartbeat-ms, ...) override
- * the file.
+ * Most keys have a flag (--agent-endpoint, --heartbeat-ms, --liveness,
+ * --max-message-bytes, --data-dir, --log-level), which overrides the file;
+ * catalog, regions and tiers are set in the file only.
  */
 #ifndef MUSTERD_CONFIG_H
 #define MUSTERD_CONFIG_H

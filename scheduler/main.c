@@ -54,6 +54,6 @@ int main(int argc, char **argv)
     if (rc < 0)
         log_error("broker.failed", "reason=\"%s\"", err.text);
     broker_destroy(b);
-    log_info("broker.stopped", "%s", "");
+    log_info("broker.stopped", "status=%d", rc < 0 ? 1 : 0);
     return rc < 0 ? 1 : 0;
 }

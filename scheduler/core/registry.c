@@ -188,14 +188,38 @@ static const gpu_model *resolve_device(const registry *r, const worker_device_sp
            NULL;
 }
 
+/* Host names end up in logs, tables and JSON: keep them to what DNS and
+ * people use, so no peer can forge a log line or a column. */
+static bool hostname_ok(const char *h)
+{
+    if (str_is_empty(h) || strlen(h) > HOSTNAME_MAX)
+        return false;
+    for (; *h; h++) {
+        char c = *h;
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '-' || c == '_'))
+            return false;
+    }
+    return true;
+}
+
+static bool fits(const char *s, size_t n)
+{
+    return !s || strlen(s) < n;
+}
+
 /* Validate a spec and fill a fresh worker from it (not yet in the registry). */
 static worker *worker_from_spec(const registry *r, const worker_spec *s, mu_error *errp)
 {
     mu_id id;
-    if (id_parse(s->id, &id) < 0)
-        return errprintf(errp, "worker id \"%.40s\" is not a UUID", s->id ? s->id : ""), NULL;
-    if (str_is_empty(s->hostname) || strlen(s->hostname) > HOSTNAME_MAX)
-        return errprintf(errp, "hostname must be 1..%d characters", HOSTNAME_MAX), NULL;
+    if (id_parse(s->id, &id) < 0 || id_is_null(&id))
+        return errprintf(errp, "worker id is not a UUID (or is the nil UUID)"), NULL;
+    if (!hostname_ok(s->hostname))
+        return errprintf(errp,
+                         "hostname must be 1..%d characters of letters, digits, '.', '-' "
+                         "and '_'",
+                         HOSTNAME_MAX),
+               NULL;
     if (s->fingerprint && strlen(s->fingerprint) > 16)
         return errprintf(errp, "host fingerprint must be at most 16 characters"), NULL;
     if (s->n_devices > WORKER_MAX_DEVICES)
@@ -204,6 +228,11 @@ static worker *worker_from_spec(const registry *r, const worker_spec *s, mu_erro
                NULL;
     if (s->agent_version && strlen(s->agent_version) > 64)
         return errprintf(errp, "agent version must be at most 64 characters"), NULL;
+    for (size_t i = 0; i < s->n_devices; i++) {
+        if (!fits(s->devices[i].pci_bus_id, sizeof(((worker_device *)0)->pci_bus_id)) ||
+            !fits(s->devices[i].driver_version, sizeof(((worker_device *)0)->driver_version)))
+            return errprintf(errp, "GPU %zu: PCI bus id or driver version too long", i), NULL;
+    }
 
     const char *region = NULL;
     const char *country = s->country ? s->country : "";

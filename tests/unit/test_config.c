@@ -117,8 +117,8 @@ static void test_broker_bad_flags(void **state)
         {"--liveness", "0", "--liveness"},
         {"--heartbeat-ms", "fast", "--heartbeat-ms"},
         {"--bogus", NULL, "--bogus"},
-        {"--agent-endpoint", "tcp://0.0.0.0:7700", "not a loopback address"},
-        {"--client-endpoint", "tcp://10.1.2.3:7701", "not a loopback address"},
+        {"--agent-endpoint", "tcp://0.0.0.0:7700", "is not tcp:// on 127.0.0.0/8"},
+        {"--client-endpoint", "tcp://10.1.2.3:7701", "is not tcp:// on 127.0.0.0/8"},
         {"--event-endpoint", "tcp://127.0.0.1:7700", "same endpoint"},
         {"--config", "/nonexistent.json", "/nonexistent.json"},
         {"--log-level", "chatty", "--log-level"},
@@ -132,8 +132,7 @@ static void test_broker_bad_flags(void **state)
         assert_null(strchr(err.text, '\n')); /* one line */
     }
     assert_true(endpoint_is_local("ipc:///tmp/x"));
-    assert_true(endpoint_is_local("tcp://localhost:1"));
-    assert_true(endpoint_is_local("tcp://[::1]:1"));
+    assert_false(endpoint_is_local("tcp://localhost:1")); /* libzmq cannot bind a name */
     assert_true(endpoint_is_local("tcp://127.0.0.1:*"));
     assert_true(endpoint_is_local("tcp://127.1.2.3:9"));
     assert_false(endpoint_is_local("tcp://*:7700"));

@@ -141,10 +141,15 @@ static void test_register_rejects_bad_specs(void **state)
     struct {
         worker_spec s;
         const char *needle;
-    } cases[8];
+    } cases[12];
     size_t n = 0;
     cases[n].s = spec_of("not-a-uuid", "RTX 4090", 1, devs);
     cases[n++].needle = "not a UUID";
+    cases[n].s = spec_of("00000000-0000-0000-0000-000000000000", "RTX 4090", 1, devs);
+    cases[n++].needle = "nil UUID";
+    cases[n].s = spec_of(ID1, "RTX 4090", 1, devs);
+    cases[n].s.hostname = "evil\nts=forged";
+    cases[n++].needle = "hostname";
     cases[n].s = spec_of(ID1, "RTX 4090", 1, devs);
     cases[n].s.country = "XX";
     cases[n++].needle = "unknown country";
