@@ -66,4 +66,10 @@ int agent_parse_bandwidth(const char *s, uint32_t *down, uint32_t *up, mu_error 
  * credit, never silently replaced. */
 int agent_identity_load(const char *state_dir, mu_id *id, bool *created, mu_error *errp);
 
+/* Take STATE_DIR/lock (creating the directory), held until the process
+ * exits: two agents on one state directory would be one worker id fighting
+ * itself. Returns the lock's file descriptor, or -1 with a reason naming the
+ * pid that holds it. */
+int agent_state_lock(const char *state_dir, mu_error *errp);
+
 #endif

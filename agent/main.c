@@ -125,6 +125,11 @@ int main(int argc, char **argv)
     } else {
         real_devices(&inv, &devs);
     }
+    /* Held (fd kept open) for the life of the process. */
+    if (agent_state_lock(cfg.state_dir, &err) < 0) {
+        fprintf(stderr, "muster-agent: %s\n", err.text);
+        goto out;
+    }
     mu_id id;
     bool created;
     if (agent_identity_load(cfg.state_dir, &id, &created, &err) < 0) {

@@ -145,11 +145,11 @@ static void set_state(registry *r, worker *w, worker_state to, const char *reaso
     list_unlink(r, w);
     if (from != WORKER_NEW)
         r->by_state[from]--;
-    if (from == WORKER_ONLINE || from == WORKER_SUSPECT)
+    if (from == WORKER_ONLINE)
         r->gpus_online -= w->gpu_count;
     w->state = to;
     r->by_state[to]++;
-    if (to == WORKER_ONLINE || to == WORKER_SUSPECT)
+    if (to == WORKER_ONLINE)
         r->gpus_online += w->gpu_count;
     list_append(r, w);
     if (r->observe && from != to)
@@ -203,9 +203,17 @@ static bool hostname_ok(const char *h)
     return true;
 }
 
+/* Shorter than n and printable ASCII only: every string a peer sends is
+ * shown on someone's terminal or in a log. */
 static bool fits(const char *s, size_t n)
 {
-    return !s || strlen(s) < n;
+    if (!s)
+        return true;
+    size_t len = 0;
+    for (; s[len]; len++)
+        if ((unsigned char)s[len] < 0x20 || (unsigned char)s[len] > 0x7e)
+            return false;
+    return len < n;
 }
 
 /* Validate a spec and fill a fresh worker from it (not yet in the registry). */
@@ -220,18 +228,20 @@ static worker *worker_from_spec(const registry *r, const worker_spec *s, mu_erro
                          "and '_'",
                          HOSTNAME_MAX),
                NULL;
-    if (s->fingerprint && strlen(s->fingerprint) > 16)
-        return errprintf(errp, "host fingerprint must be at most 16 characters"), NULL;
+    if (!fits(s->fingerprint, sizeof(((worker *)0)->fingerprint)))
+        return errprintf(errp, "host fingerprint must be at most 16 printable characters"), NULL;
     if (s->n_devices > WORKER_MAX_DEVICES)
         return errprintf(errp, "%zu GPUs on one worker; at most %d are supported", s->n_devices,
                          WORKER_MAX_DEVICES),
                NULL;
-    if (s->agent_version && strlen(s->agent_version) > 64)
-        return errprintf(errp, "agent version must be at most 64 characters"), NULL;
+    if (!fits(s->agent_version, 65))
+        return errprintf(errp, "agent version must be at most 64 printable characters"), NULL;
     for (size_t i = 0; i < s->n_devices; i++) {
         if (!fits(s->devices[i].pci_bus_id, sizeof(((worker_device *)0)->pci_bus_id)) ||
             !fits(s->devices[i].driver_version, sizeof(((worker_device *)0)->driver_version)))
-            return errprintf(errp, "GPU %zu: PCI bus id or driver version too long", i), NULL;
+            return errprintf(errp,
+                             "GPU %zu: PCI bus id or driver version too long or not printable", i),
+                   NULL;
     }
 
     const char *region = NULL;
@@ -320,7 +330,7 @@ const worker *registry_register(registry *r, const worker_spec *spec, uint64_t n
         /* Re-registration: swap the attributes into the existing record so
          * that pointers others hold stay valid. */
         worker *old = r->slots[slot];
-        if (old->state == WORKER_ONLINE || old->state == WORKER_SUSPECT)
+        if (old->state == WORKER_ONLINE)
             r->gpus_online -= old->gpu_count;
         worker tmp = *old;
         old->hostname = w->hostname;
@@ -337,7 +347,7 @@ const worker *registry_register(registry *r, const worker_spec *spec, uint64_t n
         old->bw_up_mbps = w->bw_up_mbps;
         old->tier = w->tier;
         old->simulated = w->simulated;
-        if (old->state == WORKER_ONLINE || old->state == WORKER_SUSPECT)
+        if (old->state == WORKER_ONLINE)
             r->gpus_online += old->gpu_count;
         w->hostname = tmp.hostname;
         w->agent_version = tmp.agent_version;

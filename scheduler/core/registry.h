@@ -146,6 +146,7 @@ const worker *registry_find(const registry *r, const char *id_or_prefix);
 size_t registry_count(const registry *r);
 const worker *registry_at(const registry *r, size_t slot);
 size_t registry_count_state(const registry *r, worker_state s);
+/* GPUs of workers in state online (not suspect, not offline). */
 uint64_t registry_gpus_online(const registry *r);
 
 const char *worker_state_name(worker_state s);

@@ -244,6 +244,21 @@ static void test_agent_identity_persists(void **state)
     free(text);
 
     unlink(path);
+
+    /* One agent per state directory: a second lock is refused. flock locks
+     * belong to the open file, so a second open in this process conflicts
+     * just as another process would. */
+    int fd = agent_state_lock(sub, &err);
+    assert_true(fd >= 0);
+    assert_int_equal(agent_state_lock(sub, &err), -1);
+    assert_non_null(strstr(err.text, "another muster-agent"));
+    close(fd);
+    fd = agent_state_lock(sub, &err); /* free again once released */
+    assert_true(fd >= 0);
+    close(fd);
+    snprintf(path, sizeof(path), "%s/lock", sub);
+    unlink(path);
+
     rmdir(sub);
     snprintf(sub, sizeof(sub), "%s/state", dir);
     rmdir(sub);

@@ -141,7 +141,7 @@ static void test_register_rejects_bad_specs(void **state)
     struct {
         worker_spec s;
         const char *needle;
-    } cases[12];
+    } cases[16];
     size_t n = 0;
     cases[n].s = spec_of("not-a-uuid", "RTX 4090", 1, devs);
     cases[n++].needle = "not a UUID";
@@ -150,6 +150,9 @@ static void test_register_rejects_bad_specs(void **state)
     cases[n].s = spec_of(ID1, "RTX 4090", 1, devs);
     cases[n].s.hostname = "evil\nts=forged";
     cases[n++].needle = "hostname";
+    cases[n].s = spec_of(ID1, "RTX 4090", 1, devs);
+    cases[n].s.agent_version = "v1\x1b[2J";
+    cases[n++].needle = "agent version";
     cases[n].s = spec_of(ID1, "RTX 4090", 1, devs);
     cases[n].s.country = "XX";
     cases[n++].needle = "unknown country";
@@ -220,11 +223,12 @@ static void test_liveness_transitions(void **state)
     assert_int_equal(w->state, WORKER_ONLINE);
     assert_int_equal(registry_tick(f->reg, 11500), 1);
     assert_int_equal(w->state, WORKER_SUSPECT);
-    assert_int_equal(registry_gpus_online(f->reg), 1); /* suspect still counts */
+    assert_int_equal(registry_gpus_online(f->reg), 0); /* only online workers count */
     assert_int_equal(registry_next_deadline(f->reg), 13000);
 
     assert_int_equal(registry_touch(f->reg, &w->id, 12000), 0);
     assert_int_equal(w->state, WORKER_ONLINE);
+    assert_int_equal(registry_gpus_online(f->reg), 1);
     assert_string_equal(f->seen[f->n_seen - 1].reason, "heard from again");
 
     assert_int_equal(registry_tick(f->reg, 13499), 0);
