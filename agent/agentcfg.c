@@ -102,24 +102,16 @@ int agent_config_parse_json(agent_config *cfg, const char *text, size_t len, con
     const char *s;
     if (json_check_keys(root, keys, where, errp) < 0)
         goto out;
-    struct {
-        const char *key;
-        char *dst;
-        size_t n;
-    } strs[] = {
-        {"broker", n.broker, sizeof(n.broker)},
-        {"state_dir", n.state_dir, sizeof(n.state_dir)},
-        {"region", n.region, sizeof(n.region)},
-        {"hostname", n.hostname, sizeof(n.hostname)},
-        {"data_dir", n.data_dir, sizeof(n.data_dir)},
-        {"topology", n.topology, sizeof(n.topology)},
+    const json_string_field strs[] = {
+        {"broker", n.broker, sizeof(n.broker), true},
+        {"state_dir", n.state_dir, sizeof(n.state_dir), true},
+        {"region", n.region, sizeof(n.region), false},
+        {"hostname", n.hostname, sizeof(n.hostname), false},
+        {"data_dir", n.data_dir, sizeof(n.data_dir), true},
+        {"topology", n.topology, sizeof(n.topology), false},
     };
-    for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++) {
-        s = NULL;
-        if (json_get_string(root, strs[i].key, false, &s, where, errp) < 0 ||
-            (s && set_str(strs[i].dst, strs[i].n, s, strs[i].key, errp) < 0))
-            goto out;
-    }
+    if (json_get_strings(root, strs, sizeof(strs) / sizeof(strs[0]), where, errp) < 0)
+        goto out;
     s = NULL;
     if (json_get_string(root, "country", false, &s, where, errp) < 0 ||
         (s && set_country(&n, s, errp) < 0))

@@ -10,11 +10,11 @@
 #include "inventory.h"
 
 #include "nvml.h"
+#include "strutil.h"
 
 #include <errno.h>
 #include <hwloc.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,32 +43,6 @@ static const id_range intel_dc_gpus[] = {
     {0x0be0, 0x0be1}, {0x0be5, 0x0be5},                   /* Data Center GPU Max */
     {0x56c0, 0x56c2},                                     /* Data Center GPU Flex */
 };
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (err == NULL || errlen == 0) {
-        return;
-    }
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
-static void copy_str(char *dst, size_t dstlen, const char *src)
-{
-    if (dst == NULL || dstlen == 0) {
-        return;
-    }
-    size_t n = src != NULL ? strnlen(src, dstlen - 1) : 0;
-    if (n > 0) {
-        memcpy(dst, src, n);
-    }
-    dst[n] = '\0';
-}
 
 uint64_t inventory_fnv1a64(const void *data, size_t len, uint64_t seed)
 {
@@ -138,7 +112,7 @@ static void fill_gpu_from_hwloc(inv_gpu *g, hwloc_obj_t obj)
     if (name == NULL) {
         name = obj->name;
     }
-    copy_str(g->name, sizeof g->name, name);
+    str_copy(g->name, name != NULL ? name : "", sizeof g->name);
 
     /* Both are in KiB. */
     const char *kib = osdev_info(obj, "CUDAGlobalMemorySize");
@@ -188,8 +162,7 @@ static void read_machine_id(char *buf, size_t len)
  * HostName names it, and this host's machine-id must not leak into its
  * fingerprint. Without a HostName the XML is anonymous and this host's
  * identity is used, as documented in inventory.h. */
-static int fill_identity(inventory *inv, hwloc_topology_t topo, int from_xml, char *err,
-                         size_t errlen)
+static int fill_identity(inventory *inv, hwloc_topology_t topo, int from_xml, mu_error *errp)
 {
     const char *xml_host = NULL;
     if (from_xml) {
@@ -201,11 +174,10 @@ static int fill_identity(inventory *inv, hwloc_topology_t topo, int from_xml, ch
 
     char machine_id[128] = "";
     if (xml_host != NULL) {
-        copy_str(inv->hostname, sizeof inv->hostname, xml_host);
+        str_copy(inv->hostname, xml_host, sizeof inv->hostname);
     } else {
         if (gethostname(inv->hostname, sizeof inv->hostname) != 0) {
-            set_err(err, errlen, "gethostname: %s", strerror(errno));
-            return -1;
+            return errprintf(errp, "gethostname: %s", strerror(errno));
         }
         /* POSIX leaves a truncated name unterminated. */
         inv->hostname[sizeof inv->hostname - 1] = '\0';
@@ -240,13 +212,12 @@ static void fill_cpu_and_memory(inventory *inv, hwloc_topology_t topo, int from_
     }
 }
 
-static int load_topology(hwloc_topology_t topo, const char *xml, char *err, size_t errlen)
+static int load_topology(hwloc_topology_t topo, const char *xml, mu_error *errp)
 {
     /* hwloc drops every I/O object by default; IMPORTANT keeps GPUs, NICs and
      * storage (and the bridges above them) without every PCI function. */
     if (hwloc_topology_set_io_types_filter(topo, HWLOC_TYPE_FILTER_KEEP_IMPORTANT) != 0) {
-        set_err(err, errlen, "hwloc: cannot enable PCI discovery: %s", strerror(errno));
-        return -1;
+        return errprintf(errp, "hwloc: cannot enable PCI discovery: %s", strerror(errno));
     }
     if (xml != NULL && hwloc_topology_set_xml(topo, xml) != 0) {
         /* With its libxml2 plugin hwloc parses the file here (EINVAL: bad
@@ -254,11 +225,9 @@ static int load_topology(hwloc_topology_t topo, const char *xml, char *err, size
          * failure must not happen: hwloc would quietly discover this host. */
         int e = errno;
         if (e == EINVAL) {
-            set_err(err, errlen, "'%s' is not a valid hwloc XML topology", xml);
-        } else {
-            set_err(err, errlen, "cannot read topology XML '%s': %s", xml, strerror(e));
+            return errprintf(errp, "'%s' is not a valid hwloc XML topology", xml);
         }
-        return -1;
+        return errprintf(errp, "cannot read topology XML '%s': %s", xml, strerror(e));
     }
     if (xml == NULL) {
         /* Plugins that cost more than they give here; blacklisting one that is
@@ -275,11 +244,9 @@ static int load_topology(hwloc_topology_t topo, const char *xml, char *err, size
     }
     if (hwloc_topology_load(topo) != 0) {
         if (xml != NULL) {
-            set_err(err, errlen, "'%s' is not a usable hwloc XML topology", xml);
-        } else {
-            set_err(err, errlen, "hwloc: topology discovery failed: %s", strerror(errno));
+            return errprintf(errp, "'%s' is not a usable hwloc XML topology", xml);
         }
-        return -1;
+        return errprintf(errp, "hwloc: topology discovery failed: %s", strerror(errno));
     }
     return 0;
 }
@@ -314,8 +281,8 @@ static void merge_nvml(inventory *inv)
 {
     nvml_gpu found[INV_MAX_GPUS];
     char driver[sizeof inv->gpus[0].driver_version];
-    char err[160];
-    int n = nvml_query(found, INV_MAX_GPUS, driver, sizeof driver, err, sizeof err);
+    /* Best effort: why NVML failed is not reported (errp NULL). */
+    int n = nvml_query(found, INV_MAX_GPUS, driver, sizeof driver, NULL);
 
     for (int i = 0; i < n; i++) {
         const nvml_gpu *f = &found[i];
@@ -330,41 +297,41 @@ static void merge_nvml(inventory *inv)
             g = &inv->gpus[inv->gpu_count++];
             memset(g, 0, sizeof *g);
             g->pci_vendor_id = PCI_VENDOR_NVIDIA;
-            copy_str(g->pci_bus_id, sizeof g->pci_bus_id, f->pci_bus_id);
+            str_copy(g->pci_bus_id, f->pci_bus_id, sizeof g->pci_bus_id);
         }
         if (f->name[0] != '\0') {
-            copy_str(g->name, sizeof g->name, f->name);
+            str_copy(g->name, f->name, sizeof g->name);
         }
         if (f->vram_mib != 0) {
             g->vram_mib = f->vram_mib;
         }
         /* Set only on GPUs NVML drives: one bound to vfio-pci for a VM is
          * seen by hwloc but does not run this driver. */
-        copy_str(g->driver_version, sizeof g->driver_version, driver);
+        str_copy(g->driver_version, driver, sizeof g->driver_version);
         if (g->link_speed_gbps == 0.0f) {
             g->link_speed_gbps = pcie_link_gbps(f->pcie_gen, f->pcie_width);
         }
     }
 }
 
-int inventory_probe(inventory *inv, const char *topology_xml, char *err, size_t errlen)
+int inventory_probe(inventory *inv, const char *topology_xml, mu_error *errp)
 {
-    copy_str(err, errlen, "");
+    if (errp != NULL) {
+        errp->text[0] = '\0';
+    }
     if (inv == NULL) {
-        set_err(err, errlen, "inventory_probe: no inventory to fill");
-        return -1;
+        return errprintf(errp, "inventory_probe: no inventory to fill");
     }
     memset(inv, 0, sizeof *inv);
 
     hwloc_topology_t topo;
     if (hwloc_topology_init(&topo) != 0) {
-        set_err(err, errlen, "hwloc: cannot initialise a topology: %s", strerror(errno));
-        return -1;
+        return errprintf(errp, "hwloc: cannot initialise a topology: %s", strerror(errno));
     }
     int from_xml = topology_xml != NULL;
-    int rc = load_topology(topo, topology_xml, err, errlen);
+    int rc = load_topology(topo, topology_xml, errp);
     if (rc == 0) {
-        rc = fill_identity(inv, topo, from_xml, err, errlen);
+        rc = fill_identity(inv, topo, from_xml, errp);
     }
     if (rc == 0) {
         fill_cpu_and_memory(inv, topo, from_xml);

@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "error.h"
+
 /* GPUs past this many (in hwloc's PCI order) are left out of the inventory. */
 #define INV_MAX_GPUS 16
 
@@ -41,8 +43,9 @@ typedef struct inventory {
  * NVIDIA 0x10de, AMD 0x1002 and Intel 0x8086 data-centre parts; on the host
  * path, names, VRAM and driver version are then filled from NVML when it can be
  * loaded (see nvml.h); otherwise left as hwloc gives them.
- * Returns 0, or -1 with a one-line reason in err (never NULL-terminated beyond errlen). */
-int inventory_probe(inventory *inv, const char *topology_xml, char *err, size_t errlen);
+ * Returns 0 (errp->text then ""), or -1 with a one-line reason in *errp and *inv
+ * zeroed. errp may be NULL. */
+int inventory_probe(inventory *inv, const char *topology_xml, mu_error *errp);
 
 /* FNV-1a 64-bit hash, exposed for tests. seed is the running hash: pass the
  * FNV offset basis 0xcbf29ce484222325 to start, or a previous result to hash

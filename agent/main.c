@@ -32,16 +32,8 @@ static int simulated_devices(const agent_config *cfg, const catalog *cat, reg_de
 {
     const gpu_model *m = catalog_find(cat, cfg->simulate_model);
     if (!m) {
-        const gpu_model *sug[3];
-        size_t n = catalog_suggest(cat, cfg->simulate_model, sug, 3);
-        char hint[160] = "";
-        for (size_t i = 0; i < n; i++) {
-            size_t len = strlen(hint);
-            snprintf(hint + len, sizeof(hint) - len, "%s\"%s\"", i ? ", " : " (did you mean ",
-                     sug[i]->name);
-        }
-        if (n)
-            strncat(hint, "?)", sizeof(hint) - strlen(hint) - 1);
+        char hint[160];
+        catalog_hint(cat, cfg->simulate_model, hint, sizeof(hint));
         return errprintf(errp, "--simulate-gpu: unknown GPU model \"%s\"%s", cfg->simulate_model,
                          hint);
     }
@@ -111,9 +103,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "muster-agent: %s\n", err.text);
         goto out;
     }
-    char ierr[256];
-    if (inventory_probe(&inv, cfg.topology[0] ? cfg.topology : NULL, ierr, sizeof(ierr)) < 0) {
-        fprintf(stderr, "muster-agent: inventory: %s\n", ierr);
+    if (inventory_probe(&inv, cfg.topology[0] ? cfg.topology : NULL, &err) < 0) {
+        fprintf(stderr, "muster-agent: inventory: %s\n", err.text);
         rc = 1;
         goto out;
     }

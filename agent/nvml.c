@@ -8,9 +8,10 @@
  */
 #include "nvml.h"
 
+#include "strutil.h"
+
 #include <ctype.h>
 #include <dlfcn.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -70,30 +71,6 @@ typedef struct nvml_api {
     nvml_get_uint_fn link_width;
 } nvml_api;
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (err == NULL || errlen == 0) {
-        return;
-    }
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
-static void copy_str(char *dst, size_t dstlen, const char *src)
-{
-    if (dst == NULL || dstlen == 0) {
-        return;
-    }
-    size_t n = strnlen(src, dstlen - 1);
-    memcpy(dst, src, n);
-    dst[n] = '\0';
-}
-
 /* ISO C has no conversion from dlsym's void * to a function pointer (POSIX
  * only guarantees the two share a representation), so the bytes are copied
  * rather than cast, which -Wpedantic would flag. */
@@ -128,7 +105,9 @@ static size_t parse_hex(const char *s, size_t maxdigits, unsigned *out)
 
 int nvml_normalise_bus_id(const char *in, char *out, size_t outlen)
 {
-    copy_str(out, outlen, "");
+    if (out != NULL && outlen > 0) {
+        out[0] = '\0';
+    }
     if (in == NULL) {
         return -1;
     }
@@ -170,11 +149,11 @@ int nvml_normalise_bus_id(const char *in, char *out, size_t outlen)
     if (n < 0 || (size_t)n >= outlen) {
         return -1;
     }
-    copy_str(out, outlen, buf);
+    str_copy(out, buf, outlen);
     return 0;
 }
 
-static int load_api(nvml_api *api, char *err, size_t errlen)
+static int load_api(nvml_api *api, mu_error *errp)
 {
     LOAD_SYM(api, init, "nvmlInit_v2");
     LOAD_SYM(api, shutdown, "nvmlShutdown");
@@ -199,8 +178,7 @@ static int load_api(nvml_api *api, char *err, size_t errlen)
                           : api->get_handle == NULL ? "nvmlDeviceGetHandleByIndex_v2"
                                                     : NULL;
     if (missing != NULL) {
-        set_err(err, errlen, "libnvidia-ml.so.1 has no %s (driver too old?)", missing);
-        return -1;
+        return errprintf(errp, "libnvidia-ml.so.1 has no %s (driver too old?)", missing);
     }
     return 0;
 }
@@ -212,7 +190,7 @@ static void query_device(const nvml_api *api, nvml_device dev, nvml_gpu *g)
     char name[NVML_NAME_LEN] = "";
     if (api->get_name != NULL && api->get_name(dev, name, sizeof name) == NVML_OK) {
         name[sizeof name - 1] = '\0';
-        copy_str(g->name, sizeof g->name, name);
+        str_copy(g->name, name, sizeof g->name);
     }
 
     nvml_pci_info pci;
@@ -246,19 +224,20 @@ static void query_device(const nvml_api *api, nvml_device dev, nvml_gpu *g)
 
 /* Runs between nvmlInit and nvmlShutdown, which the caller owns. */
 static int query_devices(const nvml_api *api, nvml_gpu *out, int max, char *driver_version,
-                         size_t dvlen, char *err, size_t errlen)
+                         size_t dvlen, mu_error *errp)
 {
     char dv[NVML_DRIVER_VERSION_LEN] = "";
     if (api->driver_version != NULL && api->driver_version(dv, sizeof dv) == NVML_OK) {
         dv[sizeof dv - 1] = '\0';
-        copy_str(driver_version, dvlen, dv);
+        if (driver_version != NULL) {
+            str_copy(driver_version, dv, dvlen);
+        }
     }
 
     unsigned count = 0;
     nvml_ret r = api->get_count(&count);
     if (r != NVML_OK) {
-        set_err(err, errlen, "nvmlDeviceGetCount_v2: %s", ret_str(api, r));
-        return -1;
+        return errprintf(errp, "nvmlDeviceGetCount_v2: %s", ret_str(api, r));
     }
 
     int n = 0;
@@ -273,13 +252,16 @@ static int query_devices(const nvml_api *api, nvml_gpu *out, int max, char *driv
     return n;
 }
 
-int nvml_query(nvml_gpu *out, int max, char *driver_version, size_t dvlen, char *err, size_t errlen)
+int nvml_query(nvml_gpu *out, int max, char *driver_version, size_t dvlen, mu_error *errp)
 {
-    copy_str(driver_version, dvlen, "");
-    copy_str(err, errlen, "");
+    if (driver_version != NULL) {
+        str_copy(driver_version, "", dvlen);
+    }
+    if (errp != NULL) {
+        errp->text[0] = '\0';
+    }
     if (max < 0 || (max > 0 && out == NULL)) {
-        set_err(err, errlen, "nvml_query: invalid arguments");
-        return -1;
+        return errprintf(errp, "nvml_query: invalid arguments");
     }
 
     nvml_api api;
@@ -291,12 +273,12 @@ int nvml_query(nvml_gpu *out, int max, char *driver_version, size_t dvlen, char 
     }
 
     int n = -1;
-    if (load_api(&api, err, errlen) == 0) {
+    if (load_api(&api, errp) == 0) {
         nvml_ret r = api.init();
         if (r != NVML_OK) {
-            set_err(err, errlen, "nvmlInit_v2: %s", ret_str(&api, r));
+            errprintf(errp, "nvmlInit_v2: %s", ret_str(&api, r));
         } else {
-            n = query_devices(&api, out, max, driver_version, dvlen, err, errlen);
+            n = query_devices(&api, out, max, driver_version, dvlen, errp);
             api.shutdown();
         }
     }

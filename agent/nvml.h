@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "error.h"
+
 typedef struct nvml_gpu {
     char name[96];
     char pci_bus_id[32]; /* normalised to "0000:01:00.0" lowercase, matching hwloc */
@@ -20,11 +22,12 @@ typedef struct nvml_gpu {
 } nvml_gpu;
 
 /* Query NVML. Returns the number of GPUs written (<= max), 0 when NVML is absent
- * (not an error: most hosts have none), or -1 with a reason in err when NVML
- * loaded but failed. driver_version gets "" when unknown. A device NVML cannot
- * open (lost, or hidden by cgroups) is skipped rather than failing the query. */
-int nvml_query(nvml_gpu *out, int max, char *driver_version, size_t dvlen, char *err,
-               size_t errlen);
+ * (not an error: most hosts have none; errp->text is then ""), or -1 with a
+ * one-line reason in *errp on invalid arguments or when NVML loaded but failed.
+ * errp may be NULL. driver_version (dvlen bytes; may be NULL) gets "" when
+ * unknown. A device NVML cannot open (lost, or hidden by cgroups) is skipped
+ * rather than failing the query. */
+int nvml_query(nvml_gpu *out, int max, char *driver_version, size_t dvlen, mu_error *errp);
 
 /* Rewrite a PCI bus id as hwloc prints it: 4-hex-digit (or wider, if needed)
  * domain, lowercase, e.g. "00000000:0A:00.0" -> "0000:0a:00.0"; a missing

@@ -134,7 +134,13 @@ static int take_globals(cli *c, int *argc, char **argv)
     return 0;
 }
 
-static int cmd_workers_show(const cli *c, const char *id)
+/* A request the CLI sends: call the broker, then show the reply. */
+typedef int (*call_fn)(muster_client *mc, const void *arg, Muster__Envelope **reply,
+                       Muster__Status *status, mu_error *errp);
+typedef void (*show_fn)(const cli *c, const Muster__Envelope *reply);
+
+/* Connect, call, show, disconnect: returns the exit status. */
+static int run(const cli *c, call_fn call, const void *arg, show_fn show)
 {
     int code = EXIT_OK;
     muster_client *mc = connect_or_fail(c, &code);
@@ -143,17 +149,57 @@ static int cmd_workers_show(const cli *c, const char *id)
     Muster__Envelope *reply;
     Muster__Status st;
     mu_error err;
-    if (muster_get_worker(mc, id, &reply, &st, &err) < 0) {
+    if (call(mc, arg, &reply, &st, &err) < 0) {
         code = fail(c, &err, st);
     } else {
-        if (c->json)
-            format_worker_json(stdout, reply->get_worker_reply->worker);
-        else
-            format_worker_detail(stdout, reply->get_worker_reply->worker);
+        show(c, reply);
         wire_free(reply);
     }
     muster_client_destroy(mc);
     return code;
+}
+
+static int call_get_worker(muster_client *mc, const void *id, Muster__Envelope **reply,
+                           Muster__Status *st, mu_error *errp)
+{
+    return muster_get_worker(mc, id, reply, st, errp);
+}
+
+static void show_worker(const cli *c, const Muster__Envelope *reply)
+{
+    if (c->json)
+        format_worker_json(stdout, reply->get_worker_reply->worker);
+    else
+        format_worker_detail(stdout, reply->get_worker_reply->worker);
+}
+
+static int call_list_workers(muster_client *mc, const void *q, Muster__Envelope **reply,
+                             Muster__Status *st, mu_error *errp)
+{
+    return muster_list_workers(mc, q, reply, st, errp);
+}
+
+static void show_workers(const cli *c, const Muster__Envelope *reply)
+{
+    if (c->json)
+        format_workers_json(stdout, reply->list_workers_reply);
+    else
+        format_workers_table(stdout, reply->list_workers_reply);
+}
+
+static int call_status(muster_client *mc, const void *unused, Muster__Envelope **reply,
+                       Muster__Status *st, mu_error *errp)
+{
+    (void)unused;
+    return muster_broker_status(mc, reply, st, errp);
+}
+
+static void show_status(const cli *c, const Muster__Envelope *reply)
+{
+    if (c->json)
+        format_status_json(stdout, reply->broker_status_reply);
+    else
+        format_status(stdout, reply->broker_status_reply);
 }
 
 static int cmd_workers(cli *c, int argc, char **argv)
@@ -220,29 +266,12 @@ static int cmd_workers(cli *c, int argc, char **argv)
         }
         if (!id)
             return usage_error("workers show: which worker? give its ID");
-        return cmd_workers_show(c, id);
+        return run(c, call_get_worker, id, show_worker);
     }
     if (optind < argc)
         return usage_error("workers: unexpected argument \"%s\"", argv[optind]);
 
-    int code = EXIT_OK;
-    muster_client *mc = connect_or_fail(c, &code);
-    if (!mc)
-        return code;
-    Muster__Envelope *reply;
-    Muster__Status st;
-    mu_error err;
-    if (muster_list_workers(mc, &q, &reply, &st, &err) < 0) {
-        code = fail(c, &err, st);
-    } else {
-        if (c->json)
-            format_workers_json(stdout, reply->list_workers_reply);
-        else
-            format_workers_table(stdout, reply->list_workers_reply);
-        wire_free(reply);
-    }
-    muster_client_destroy(mc);
-    return code;
+    return run(c, call_list_workers, &q, show_workers);
 }
 
 static int cmd_status(cli *c, int argc, char **argv)
@@ -257,24 +286,7 @@ static int cmd_status(cli *c, int argc, char **argv)
             return usage_error("status: unexpected argument \"%s\"", argv[i]);
         }
     }
-    int code = EXIT_OK;
-    muster_client *mc = connect_or_fail(c, &code);
-    if (!mc)
-        return code;
-    Muster__Envelope *reply;
-    Muster__Status st;
-    mu_error err;
-    if (muster_broker_status(mc, &reply, &st, &err) < 0) {
-        code = fail(c, &err, st);
-    } else {
-        if (c->json)
-            format_status_json(stdout, reply->broker_status_reply);
-        else
-            format_status(stdout, reply->broker_status_reply);
-        wire_free(reply);
-    }
-    muster_client_destroy(mc);
-    return code;
+    return run(c, call_status, NULL, show_status);
 }
 
 int main(int argc, char **argv)

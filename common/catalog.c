@@ -304,6 +304,20 @@ const gpu_model *catalog_find_pci(const catalog *cat, uint16_t vendor, uint16_t 
     return NULL;
 }
 
+void catalog_hint(const catalog *cat, const char *name, char *out, size_t n)
+{
+    const gpu_model *sug[3];
+    size_t k = catalog_suggest(cat, name, sug, 3);
+    if (n)
+        out[0] = '\0';
+    for (size_t i = 0; i < k; i++) {
+        size_t len = strlen(out);
+        snprintf(out + len, n - len, "%s\"%s\"", i ? ", " : " (did you mean ", sug[i]->name);
+    }
+    if (k)
+        strncat(out, "?)", n - strlen(out) - 1);
+}
+
 size_t catalog_suggest(const catalog *cat, const char *name, const gpu_model **out, size_t max)
 {
     char buf[NAME_MAX_LEN];

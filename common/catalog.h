@@ -61,6 +61,10 @@ const gpu_model *catalog_find_pci(const catalog *cat, uint16_t vendor, uint16_t 
  * the count written. */
 size_t catalog_suggest(const catalog *cat, const char *name, const gpu_model **out, size_t max);
 
+/* Write " (did you mean "A", "B"?)" for NAME into out, or "" when nothing is
+ * close: the tail of an "unknown GPU model" error. */
+void catalog_hint(const catalog *cat, const char *name, char *out, size_t n);
+
 const char *gpu_class_name(gpu_class cls);
 
 #endif

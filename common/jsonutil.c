@@ -88,6 +88,26 @@ int json_get_string(const cJSON *obj, const char *key, bool required, const char
     return 0;
 }
 
+int json_get_strings(const cJSON *obj, const json_string_field *fields, size_t n, const char *where,
+                     mu_error *errp)
+{
+    for (size_t i = 0; i < n; i++) {
+        const json_string_field *f = &fields[i];
+        const char *s = NULL;
+        if (json_get_string(obj, f->key, false, &s, where, errp) < 0)
+            return -1;
+        if (!s)
+            continue;
+        if (f->nonempty && !*s)
+            return errprintf(errp, "%s: \"%s\" must not be empty", where, f->key);
+        if (strlen(s) >= f->size)
+            return errprintf(errp, "%s: \"%s\" is too long (at most %zu characters)", where, f->key,
+                             f->size - 1);
+        memcpy(f->dst, s, strlen(s) + 1);
+    }
+    return 0;
+}
+
 int json_get_number(const cJSON *obj, const char *key, bool required, double min, double max,
                     double *out, const char *where, mu_error *errp)
 {

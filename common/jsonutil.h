@@ -38,4 +38,19 @@ int json_get_u32(const cJSON *obj, const char *key, bool required, uint32_t min,
 int json_get_bool(const cJSON *obj, const char *key, bool required, bool *out, const char *where,
                   mu_error *errp);
 
+/* A string key copied into a fixed buffer of a config struct. */
+typedef struct json_string_field {
+    const char *key;
+    char *dst;
+    size_t size;   /* of dst */
+    bool nonempty; /* "" is an error */
+} json_string_field;
+
+/* Copy each present key of FIELDS into its buffer. Fails, naming the key,
+ * on a non-string, a value that does not fit, or an empty one where that is
+ * not allowed; buffers already copied are then partly written, so callers
+ * parse into a copy of their struct and keep it only on success. */
+int json_get_strings(const cJSON *obj, const json_string_field *fields, size_t n, const char *where,
+                     mu_error *errp);
+
 #endif

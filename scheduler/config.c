@@ -52,27 +52,16 @@ int broker_config_parse_json(broker_config *cfg, const char *text, size_t len, c
     const char *s;
     if (json_check_keys(root, keys, where, errp) < 0)
         goto out;
-    struct {
-        const char *key;
-        char *dst;
-        size_t n;
-    } strs[] = {
-        {"agent_endpoint", n.agent_endpoint, sizeof(n.agent_endpoint)},
-        {"client_endpoint", n.client_endpoint, sizeof(n.client_endpoint)},
-        {"event_endpoint", n.event_endpoint, sizeof(n.event_endpoint)},
-        {"data_dir", n.data_dir, sizeof(n.data_dir)},
-        {"catalog", n.catalog_path, sizeof(n.catalog_path)},
-        {"regions", n.regions_path, sizeof(n.regions_path)},
+    const json_string_field strs[] = {
+        {"agent_endpoint", n.agent_endpoint, sizeof(n.agent_endpoint), true},
+        {"client_endpoint", n.client_endpoint, sizeof(n.client_endpoint), true},
+        {"event_endpoint", n.event_endpoint, sizeof(n.event_endpoint), true},
+        {"data_dir", n.data_dir, sizeof(n.data_dir), true},
+        {"catalog", n.catalog_path, sizeof(n.catalog_path), true},
+        {"regions", n.regions_path, sizeof(n.regions_path), true},
     };
-    for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++) {
-        s = NULL;
-        if (json_get_string(root, strs[i].key, false, &s, where, errp) < 0)
-            goto out;
-        if (s && set_str(strs[i].dst, strs[i].n, s, strs[i].key, errp) < 0) {
-            errprefix(errp, "%s", where);
-            goto out;
-        }
-    }
+    if (json_get_strings(root, strs, sizeof(strs) / sizeof(strs[0]), where, errp) < 0)
+        goto out;
     if (json_get_u32(root, "heartbeat_interval_ms", false, 10, 600000, &n.heartbeat_interval_ms,
                      where, errp) < 0 ||
         json_get_u32(root, "liveness", false, 2, 100, &n.liveness, where, errp) < 0 ||

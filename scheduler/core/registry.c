@@ -171,16 +171,8 @@ static const gpu_model *resolve_device(const registry *r, const worker_device_sp
     if (m)
         return m;
     if (!str_is_empty(d->model_claim)) {
-        const gpu_model *sug[3];
-        size_t n = catalog_suggest(cat, d->model_claim, sug, 3);
-        char hint[160] = "";
-        for (size_t i = 0; i < n; i++) {
-            size_t len = strlen(hint);
-            snprintf(hint + len, sizeof(hint) - len, "%s\"%s\"", i ? ", " : " (did you mean ",
-                     sug[i]->name);
-        }
-        if (n)
-            strncat(hint, "?)", sizeof(hint) - strlen(hint) - 1);
+        char hint[160];
+        catalog_hint(cat, d->model_claim, hint, sizeof(hint));
         return errprintf(errp, "unknown GPU model \"%s\"%s", d->model_claim, hint), NULL;
     }
     return errprintf(errp, "GPU with PCI id %04x:%04x is not in the catalog", d->pci_vendor_id,

@@ -28,8 +28,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "error.h"
 #include "inventory.h"
 #include "nvml.h"
+#include "strutil.h"
 
 #ifndef TEST_DATA_DIR
 #error "TEST_DATA_DIR must be defined to the absolute path of tests/data"
@@ -97,11 +99,13 @@ static void test_fnv1a64_known_answers(void **state)
 static void test_xml_two_gpus(void **state)
 {
     (void)state;
-    char path[1024], err[256] = "x";
+    char path[1024];
+    mu_error err;
+    str_copy(err.text, "x", sizeof err.text);
     data_path(path, sizeof path, "topo-2gpu.xml");
     inventory inv;
-    assert_int_equal(inventory_probe(&inv, path, err, sizeof err), 0);
-    assert_string_equal(err, "");
+    assert_int_equal(inventory_probe(&inv, path, &err), 0);
+    assert_string_equal(err.text, "");
 
     assert_string_equal(inv.hostname, "gpu-node-07");
     char fp[17];
@@ -130,10 +134,11 @@ static void test_xml_two_gpus(void **state)
 static void test_xml_vendor_filter_and_osdev_details(void **state)
 {
     (void)state;
-    char path[1024], err[256];
+    char path[1024];
+    mu_error err;
     data_path(path, sizeof path, "topo-mixed.xml");
     inventory inv;
-    assert_int_equal(inventory_probe(&inv, path, err, sizeof err), 0);
+    assert_int_equal(inventory_probe(&inv, path, &err), 0);
 
     assert_int_equal(inv.cpu_cores, 4);
     assert_int_equal(inv.memory_mib, 65536); /* two NUMA nodes of 32 GiB */
@@ -207,10 +212,11 @@ static void test_xml_gpu_cap(void **state)
     int n = snprintf(xml + used, sizeof xml - used, "%s", tail);
     assert_true(n > 0 && (size_t)n < sizeof xml - used);
 
-    char path[1024], err[256];
+    char path[1024];
+    mu_error err;
     write_temp(path, sizeof path, xml);
     inventory inv;
-    int rc = inventory_probe(&inv, path, err, sizeof err);
+    int rc = inventory_probe(&inv, path, &err);
     unlink(path);
     assert_int_equal(rc, 0);
     assert_string_equal(inv.hostname, "big-box");
@@ -225,14 +231,15 @@ static void test_xml_gpu_cap(void **state)
 static void test_xml_missing_file(void **state)
 {
     (void)state;
-    char path[1024], err[256] = "";
+    char path[1024];
+    mu_error err = {""};
     data_path(path, sizeof path, "no-such-topology.xml");
     inventory inv;
     memset(&inv, 0x5a, sizeof inv);
-    assert_int_equal(inventory_probe(&inv, path, err, sizeof err), -1);
-    assert_true(strlen(err) > 0);
-    assert_null(strchr(err, '\n'));
-    assert_non_null(strstr(err, "no-such-topology.xml"));
+    assert_int_equal(inventory_probe(&inv, path, &err), -1);
+    assert_true(strlen(err.text) > 0);
+    assert_null(strchr(err.text, '\n'));
+    assert_non_null(strstr(err.text, "no-such-topology.xml"));
     assert_int_equal(inv.gpu_count, 0); /* no stale or garbage data on failure */
 }
 
@@ -246,52 +253,57 @@ static void test_xml_malformed(void **state)
         "",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        char path[1024], err[256] = "";
+        char path[1024];
+        mu_error err = {""};
         write_temp(path, sizeof path, bad[i]);
         inventory inv;
-        int rc = inventory_probe(&inv, path, err, sizeof err);
+        int rc = inventory_probe(&inv, path, &err);
         unlink(path);
         assert_int_equal(rc, -1);
-        assert_true(strlen(err) > 0);
-        assert_null(strchr(err, '\n'));
+        assert_true(strlen(err.text) > 0);
+        assert_null(strchr(err.text, '\n'));
     }
 }
 
-/* Reasons are cut to errlen, terminated, and an absent buffer is tolerated. */
-static void test_error_buffer_bounds(void **state)
+/* A reason longer than mu_error holds is cut and still terminated, and a
+ * NULL errp is tolerated. */
+static void test_error_reporting(void **state)
 {
     (void)state;
-    char path[1024];
-    data_path(path, sizeof path, "no-such-topology.xml");
     inventory inv;
 
-    char small[8];
-    memset(small, 'z', sizeof small);
-    assert_int_equal(inventory_probe(&inv, path, small, sizeof small), -1);
-    assert_int_equal(strlen(small), sizeof small - 1);
+    /* The reason quotes the path, so a long path makes a long reason. */
+    char path[1024];
+    int n = snprintf(path, sizeof path, "%s/", TEST_DATA_DIR);
+    assert_true(n > 0 && (size_t)n < sizeof path);
+    memset(path + n, 'p', sizeof path - (size_t)n - 1);
+    path[sizeof path - 1] = '\0';
+    mu_error err;
+    memset(err.text, 'z', sizeof err.text);
+    assert_int_equal(inventory_probe(&inv, path, &err), -1);
+    assert_int_equal(strlen(err.text), sizeof err.text - 1);
 
-    char one[1] = {'z'};
-    assert_int_equal(inventory_probe(&inv, path, one, sizeof one), -1);
-    assert_int_equal(one[0], '\0');
+    data_path(path, sizeof path, "no-such-topology.xml");
+    assert_int_equal(inventory_probe(&inv, path, NULL), -1);
+    assert_int_equal(inv.gpu_count, 0);
 
-    assert_int_equal(inventory_probe(&inv, path, NULL, 0), -1);
-
-    char err[256] = "";
-    assert_int_equal(inventory_probe(NULL, NULL, err, sizeof err), -1);
-    assert_true(strlen(err) > 0);
+    str_copy(err.text, "", sizeof err.text);
+    assert_int_equal(inventory_probe(NULL, NULL, &err), -1);
+    assert_true(strlen(err.text) > 0);
 }
 
 static void test_host_probe(void **state)
 {
     (void)state;
-    char err[256] = "x";
+    mu_error err;
+    str_copy(err.text, "x", sizeof err.text);
     inventory inv;
-    int rc = inventory_probe(&inv, NULL, err, sizeof err);
+    int rc = inventory_probe(&inv, NULL, &err);
     if (rc != 0) {
-        print_error("host probe failed: %s\n", err);
+        print_error("host probe failed: %s\n", err.text);
     }
     assert_int_equal(rc, 0);
-    assert_string_equal(err, "");
+    assert_string_equal(err.text, "");
     assert_true(inv.cpu_cores >= 1);
     assert_true(inv.memory_mib > 0);
     assert_true(inv.hostname[0] != '\0');
@@ -300,7 +312,7 @@ static void test_host_probe(void **state)
 
     /* The fingerprint is stable across probes of the same host. */
     inventory again;
-    assert_int_equal(inventory_probe(&again, NULL, err, sizeof err), 0);
+    assert_int_equal(inventory_probe(&again, NULL, &err), 0);
     assert_string_equal(again.fingerprint, inv.fingerprint);
 }
 
@@ -310,18 +322,20 @@ static void test_nvml_query(void **state)
 {
     (void)state;
     nvml_gpu gpus[INV_MAX_GPUS];
-    char dv[32] = "x", err[128] = "x";
+    char dv[32] = "x";
+    mu_error err;
+    str_copy(err.text, "x", sizeof err.text);
     void *lib = dlopen("libnvidia-ml.so.1", RTLD_NOW | RTLD_LOCAL);
-    int n = nvml_query(gpus, INV_MAX_GPUS, dv, sizeof dv, err, sizeof err);
+    int n = nvml_query(gpus, INV_MAX_GPUS, dv, sizeof dv, &err);
     if (lib == NULL) {
         assert_int_equal(n, 0);
         assert_string_equal(dv, "");
-        assert_string_equal(err, "");
-        assert_int_equal(nvml_query(NULL, 0, NULL, 0, NULL, 0), 0);
+        assert_string_equal(err.text, "");
+        assert_int_equal(nvml_query(NULL, 0, NULL, 0, NULL), 0);
     } else {
         dlclose(lib);
         assert_true(n >= -1 && n <= INV_MAX_GPUS);
-        assert_true(n != -1 || strlen(err) > 0);
+        assert_true(n != -1 || strlen(err.text) > 0);
         for (int i = 0; i < n; i++) {
             char norm[32];
             assert_int_equal(nvml_normalise_bus_id(gpus[i].pci_bus_id, norm, sizeof norm), 0);
@@ -329,9 +343,10 @@ static void test_nvml_query(void **state)
         }
     }
     /* Bad arguments are refused before NVML is touched. */
-    assert_int_equal(nvml_query(NULL, 2, NULL, 0, err, sizeof err), -1);
-    assert_true(strlen(err) > 0);
-    assert_int_equal(nvml_query(gpus, -1, NULL, 0, NULL, 0), -1);
+    str_copy(err.text, "", sizeof err.text);
+    assert_int_equal(nvml_query(NULL, 2, NULL, 0, &err), -1);
+    assert_true(strlen(err.text) > 0);
+    assert_int_equal(nvml_query(gpus, -1, NULL, 0, NULL), -1);
 }
 
 static void test_nvml_bus_id_normalisation(void **state)
@@ -375,7 +390,7 @@ int main(void)
         cmocka_unit_test(test_xml_gpu_cap),
         cmocka_unit_test(test_xml_missing_file),
         cmocka_unit_test(test_xml_malformed),
-        cmocka_unit_test(test_error_buffer_bounds),
+        cmocka_unit_test(test_error_reporting),
         cmocka_unit_test(test_host_probe),
         cmocka_unit_test(test_nvml_query),
         cmocka_unit_test(test_nvml_bus_id_normalisation),
