@@ -156,6 +156,11 @@ const char *regions_find(const region_table *t, const char *name)
     return NULL;
 }
 
+int regions_index(const region_table *t, const char *name)
+{
+    return name ? region_index(t, name) : -1;
+}
+
 size_t regions_count(const region_table *t)
 {
     return t->n_regions;

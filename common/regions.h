@@ -17,6 +17,8 @@ void regions_destroy(region_table *t);
 const char *regions_of_country(const region_table *t, const char *code);
 /* Canonical (borrowed) region name if NAME is a region, else NULL. */
 const char *regions_find(const region_table *t, const char *name);
+/* Index of a region name (any case) in 0..regions_count-1, or -1. */
+int regions_index(const region_table *t, const char *name);
 size_t regions_count(const region_table *t);
 const char *regions_name_at(const region_table *t, size_t i);
 size_t regions_country_count(const region_table *t);

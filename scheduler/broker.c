@@ -21,6 +21,7 @@
 #include "log.h"
 #include "regions.h"
 #include "registry.h"
+#include "sched.h"
 #include "strutil.h"
 #include "wire.h"
 #include "zsock.h"
@@ -49,7 +50,8 @@ struct broker {
     broker_config cfg;
     catalog *cat;
     region_table *regions;
-    registry *reg;
+    sched *core;
+    registry *reg; /* the core's, borrowed */
     void *zctx;
     void *agents;
     void *clients;
@@ -284,7 +286,7 @@ static void on_register(broker *b, const request *rq)
         send_error(b, rq, rq->env->request_id, MUSTER__STATUS__STATUS_INTERNAL, "out of memory");
         return;
     }
-    const worker *w = registry_register(b->reg, &spec, b->now, &err);
+    const worker *w = sched_register(b->core, &spec, b->now, &err);
     if (!w) {
         char host[65];
         str_sanitize(host, sizeof(host), m->hostname);
@@ -341,7 +343,7 @@ static void on_goodbye(broker *b, const request *rq)
     char clean[81], why[96];
     str_sanitize(clean, sizeof(clean), reason && *reason ? reason : "agent stopped");
     snprintf(why, sizeof(why), "goodbye: %s", clean);
-    registry_goodbye(b->reg, &w->id, b->now, why);
+    sched_goodbye(b->core, &w->id, b->now, why);
     /* No reply: the agent is on its way out. */
 }
 
@@ -527,7 +529,7 @@ static void dispatch(broker *b, enum endpoint from, const zs_msg *msg)
     } else if (from == EP_AGENT) {
         /* Any message from a registered agent counts as a heartbeat. */
         const worker *w = peer_worker(b, &msg->peer);
-        if (w && registry_touch(b->reg, &w->id, b->now) < 0)
+        if (w && sched_touch(b->core, &w->id, b->now) < 0)
             w = NULL;
         if (route->needs_registration && !w)
             send_error(b, &rq, env->request_id, MUSTER__STATUS__STATUS_UNKNOWN_WORKER,
@@ -570,7 +572,7 @@ int broker_run(broker *b, volatile sig_atomic_t *stop, mu_error *errp)
              b->cfg.liveness);
     while (!*stop) {
         advance_clock(b);
-        uint64_t deadline = registry_next_deadline(b->reg);
+        uint64_t deadline = sched_next_deadline(b->core);
         long timeout = 1000;
         if (deadline != UINT64_MAX)
             timeout = deadline <= b->now ? 0 : (long)(deadline - b->now + 1);
@@ -587,7 +589,7 @@ int broker_run(broker *b, volatile sig_atomic_t *stop, mu_error *errp)
             return -1;
         if ((items[1].revents & ZMQ_POLLIN) && drain_socket(b, EP_CLIENT, errp) < 0)
             return -1;
-        registry_tick(b->reg, b->now);
+        sched_tick(b->core, b->now);
     }
     log_info("broker.stopping", "workers=%zu received=%llu rejected=%llu dropped=%llu",
              registry_count(b->reg), (unsigned long long)b->stats.received,
@@ -630,15 +632,20 @@ broker *broker_create(const broker_config *cfg, mu_error *errp)
     broker_config_regions_path(cfg, path, sizeof(path));
     if (!(b->regions = regions_load_file(path, errp)))
         goto error;
-    registry_config rc = {
-        .heartbeat_interval_ms = cfg->heartbeat_interval_ms,
-        .liveness = cfg->liveness,
-        .cat = b->cat,
-        .regions = b->regions,
-        .tiers = &b->cfg.tiers,
+    sched_config sc = {
+        .reg =
+            {
+                .heartbeat_interval_ms = cfg->heartbeat_interval_ms,
+                .liveness = cfg->liveness,
+                .cat = b->cat,
+                .regions = b->regions,
+                .tiers = &b->cfg.tiers,
+            },
     };
-    if (!(b->reg = registry_create(&rc, on_state_change, b, errp)))
+    sched_ops ops = {.worker_state = on_state_change, .arg = b};
+    if (!(b->core = sched_create(&sc, &ops, errp)))
         goto error;
+    b->reg = sched_registry(b->core);
     if (!(b->peer_to_slot = idmap_create())) {
         errprintf(errp, "out of memory");
         goto error;
@@ -671,7 +678,7 @@ void broker_destroy(broker *b)
         zmq_ctx_term(b->zctx);
     idmap_destroy(b->peer_to_slot);
     mu_free(b->slot_peer);
-    registry_destroy(b->reg);
+    sched_destroy(b->core);
     regions_destroy(b->regions);
     catalog_destroy(b->cat);
     mu_free(b);

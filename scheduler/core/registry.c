@@ -8,6 +8,7 @@
 
 #include "alloc.h"
 #include "idmap.h"
+#include "pricing.h"
 #include "strutil.h"
 
 #define NIL          UINT32_MAX
@@ -21,8 +22,7 @@ typedef struct list {
 
 struct registry {
     registry_config cfg;
-    registry_observer_fn observe;
-    void *observe_arg;
+    registry_observer obs;
     uint64_t suspect_after_ms;
     uint64_t offline_after_ms;
     worker **slots;
@@ -52,8 +52,7 @@ int worker_state_parse(const char *s, worker_state *out)
     return -1;
 }
 
-registry *registry_create(const registry_config *cfg, registry_observer_fn fn, void *arg,
-                          mu_error *errp)
+registry *registry_create(const registry_config *cfg, const registry_observer *obs, mu_error *errp)
 {
     if (!cfg || !cfg->cat || !cfg->regions || !cfg->tiers)
         return errprintf(errp, "registry: catalog, regions and tiers are required"), NULL;
@@ -67,8 +66,8 @@ registry *registry_create(const registry_config *cfg, registry_observer_fn fn, v
         return errprintf(errp, "registry: out of memory"), NULL;
     }
     r->cfg = *cfg;
-    r->observe = fn;
-    r->observe_arg = arg;
+    if (obs)
+        r->obs = *obs;
     r->suspect_after_ms = (uint64_t)cfg->heartbeat_interval_ms * 3 / 2;
     r->offline_after_ms = (uint64_t)cfg->heartbeat_interval_ms * cfg->liveness;
     for (int i = 0; i < LIST_COUNT; i++)
@@ -137,11 +136,32 @@ static void list_append(registry *r, worker *w)
     li->tail = w->slot;
 }
 
-/* Move w to state `to`, keeping lists and counters right, and tell the
- * observer. */
-static void set_state(registry *r, worker *w, worker_state to, const char *reason)
+static bool is_up(worker_state s)
+{
+    return s == WORKER_ONLINE || s == WORKER_SUSPECT;
+}
+
+/* Bring w's uptime to `now`, crediting the time since the last advance to
+ * its current state; an offline change is credited only up to when the
+ * worker was last heard from. */
+static void advance_uptime(worker *w, uint64_t now, worker_state to)
+{
+    if (to == WORKER_OFFLINE && is_up(w->state)) {
+        uptime_advance(&w->up, w->last_seen, true);
+        uptime_advance(&w->up, now, false);
+    } else {
+        uptime_advance(&w->up, now, is_up(w->state));
+    }
+    w->uptime = (float)uptime_value(&w->up);
+}
+
+/* Move w to state `to` at `now`, keeping lists, counters and uptime right,
+ * and tell the observer. */
+static void set_state(registry *r, worker *w, worker_state to, uint64_t now, const char *reason)
 {
     worker_state from = w->state;
+    if (from != WORKER_NEW)
+        advance_uptime(w, now, to);
     list_unlink(r, w);
     if (from != WORKER_NEW)
         r->by_state[from]--;
@@ -152,8 +172,8 @@ static void set_state(registry *r, worker *w, worker_state to, const char *reaso
     if (to == WORKER_ONLINE)
         r->gpus_online += w->gpu_count;
     list_append(r, w);
-    if (r->observe && from != to)
-        r->observe(r->observe_arg, w, from, to, reason);
+    if (r->obs.state && from != to)
+        r->obs.state(r->obs.arg, w, from, to, reason);
 }
 
 /* --- registration ----------------------------------------------------------- */
@@ -222,6 +242,8 @@ static worker *worker_from_spec(const registry *r, const worker_spec *s, mu_erro
                NULL;
     if (!fits(s->fingerprint, sizeof(((worker *)0)->fingerprint)))
         return errprintf(errp, "host fingerprint must be at most 16 printable characters"), NULL;
+    if (s->price_uusd > PRICING_MAX_UUSD)
+        return errprintf(errp, "price must be at most 1000 USD per GPU hour"), NULL;
     if (s->n_devices > WORKER_MAX_DEVICES)
         return errprintf(errp, "%zu GPUs on one worker; at most %d are supported", s->n_devices,
                          WORKER_MAX_DEVICES),
@@ -287,7 +309,11 @@ static worker *worker_from_spec(const registry *r, const worker_spec *s, mu_erro
     for (char *c = w->country; *c; c++)
         *c = (char)(*c >= 'a' && *c <= 'z' ? *c - 'a' + 'A' : *c);
     w->region = region ? region : "unknown";
+    int ri = region ? regions_index(r->cfg.regions, region) : -1;
+    w->region_idx = ri >= 0 && ri < REGION_UNKNOWN ? (uint8_t)ri : REGION_UNKNOWN;
     w->model = model;
+    int mi = model ? catalog_index(r->cfg.cat, model) : -1;
+    w->model_idx = (uint16_t)(mi >= 0 ? mi : 0);
     w->gpu_count = (uint16_t)s->n_devices;
     for (size_t i = 0; i < s->n_devices; i++) {
         const worker_device_spec *d = &s->devices[i];
@@ -305,9 +331,16 @@ static worker *worker_from_spec(const registry *r, const worker_spec *s, mu_erro
     w->bw_down_mbps = s->bw_down_mbps;
     w->bw_up_mbps = s->bw_up_mbps;
     w->tier = tiers_classify(r->cfg.tiers, s->bw_down_mbps, s->bw_up_mbps);
+    w->price_uusd = s->price_uusd ? s->price_uusd : pricing_default_uusd(model, w->tier);
     w->simulated = s->simulated;
     w->state = WORKER_NEW;
     w->prev = w->next = NIL;
+    w->cluster = NIL;
+    w->ix_bucket = NIL;
+    w->ix_left = w->ix_right = w->ix_parent = NIL;
+    /* A treap priority from the id: deterministic, and ids are random. */
+    w->ix_prio = (uint32_t)w->id.b[0] << 24 | (uint32_t)w->id.b[5] << 16 |
+                 (uint32_t)w->id.b[10] << 8 | w->id.b[15];
     return w;
 }
 
@@ -332,6 +365,7 @@ const worker *registry_register(registry *r, const worker_spec *spec, uint64_t n
         memcpy(old->country, w->country, sizeof(old->country));
         old->region = w->region;
         old->model = w->model;
+        old->model_idx = w->model_idx;
         old->gpu_count = w->gpu_count;
         old->cpu_cores = w->cpu_cores;
         old->memory_mib = w->memory_mib;
@@ -339,6 +373,8 @@ const worker *registry_register(registry *r, const worker_spec *spec, uint64_t n
         old->bw_up_mbps = w->bw_up_mbps;
         old->tier = w->tier;
         old->simulated = w->simulated;
+        old->price_uusd = w->price_uusd;
+        old->region_idx = w->region_idx;
         if (old->state == WORKER_ONLINE)
             r->gpus_online += old->gpu_count;
         w->hostname = tmp.hostname;
@@ -364,6 +400,8 @@ const worker *registry_register(registry *r, const worker_spec *spec, uint64_t n
         w->slot = (uint32_t)r->n;
         r->slots[r->n++] = w;
         w->registered_at = now;
+        uptime_init(&w->up, now);
+        w->uptime = (float)uptime_value(&w->up);
     }
     w->connected_at = now;
     w->last_seen = now;
@@ -371,8 +409,10 @@ const worker *registry_register(registry *r, const worker_spec *spec, uint64_t n
     if (w->state == WORKER_ONLINE) {
         list_unlink(r, w);
         list_append(r, w);
+        if (r->obs.updated)
+            r->obs.updated(r->obs.arg, w);
     } else {
-        set_state(r, w, WORKER_ONLINE, is_new ? "registered" : "re-registered");
+        set_state(r, w, WORKER_ONLINE, now, is_new ? "registered" : "re-registered");
     }
     return w;
 }
@@ -399,10 +439,15 @@ int registry_touch(registry *r, const mu_id *id, uint64_t now)
     if (now > w->last_seen)
         w->last_seen = now;
     if (w->state == WORKER_SUSPECT) {
-        set_state(r, w, WORKER_ONLINE, "heard from again");
+        set_state(r, w, WORKER_ONLINE, now, "heard from again");
     } else {
         list_unlink(r, w);
         list_append(r, w);
+        if (now >= w->up.at + REGISTRY_UPTIME_REFRESH_MS) {
+            advance_uptime(w, now, WORKER_ONLINE);
+            if (r->obs.updated)
+                r->obs.updated(r->obs.arg, w);
+        }
     }
     return 0;
 }
@@ -417,7 +462,7 @@ int registry_goodbye(registry *r, const mu_id *id, uint64_t now, const char *rea
     if (now > w->last_seen)
         w->last_seen = now;
     if (w->state != WORKER_OFFLINE)
-        set_state(r, w, WORKER_OFFLINE, reason && *reason ? reason : "goodbye");
+        set_state(r, w, WORKER_OFFLINE, now, reason && *reason ? reason : "goodbye");
     return 0;
 }
 
@@ -429,7 +474,7 @@ size_t registry_tick(registry *r, uint64_t now)
         worker *w = r->slots[on->head];
         if (now < w->last_seen + r->suspect_after_ms)
             break;
-        set_state(r, w, WORKER_SUSPECT, "missed a heartbeat");
+        set_state(r, w, WORKER_SUSPECT, now, "missed a heartbeat");
         changes++;
     }
     list *sus = &r->lists[LIST_SUSPECT];
@@ -437,7 +482,7 @@ size_t registry_tick(registry *r, uint64_t now)
         worker *w = r->slots[sus->head];
         if (now < w->last_seen + r->offline_after_ms)
             break;
-        set_state(r, w, WORKER_OFFLINE, "silent past the liveness window");
+        set_state(r, w, WORKER_OFFLINE, now, "silent past the liveness window");
         changes++;
     }
     return changes;
@@ -497,9 +542,37 @@ const worker *registry_find(const registry *r, const char *prefix)
     return found;
 }
 
+const catalog *registry_catalog(const registry *r)
+{
+    return r->cfg.cat;
+}
+
+const region_table *registry_regions(const registry *r)
+{
+    return r->cfg.regions;
+}
+
+size_t registry_bytes(const registry *r)
+{
+    size_t n = sizeof(*r) + r->cap * sizeof(worker *) + idmap_bytes(r->by_id);
+    for (size_t i = 0; i < r->n; i++) {
+        const worker *w = r->slots[i];
+        /* malloc rounds small blocks up to 16 bytes and adds 8 of its own */
+        n += sizeof(*w) + 8 + (strlen(w->hostname) + 1 + 8 + 15) / 16 * 16 +
+             (strlen(w->agent_version) + 1 + 8 + 15) / 16 * 16 +
+             ((w->gpu_count ? w->gpu_count : 1) * sizeof(worker_device) + 8 + 15) / 16 * 16;
+    }
+    return n;
+}
+
 size_t registry_count(const registry *r)
 {
     return r->n;
+}
+
+worker *registry_at_mut(registry *r, size_t slot)
+{
+    return slot < r->n ? r->slots[slot] : NULL;
 }
 
 const worker *registry_at(const registry *r, size_t slot)

@@ -24,6 +24,7 @@
 #include "ids.h"
 #include "regions.h"
 #include "tiers.h"
+#include "uptime.h"
 
 /* Values match WorkerState in proto/muster.proto. */
 typedef enum worker_state {
@@ -34,6 +35,13 @@ typedef enum worker_state {
 } worker_state;
 
 #define WORKER_MAX_DEVICES 16
+#define REGION_UNKNOWN     255 /* region_idx of a worker that gave no country */
+
+/* Whether a worker is hired (owned by the scheduler, not the registry). */
+typedef enum worker_alloc {
+    WORKER_FREE = 0,
+    WORKER_ALLOCATED = 1, /* member of a cluster */
+} worker_alloc;
 
 typedef struct worker_device {
     uint16_t pci_vendor_id;
@@ -53,6 +61,7 @@ typedef struct worker {
     char country[3];        /* "" when the agent did not say */
     const char *region;     /* borrowed from the region table, or "unknown" */
     const gpu_model *model; /* borrowed from the catalog; NULL: no GPU, no CPU entry */
+    uint16_t model_idx;     /* catalog index of model (0 when model is NULL) */
     uint16_t gpu_count;
     worker_device *devices; /* gpu_count entries */
     uint32_t cpu_cores;
@@ -66,9 +75,20 @@ typedef struct worker {
     uint64_t registered_at; /* first registration */
     uint64_t connected_at;  /* latest registration */
     uint64_t last_seen;
+    uptime up;           /* rolling uptime, see uptime.h */
+    float uptime;        /* uptime_value(&up), kept with it */
+    uint32_t price_uusd; /* per GPU hour, micro-USD (pricing.h) */
+    uint8_t region_idx;  /* index in the region table, or REGION_UNKNOWN */
     /* liveness lists, by slot index */
     uint32_t slot;
     uint32_t prev, next;
+    /* Owned by the scheduler (sched.c, index.c), never touched here: */
+    uint8_t alloc;      /* worker_alloc */
+    uint32_t cluster;   /* cluster slot while allocated */
+    uint32_t ix_bucket; /* index bucket, or UINT32_MAX when not indexed */
+    uint32_t ix_left, ix_right, ix_parent;
+    uint32_t ix_prio;   /* treap priority, from the id */
+    uint16_t ix_uclass; /* uptime class the worker is filed under */
 } worker;
 
 /* A registration as the agent sent it (borrowed strings). */
@@ -96,6 +116,7 @@ typedef struct worker_spec {
     uint32_t bw_up_mbps;
     const char *agent_version;
     bool simulated;
+    uint32_t price_uusd; /* per GPU hour; 0: the default (pricing.h) */
 } worker_spec;
 
 typedef struct registry_config {
@@ -108,13 +129,22 @@ typedef struct registry_config {
 
 typedef struct registry registry;
 
-/* Called on every state change; `reason` says why in a few words. */
-typedef void (*registry_observer_fn)(void *arg, const worker *w, worker_state from, worker_state to,
-                                     const char *reason);
+/* What the registry tells its owner. Both callbacks are optional. */
+typedef struct registry_observer {
+    /* Every liveness change; `reason` says why in a few words. */
+    void (*state)(void *arg, worker *w, worker_state from, worker_state to, const char *reason);
+    /* Attributes changed without a state change: a re-registration of an
+     * online worker, or its uptime refreshed. */
+    void (*updated)(void *arg, worker *w);
+    void *arg;
+} registry_observer;
 
-/* NULL with reason if the config is invalid or memory runs out. */
-registry *registry_create(const registry_config *cfg, registry_observer_fn fn, void *arg,
-                          mu_error *errp);
+/* How often an online worker's uptime is refreshed on its heartbeats. */
+#define REGISTRY_UPTIME_REFRESH_MS (3600u * 1000u)
+
+/* NULL with reason if the config is invalid or memory runs out. The
+ * observer (may be NULL) is copied. */
+registry *registry_create(const registry_config *cfg, const registry_observer *obs, mu_error *errp);
 void registry_destroy(registry *r);
 
 /* Register a new worker or re-register a known one (its registered_at and
@@ -138,12 +168,19 @@ size_t registry_tick(registry *r, uint64_t now);
 uint64_t registry_next_deadline(const registry *r);
 
 const worker *registry_get(const registry *r, const mu_id *id);
+/* The same worker, writable: for the scheduler that owns the alloc and index
+ * fields. NULL when out of range. */
+worker *registry_at_mut(registry *r, size_t slot);
 /* By full text id, or by a unique prefix of at least 4 characters. Returns
  * the worker, or NULL with errno ENOENT (no match), EEXIST (ambiguous) or
  * EINVAL (prefix too short). */
 const worker *registry_find(const registry *r, const char *id_or_prefix);
 
+const catalog *registry_catalog(const registry *r);
+const region_table *registry_regions(const registry *r);
 size_t registry_count(const registry *r);
+/* Bytes the registry holds: records, their strings and devices, maps. */
+size_t registry_bytes(const registry *r);
 const worker *registry_at(const registry *r, size_t slot);
 size_t registry_count_state(const registry *r, worker_state s);
 /* GPUs of workers in state online (not suspect, not offline). */

@@ -28,8 +28,7 @@ typedef struct fixture {
     size_t n_seen;
 } fixture;
 
-static void observe(void *arg, const worker *w, worker_state from, worker_state to,
-                    const char *reason)
+static void observe(void *arg, worker *w, worker_state from, worker_state to, const char *reason)
 {
     fixture *f = arg;
     if (f->n_seen == 64)
@@ -49,7 +48,8 @@ static int setup(void **state)
     tiers_default(&f->tiers);
     registry_config cfg = {1000, 3, f->cat, f->regions, &f->tiers};
     mu_error err;
-    f->reg = registry_create(&cfg, observe, f, &err);
+    registry_observer obs = {observe, NULL, f};
+    f->reg = registry_create(&cfg, &obs, &err);
     assert_non_null(f->reg);
     *state = f;
     return 0;
@@ -350,11 +350,11 @@ static void test_create_rejects_bad_config(void **state)
     fixture *f = *state;
     mu_error err;
     registry_config cfg = {5, 3, f->cat, f->regions, &f->tiers};
-    assert_null(registry_create(&cfg, NULL, NULL, &err));
+    assert_null(registry_create(&cfg, NULL, &err));
     cfg = (registry_config){1000, 1, f->cat, f->regions, &f->tiers};
-    assert_null(registry_create(&cfg, NULL, NULL, &err));
+    assert_null(registry_create(&cfg, NULL, &err));
     cfg = (registry_config){1000, 3, NULL, f->regions, &f->tiers};
-    assert_null(registry_create(&cfg, NULL, NULL, &err));
+    assert_null(registry_create(&cfg, NULL, &err));
 }
 
 /* Fail each allocation of a registration in turn: it must fail cleanly

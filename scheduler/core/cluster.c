@@ -1,0 +1,249 @@
+/* cluster.c - see cluster.h. */
+#include "cluster.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "alloc.h"
+#include "idmap.h"
+
+#define NIL UINT32_MAX
+
+struct cluster_table {
+    cluster **slots;
+    size_t n, cap;
+    idmap *by_id;
+    cluster **heap; /* active clusters, min-heap by deadline then slot */
+    size_t heap_n, heap_cap;
+};
+
+static const char *const state_names[] = {"pending",  "provisioning", "ready", "degraded",
+                                          "released", "expired",      "failed"};
+
+const char *cluster_state_name(cluster_state s)
+{
+    return (unsigned)s < sizeof(state_names) / sizeof(state_names[0]) ? state_names[s] : "unknown";
+}
+
+cluster_table *cluster_table_create(void)
+{
+    cluster_table *t = mu_calloc(1, sizeof(*t));
+    if (!t || !(t->by_id = idmap_create())) {
+        mu_free(t);
+        return NULL;
+    }
+    return t;
+}
+
+void cluster_table_destroy(cluster_table *t)
+{
+    if (!t)
+        return;
+    for (size_t i = 0; i < t->n; i++) {
+        mu_free(t->slots[i]->members);
+        mu_free(t->slots[i]);
+    }
+    mu_free(t->slots);
+    mu_free(t->heap);
+    idmap_destroy(t->by_id);
+    mu_free(t);
+}
+
+cluster *cluster_table_add(cluster_table *t, const mu_id *id)
+{
+    uint32_t slot;
+    if (idmap_get(t->by_id, id->b, 16, &slot) == 0) {
+        errno = EEXIST;
+        return NULL;
+    }
+    if (t->n == t->cap) {
+        size_t ncap = t->cap ? t->cap * 2 : 16;
+        cluster **ns = mu_realloc(t->slots, ncap * sizeof(*ns));
+        if (!ns) {
+            errno = ENOMEM;
+            return NULL;
+        }
+        t->slots = ns;
+        t->cap = ncap;
+    }
+    /* Keep the heap able to hold every cluster, so that scheduling one
+     * later can never fail. */
+    if (t->heap_cap < t->n + 1) {
+        size_t ncap = t->cap;
+        cluster **nh = mu_realloc(t->heap, ncap * sizeof(*nh));
+        if (!nh) {
+            errno = ENOMEM;
+            return NULL;
+        }
+        t->heap = nh;
+        t->heap_cap = ncap;
+    }
+    cluster *c = mu_calloc(1, sizeof(*c));
+    if (!c || idmap_put(t->by_id, id->b, 16, (uint32_t)t->n) < 0) {
+        mu_free(c);
+        errno = ENOMEM;
+        return NULL;
+    }
+    c->id = *id;
+    c->slot = (uint32_t)t->n;
+    c->heap_pos = NIL;
+    t->slots[t->n++] = c;
+    return c;
+}
+
+cluster *cluster_table_get(const cluster_table *t, const mu_id *id)
+{
+    uint32_t slot;
+    return idmap_get(t->by_id, id->b, 16, &slot) == 0 ? t->slots[slot] : NULL;
+}
+
+cluster *cluster_table_find(const cluster_table *t, const char *prefix)
+{
+    mu_id id;
+    if (id_parse(prefix, &id) == 0) {
+        cluster *c = cluster_table_get(t, &id);
+        if (!c)
+            errno = ENOENT;
+        return c;
+    }
+    size_t len = strlen(prefix);
+    if (len < 4) {
+        errno = EINVAL;
+        return NULL;
+    }
+    cluster *found = NULL;
+    for (size_t i = 0; i < t->n && len < ID_TEXT_LEN; i++) {
+        char text[ID_TEXT_LEN];
+        id_format(&t->slots[i]->id, text);
+        if (strncasecmp(text, prefix, len) == 0) {
+            if (found) {
+                errno = EEXIST;
+                return NULL;
+            }
+            found = t->slots[i];
+        }
+    }
+    if (!found)
+        errno = ENOENT;
+    return found;
+}
+
+size_t cluster_table_count(const cluster_table *t)
+{
+    return t->n;
+}
+
+cluster *cluster_table_at(const cluster_table *t, size_t slot)
+{
+    return slot < t->n ? t->slots[slot] : NULL;
+}
+
+bool cluster_active(const cluster *c)
+{
+    return c->state == CLUSTER_PROVISIONING || c->state == CLUSTER_READY ||
+           c->state == CLUSTER_DEGRADED;
+}
+
+uint64_t cluster_deadline(const cluster *c)
+{
+    if (c->state == CLUSTER_PROVISIONING && c->provision_deadline < c->ends_at)
+        return c->provision_deadline;
+    return c->ends_at;
+}
+
+/* --- the deadline heap --------------------------------------------------------------- */
+
+static bool before(const cluster *a, const cluster *b)
+{
+    uint64_t da = cluster_deadline(a), db = cluster_deadline(b);
+    return da != db ? da < db : a->slot < b->slot;
+}
+
+static void heap_set(cluster_table *t, size_t i, cluster *c)
+{
+    t->heap[i] = c;
+    c->heap_pos = (uint32_t)i;
+}
+
+static void sift_up(cluster_table *t, size_t i)
+{
+    cluster *c = t->heap[i];
+    while (i > 0 && before(c, t->heap[(i - 1) / 2])) {
+        heap_set(t, i, t->heap[(i - 1) / 2]);
+        i = (i - 1) / 2;
+    }
+    heap_set(t, i, c);
+}
+
+static void sift_down(cluster_table *t, size_t i)
+{
+    cluster *c = t->heap[i];
+    for (;;) {
+        size_t l = 2 * i + 1, r = l + 1, m = i;
+        const cluster *best = c;
+        if (l < t->heap_n && before(t->heap[l], best)) {
+            m = l;
+            best = t->heap[l];
+        }
+        if (r < t->heap_n && before(t->heap[r], best))
+            m = r;
+        if (m == i)
+            break;
+        heap_set(t, i, t->heap[m]);
+        i = m;
+    }
+    heap_set(t, i, c);
+}
+
+void cluster_table_schedule(cluster_table *t, cluster *c)
+{
+    if (c->heap_pos != NIL) {
+        size_t i = c->heap_pos;
+        cluster *last = t->heap[--t->heap_n];
+        c->heap_pos = NIL;
+        if (last != c) {
+            heap_set(t, i, last);
+            sift_up(t, i);
+            sift_down(t, last->heap_pos);
+        }
+    }
+    if (!cluster_active(c))
+        return;
+    /* heap_cap >= number of clusters >= active ones: see cluster_table_add. */
+    heap_set(t, t->heap_n++, c);
+    sift_up(t, c->heap_pos);
+}
+
+cluster *cluster_table_next_due(const cluster_table *t)
+{
+    return t->heap_n ? t->heap[0] : NULL;
+}
+
+size_t cluster_table_active_count(const cluster_table *t)
+{
+    return t->heap_n;
+}
+
+/* --- history ----------------------------------------------------------------------------- */
+
+void cluster_record(cluster *c, uint64_t at, uint32_t worker_slot, const char *what,
+                    const char *reason)
+{
+    cluster_change *ch = &c->history[c->n_history % CLUSTER_HISTORY];
+    ch->at = at;
+    ch->worker = worker_slot;
+    snprintf(ch->what, sizeof(ch->what), "%s", what);
+    snprintf(ch->reason, sizeof(ch->reason), "%s", reason ? reason : "");
+    c->n_history++;
+}
+
+const cluster_change *cluster_history_at(const cluster *c, uint32_t i)
+{
+    uint32_t kept = c->n_history < CLUSTER_HISTORY ? c->n_history : CLUSTER_HISTORY;
+    if (i >= kept)
+        return NULL;
+    uint32_t first = c->n_history - kept;
+    return &c->history[(first + i) % CLUSTER_HISTORY];
+}

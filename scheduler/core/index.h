@@ -1,0 +1,72 @@
+/* index.h - the free workers a request can be served from, indexed so that
+ * matching never scans the fleet.
+ *
+ * Workers that are online, free, hireable (tier above none) and have GPUs are
+ * filed in buckets keyed by (GPU model, region, bandwidth tier, GPU count).
+ * A request names a few models, regions and tiers, so it touches only the
+ * handful of buckets that can serve it. Inside a bucket, workers are kept in
+ * score order by an intrusive treap (its links live in the worker record:
+ * no allocation per worker):
+ *
+ *   uptime class (whole percent) descending, price ascending, download
+ *   bandwidth descending, id ascending
+ *
+ * Uptime first makes a min-uptime filter a prefix of the walk, price second
+ * makes the cheapest of equally reliable workers come first, and the id
+ * breaks every tie, so the order, and every match, is deterministic.
+ */
+#ifndef MUSTER_INDEX_H
+#define MUSTER_INDEX_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "error.h"
+#include "registry.h"
+
+typedef struct windex windex;
+
+typedef struct ix_bucket {
+    uint16_t model; /* catalog index */
+    uint8_t region; /* region index or REGION_UNKNOWN */
+    uint8_t tier;
+    uint16_t gpus;  /* GPUs per worker */
+    uint32_t count; /* workers filed here */
+    uint32_t root;  /* treap root (worker slot) */
+} ix_bucket;
+
+/* reg is borrowed; n_models is the catalog's size. */
+windex *index_create(registry *reg, size_t n_models, mu_error *errp);
+void index_destroy(windex *ix);
+
+/* Whether a worker belongs in the index at all. */
+bool index_eligible(const worker *w);
+/* File w (must not be filed). Returns 0, or -1 with errno ENOMEM. */
+int index_add(windex *ix, worker *w);
+/* Take w out if it is filed; otherwise nothing. */
+void index_remove(windex *ix, worker *w);
+/* Remove and re-file w if eligible, after its key or state changed. */
+int index_refresh(windex *ix, worker *w);
+
+size_t index_count(const windex *ix);
+size_t index_bucket_count(const windex *ix);
+const ix_bucket *index_bucket(const windex *ix, uint32_t b);
+/* The buckets of one model, as bucket numbers (borrowed). */
+size_t index_model_buckets(const windex *ix, uint16_t model, const uint32_t **out);
+
+/* In-order walk of bucket b: the best worker first, NULL at the end. */
+worker *index_first(const windex *ix, uint32_t b);
+worker *index_next(const windex *ix, const worker *w);
+
+/* The score order inside a bucket: < 0 when a comes before b. */
+int index_compare(const worker *a, const worker *b);
+uint16_t index_uptime_class(float fraction);
+
+/* Bytes held by the index itself (the treap links live in the workers). */
+size_t index_bytes(const windex *ix);
+
+/* Check the treaps (order, heap property, parent links, counts) and that
+ * exactly the eligible workers are filed. 0, or -1 with the first fault. */
+int index_check(const windex *ix, mu_error *errp);
+
+#endif

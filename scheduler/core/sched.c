@@ -1,0 +1,553 @@
+/* sched.c - see sched.h. */
+#include "sched.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "alloc.h"
+
+#define NIL UINT32_MAX
+
+struct sched {
+    sched_config cfg;
+    sched_ops ops;
+    registry *reg;
+    windex *ix;
+    cluster_table *clusters;
+};
+
+/* --- events out -------------------------------------------------------------------- */
+
+static void emit(sched *s, cluster *c, const char *topic, const worker *w, const char *detail)
+{
+    if (s->ops.cluster_event)
+        s->ops.cluster_event(s->ops.arg, c, topic, w, detail);
+}
+
+static void notice(sched *s, cluster *c, const worker *w, bool join)
+{
+    if (s->ops.member_notice)
+        s->ops.member_notice(s->ops.arg, c, w, join);
+}
+
+static cluster_member *member_of(cluster *c, uint32_t worker_slot)
+{
+    if (worker_slot == NIL)
+        return NULL;
+    for (uint32_t i = 0; i < c->n_members; i++)
+        if (c->members[i].worker == worker_slot)
+            return &c->members[i];
+    return NULL;
+}
+
+static uint32_t lost_count(const cluster *c)
+{
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < c->n_members; i++)
+        n += c->members[i].lost;
+    return n;
+}
+
+static bool all_acked(const cluster *c)
+{
+    for (uint32_t i = 0; i < c->n_members; i++)
+        if (!c->members[i].acked)
+            return false;
+    return true;
+}
+
+/* Provisioning or degraded clusters become ready once every member is
+ * there (acknowledged and not lost). */
+static void maybe_ready(sched *s, cluster *c, uint64_t now)
+{
+    if ((c->state != CLUSTER_PROVISIONING && c->state != CLUSTER_DEGRADED) || lost_count(c) ||
+        !all_acked(c))
+        return;
+    bool first = c->state == CLUSTER_PROVISIONING;
+    c->state = CLUSTER_READY;
+    if (first)
+        c->ready_at = now;
+    cluster_table_schedule(s->clusters, c);
+    cluster_record(c, now, NIL, "ready", first ? "all members acknowledged" : "all members back");
+    emit(s, c, "cluster.ready", NULL, first ? "all members acknowledged" : "all members back");
+}
+
+/* End an active cluster: free its members and tell those still there. */
+static void end_cluster(sched *s, cluster *c, cluster_state to, uint64_t now, const char *reason)
+{
+    c->state = to;
+    c->ended_at = now;
+    snprintf(c->end_reason, sizeof(c->end_reason), "%s", reason);
+    cluster_table_schedule(s->clusters, c);
+    for (uint32_t i = 0; i < c->n_members; i++) {
+        if (c->members[i].worker == NIL)
+            continue; /* vacated earlier */
+        worker *w = registry_at_mut(s->reg, c->members[i].worker);
+        w->alloc = WORKER_FREE;
+        w->cluster = NIL;
+        if (!c->members[i].lost)
+            notice(s, c, w, false);
+        /* Back in the index if it can serve; failure to file it (out of
+         * memory) only hides it from matching until its next change. */
+        index_refresh(s->ix, w);
+    }
+    cluster_record(c, now, NIL, cluster_state_name(to), reason);
+    char topic[32];
+    snprintf(topic, sizeof(topic), "cluster.%s", cluster_state_name(to));
+    emit(s, c, topic, NULL, reason);
+}
+
+/* --- what the registry tells us ------------------------------------------------------- */
+
+static void degrade(sched *s, cluster *c, uint64_t now, const worker *w, const char *why)
+{
+    if (c->state != CLUSTER_READY)
+        return;
+    c->state = CLUSTER_DEGRADED;
+    cluster_record(c, now, NIL, "degraded", why);
+    emit(s, c, "cluster.degraded", w, why);
+}
+
+/* A member that re-registered as something its cluster's request does not
+ * accept (another model, a lower tier, a higher price) leaves its seat. */
+static bool vacate_if_unfit(sched *s, worker *w, uint64_t now)
+{
+    cluster *c = cluster_table_at(s->clusters, w->cluster);
+    cluster_member *m = c ? member_of(c, w->slot) : NULL;
+    if (!m || match_worker_fits(&c->req, w))
+        return false;
+    m->worker = NIL;
+    m->lost = 1;
+    m->acked = 0;
+    w->alloc = WORKER_FREE;
+    w->cluster = NIL;
+    cluster_record(c, now, w->slot, "left", "re-registered outside the request");
+    emit(s, c, "cluster.member_lost", w, "re-registered outside the request");
+    notice(s, c, w, false);
+    degrade(s, c, now, w, "a member no longer fits the request");
+    return true;
+}
+
+static void on_worker_state(void *arg, worker *w, worker_state from, worker_state to,
+                            const char *reason)
+{
+    sched *s = arg;
+    uint64_t now = w->last_seen > w->up.at ? w->last_seen : w->up.at;
+    if (w->alloc == WORKER_ALLOCATED && to == WORKER_ONLINE)
+        vacate_if_unfit(s, w, now);
+    index_refresh(s->ix, w);
+    if (w->alloc == WORKER_ALLOCATED) {
+        cluster *c = cluster_table_at(s->clusters, w->cluster);
+        cluster_member *m = c ? member_of(c, w->slot) : NULL;
+        if (m && to == WORKER_OFFLINE && !m->lost) {
+            m->lost = 1;
+            cluster_record(c, now, w->slot, "lost", reason);
+            emit(s, c, "cluster.member_lost", w, reason);
+            degrade(s, c, now, w, "a member went offline");
+        } else if (m && to == WORKER_ONLINE && m->lost) {
+            /* It kept its seat: welcome it back and remind it of its cluster. */
+            m->lost = 0;
+            m->acked = 0;
+            cluster_record(c, now, w->slot, "back", reason);
+            emit(s, c, "cluster.member_back", w, reason);
+            notice(s, c, w, true);
+        }
+    }
+    if (s->ops.worker_state)
+        s->ops.worker_state(s->ops.arg, w, from, to, reason);
+}
+
+static void on_worker_updated(void *arg, worker *w)
+{
+    sched *s = arg;
+    if (w->alloc == WORKER_ALLOCATED)
+        vacate_if_unfit(s, w, w->last_seen);
+    index_refresh(s->ix, w);
+}
+
+/* --- lifecycle ----------------------------------------------------------------------------- */
+
+sched *sched_create(const sched_config *cfg, const sched_ops *ops, mu_error *errp)
+{
+    sched *s = mu_calloc(1, sizeof(*s));
+    if (!s)
+        return errprintf(errp, "out of memory"), NULL;
+    s->cfg = *cfg;
+    if (!s->cfg.provision_timeout_ms)
+        s->cfg.provision_timeout_ms = SCHED_PROVISION_TIMEOUT_DEFAULT_MS;
+    if (!s->cfg.max_hours)
+        s->cfg.max_hours = SCHED_MAX_HOURS_DEFAULT;
+    if (ops)
+        s->ops = *ops;
+    registry_observer obs = {on_worker_state, on_worker_updated, s};
+    if (!(s->reg = registry_create(&cfg->reg, &obs, errp)))
+        goto error;
+    if (!(s->ix = index_create(s->reg, catalog_count(cfg->reg.cat), errp)))
+        goto error;
+    if (!(s->clusters = cluster_table_create())) {
+        errprintf(errp, "out of memory");
+        goto error;
+    }
+    return s;
+error:
+    sched_destroy(s);
+    return NULL;
+}
+
+void sched_destroy(sched *s)
+{
+    if (!s)
+        return;
+    cluster_table_destroy(s->clusters);
+    index_destroy(s->ix);
+    registry_destroy(s->reg);
+    mu_free(s);
+}
+
+registry *sched_registry(sched *s)
+{
+    return s->reg;
+}
+
+const registry *sched_registry_const(const sched *s)
+{
+    return s->reg;
+}
+
+const windex *sched_index(const sched *s)
+{
+    return s->ix;
+}
+
+const worker *sched_register(sched *s, const worker_spec *spec, uint64_t now, mu_error *errp)
+{
+    return registry_register(s->reg, spec, now, errp);
+}
+
+int sched_touch(sched *s, const mu_id *id, uint64_t now)
+{
+    return registry_touch(s->reg, id, now);
+}
+
+int sched_goodbye(sched *s, const mu_id *id, uint64_t now, const char *reason)
+{
+    return registry_goodbye(s->reg, id, now, reason);
+}
+
+void sched_tick(sched *s, uint64_t now)
+{
+    registry_tick(s->reg, now);
+    cluster *c;
+    while ((c = cluster_table_next_due(s->clusters)) && cluster_deadline(c) <= now) {
+        if (c->state == CLUSTER_PROVISIONING && c->provision_deadline <= now &&
+            c->provision_deadline < c->ends_at) {
+            uint32_t missing = 0;
+            for (uint32_t i = 0; i < c->n_members; i++)
+                missing += !c->members[i].acked;
+            char why[96];
+            snprintf(why, sizeof(why), "%u of %u members did not acknowledge within %u s", missing,
+                     c->n_members, s->cfg.provision_timeout_ms / 1000);
+            end_cluster(s, c, CLUSTER_FAILED, now, why);
+        } else {
+            end_cluster(s, c, CLUSTER_EXPIRED, now, "its time ran out");
+        }
+    }
+}
+
+uint64_t sched_next_deadline(const sched *s)
+{
+    uint64_t t = registry_next_deadline(s->reg);
+    const cluster *c = cluster_table_next_due(s->clusters);
+    if (c && cluster_deadline(c) < t)
+        t = cluster_deadline(c);
+    return t;
+}
+
+/* --- clusters --------------------------------------------------------------------------------- */
+
+static int check_hours(const sched *s, uint32_t hours, mu_error *errp)
+{
+    if (hours < 1 || hours > s->cfg.max_hours)
+        return errprintf(errp, "duration must be 1..%u hours", s->cfg.max_hours);
+    return 0;
+}
+
+int sched_quote_request(sched *s, const match_request *rq, uint32_t hours, sched_quote *q,
+                        match_explain *why, mu_error *errp)
+{
+    if (match_validate(rq, registry_catalog(s->reg), errp) < 0 || check_hours(s, hours, errp) < 0) {
+        errno = EINVAL;
+        return -1;
+    }
+    uint32_t *out = mu_calloc(rq->workers, sizeof(uint32_t));
+    if (!out) {
+        errno = ENOMEM;
+        return errprintf(errp, "out of memory");
+    }
+    size_t n = match_find(s->ix, s->reg, rq, out);
+    if (!n) {
+        mu_free(out);
+        if (why)
+            match_explain_failure(s->ix, s->reg, rq, why);
+        errno = ENOSPC;
+        return -1;
+    }
+    memset(q, 0, sizeof(*q));
+    q->workers = (uint32_t)n;
+    for (size_t i = 0; i < n; i++) {
+        const worker *w = registry_at(s->reg, out[i]);
+        q->gpus += w->gpu_count;
+        q->per_hour_uusd += (uint64_t)w->price_uusd * w->gpu_count;
+    }
+    q->total_uusd = q->per_hour_uusd * hours;
+    mu_free(out);
+    return 0;
+}
+
+const cluster *sched_cluster_create(sched *s, const mu_id *id, const char *owner,
+                                    const match_request *rq, uint32_t hours, uint64_t now,
+                                    match_explain *why, mu_error *errp)
+{
+    if (match_validate(rq, registry_catalog(s->reg), errp) < 0 || check_hours(s, hours, errp) < 0) {
+        errno = EINVAL;
+        return NULL;
+    }
+    if (cluster_table_get(s->clusters, id)) {
+        errno = EEXIST;
+        return errprintf(errp, "a cluster with this id exists"), NULL;
+    }
+    uint32_t *out = mu_calloc(rq->workers, sizeof(uint32_t));
+    cluster_member *members = mu_calloc(rq->workers, sizeof(cluster_member));
+    if (!out || !members) {
+        mu_free(out);
+        mu_free(members);
+        errno = ENOMEM;
+        return errprintf(errp, "out of memory"), NULL;
+    }
+    size_t n = match_find(s->ix, s->reg, rq, out);
+    if (!n) {
+        int e = errno == ENOMEM ? ENOMEM : ENOSPC;
+        mu_free(out);
+        mu_free(members);
+        if (e == ENOSPC && why)
+            match_explain_failure(s->ix, s->reg, rq, why);
+        errno = e;
+        return e == ENOMEM ? (errprintf(errp, "out of memory"), NULL) : NULL;
+    }
+    cluster *c = cluster_table_add(s->clusters, id);
+    if (!c) {
+        int e = errno;
+        mu_free(out);
+        mu_free(members);
+        errno = e;
+        return errprintf(errp, "out of memory"), NULL;
+    }
+    /* From here nothing can fail. */
+    snprintf(c->owner, sizeof(c->owner), "%s", owner && *owner ? owner : "anonymous");
+    c->req = *rq;
+    c->state = CLUSTER_PROVISIONING;
+    c->members = members;
+    c->n_members = (uint32_t)n;
+    c->hours = hours;
+    c->created_at = now;
+    c->ends_at = now + (uint64_t)hours * 3600000u;
+    c->provision_deadline = now + s->cfg.provision_timeout_ms;
+    for (size_t i = 0; i < n; i++) {
+        worker *w = registry_at_mut(s->reg, out[i]);
+        members[i].worker = out[i];
+        w->alloc = WORKER_ALLOCATED;
+        w->cluster = c->slot;
+        index_remove(s->ix, w);
+        c->price_uusd_per_hour += (uint64_t)w->price_uusd * w->gpu_count;
+    }
+    mu_free(out);
+    cluster_table_schedule(s->clusters, c);
+    char detail[96];
+    snprintf(detail, sizeof(detail), "%u members, %u hours", c->n_members, hours);
+    cluster_record(c, now, NIL, "created", detail);
+    emit(s, c, "cluster.created", NULL, detail);
+    for (uint32_t i = 0; i < c->n_members; i++)
+        notice(s, c, registry_at(s->reg, c->members[i].worker), true);
+    return c;
+}
+
+static cluster *active_cluster(sched *s, const mu_id *id, mu_error *errp)
+{
+    cluster *c = cluster_table_get(s->clusters, id);
+    if (!c) {
+        errno = ENOENT;
+        return errprintf(errp, "no such cluster"), NULL;
+    }
+    if (!cluster_active(c)) {
+        errno = ESTALE;
+        return errprintf(errp, "the cluster has ended (%s)", cluster_state_name(c->state)), NULL;
+    }
+    return c;
+}
+
+int sched_cluster_ack(sched *s, const mu_id *cluster_id, const mu_id *worker_id, uint64_t now,
+                      mu_error *errp)
+{
+    cluster *c = cluster_table_get(s->clusters, cluster_id);
+    const worker *w = registry_get(s->reg, worker_id);
+    if (!c || !w) {
+        errno = ENOENT;
+        return errprintf(errp, "no such cluster or worker");
+    }
+    if (!cluster_active(c))
+        return 0; /* a late acknowledgement of an ended cluster: nothing to do */
+    cluster_member *m = member_of(c, w->slot);
+    if (!m || w->cluster != c->slot) {
+        errno = EPERM;
+        return errprintf(errp, "this worker is not a member of this cluster");
+    }
+    if (!m->acked) {
+        m->acked = 1;
+        cluster_record(c, now, w->slot, "joined", "acknowledged");
+    }
+    maybe_ready(s, c, now);
+    return 0;
+}
+
+int sched_cluster_extend(sched *s, const mu_id *cluster_id, uint32_t hours, uint64_t now,
+                         mu_error *errp)
+{
+    cluster *c = active_cluster(s, cluster_id, errp);
+    if (!c)
+        return -1;
+    if (hours < 1 || c->hours + (uint64_t)hours > s->cfg.max_hours) {
+        errno = EINVAL;
+        return errprintf(errp, "a cluster may last at most %u hours (it has %u)", s->cfg.max_hours,
+                         c->hours);
+    }
+    c->hours += hours;
+    c->ends_at += (uint64_t)hours * 3600000u;
+    cluster_table_schedule(s->clusters, c);
+    char detail[64];
+    snprintf(detail, sizeof(detail), "+%u hours, %u in all", hours, c->hours);
+    cluster_record(c, now, NIL, "extended", detail);
+    emit(s, c, "cluster.extended", NULL, detail);
+    return 0;
+}
+
+int sched_cluster_release(sched *s, const mu_id *cluster_id, uint64_t now, const char *reason,
+                          mu_error *errp)
+{
+    cluster *c = active_cluster(s, cluster_id, errp);
+    if (!c)
+        return -1;
+    end_cluster(s, c, CLUSTER_RELEASED, now, reason && *reason ? reason : "released by its owner");
+    return 0;
+}
+
+const cluster *sched_cluster_get(const sched *s, const mu_id *id)
+{
+    return cluster_table_get(s->clusters, id);
+}
+
+const cluster *sched_cluster_find(const sched *s, const char *prefix)
+{
+    return cluster_table_find(s->clusters, prefix);
+}
+
+size_t sched_cluster_count(const sched *s)
+{
+    return cluster_table_count(s->clusters);
+}
+
+const cluster *sched_cluster_at(const sched *s, size_t slot)
+{
+    return cluster_table_at(s->clusters, slot);
+}
+
+size_t sched_clusters_active(const sched *s)
+{
+    return cluster_table_active_count(s->clusters);
+}
+
+/* --- invariants --------------------------------------------------------------------------------
+ */
+
+int sched_check(const sched *s, mu_error *errp)
+{
+    if (index_check(s->ix, errp) < 0)
+        return -1;
+    size_t allocated = 0, members = 0, active = 0;
+    for (size_t i = 0; i < registry_count(s->reg); i++) {
+        const worker *w = registry_at(s->reg, i);
+        if (w->alloc != WORKER_ALLOCATED)
+            continue;
+        allocated++;
+        const cluster *c = cluster_table_at(s->clusters, w->cluster);
+        if (!c || !cluster_active(c))
+            return errprintf(errp, "worker %zu is allocated to no active cluster", i);
+        if (!member_of((cluster *)c, w->slot))
+            return errprintf(errp, "worker %zu is allocated to a cluster it is not in", i);
+    }
+    for (size_t k = 0; k < cluster_table_count(s->clusters); k++) {
+        const cluster *c = cluster_table_at(s->clusters, k);
+        if (!cluster_active(c)) {
+            for (uint32_t i = 0; i < c->n_members; i++) {
+                const worker *w = registry_at(s->reg, c->members[i].worker);
+                if (w && w->alloc == WORKER_ALLOCATED && w->cluster == c->slot)
+                    return errprintf(errp, "ended cluster %zu still holds worker %u", k,
+                                     c->members[i].worker);
+            }
+            if (c->heap_pos != NIL)
+                return errprintf(errp, "ended cluster %zu is still scheduled", k);
+            continue;
+        }
+        active++;
+        if (c->heap_pos == NIL)
+            return errprintf(errp, "active cluster %zu is not scheduled", k);
+        if (c->n_members < c->req.min_workers || c->n_members > c->req.workers)
+            return errprintf(errp, "cluster %zu has %u members for a request of %u..%u", k,
+                             c->n_members, c->req.min_workers, c->req.workers);
+        uint32_t lost = 0, seated = 0;
+        bool acked = true;
+        for (uint32_t i = 0; i < c->n_members; i++) {
+            if (c->members[i].worker == NIL) { /* a vacant seat */
+                if (!c->members[i].lost)
+                    return errprintf(errp, "cluster %zu: a vacant seat is not marked lost", k);
+                lost++;
+                acked = false;
+                continue;
+            }
+            seated++;
+            const worker *w = registry_at(s->reg, c->members[i].worker);
+            if (w->alloc != WORKER_ALLOCATED || w->cluster != c->slot)
+                return errprintf(errp, "cluster %zu: member %u is not allocated to it", k,
+                                 c->members[i].worker);
+            if (!match_worker_fits(&c->req, w))
+                return errprintf(errp, "cluster %zu: member %u does not fit the request", k,
+                                 c->members[i].worker);
+            for (uint32_t j = 0; j < i; j++)
+                if (c->members[j].worker == c->members[i].worker)
+                    return errprintf(errp, "cluster %zu lists worker %u twice", k,
+                                     c->members[i].worker);
+            if (c->members[i].lost != (w->state == WORKER_OFFLINE))
+                return errprintf(errp, "cluster %zu: member %u lost flag disagrees", k,
+                                 c->members[i].worker);
+            lost += c->members[i].lost;
+            acked &= c->members[i].acked != 0;
+        }
+        members += seated;
+        if (c->state == CLUSTER_READY && (lost || !acked))
+            return errprintf(errp, "cluster %zu is ready with members missing", k);
+        if (c->state == CLUSTER_DEGRADED && !lost && acked)
+            return errprintf(errp, "cluster %zu is degraded with every member there", k);
+    }
+    if (members != allocated)
+        return errprintf(errp, "%zu members in active clusters but %zu workers allocated", members,
+                         allocated);
+    if (active != cluster_table_active_count(s->clusters))
+        return errprintf(errp, "%zu active clusters but %zu scheduled", active,
+                         cluster_table_active_count(s->clusters));
+    return 0;
+}
+
+size_t sched_bytes(const sched *s)
+{
+    return sizeof(*s) + registry_bytes(s->reg) + index_bytes(s->ix);
+}

@@ -1,0 +1,112 @@
+/* sched.h - the scheduler core: workers, their index, and clusters.
+ *
+ * The one object the broker and the simulator drive. Pure like all of the
+ * core: it takes events (a worker registered, heartbeated or left, a client
+ * asked for a cluster, a member acknowledged, time advanced to `now`) and
+ * reports what follows through the ops the shell provides: worker state
+ * changes, cluster events, and notices to send to members. It never does
+ * I/O and never reads a clock.
+ */
+#ifndef MUSTER_SCHED_H
+#define MUSTER_SCHED_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "cluster.h"
+#include "error.h"
+#include "index.h"
+#include "match.h"
+#include "registry.h"
+
+typedef struct sched_config {
+    registry_config reg;
+    uint32_t provision_timeout_ms; /* members must acknowledge within this */
+    uint32_t max_hours;            /* longest cluster, extensions included */
+} sched_config;
+
+#define SCHED_PROVISION_TIMEOUT_DEFAULT_MS 30000u
+#define SCHED_MAX_HOURS_DEFAULT            (24u * 90u) /* 90 days */
+
+typedef struct sched_ops {
+    /* A worker's liveness changed. */
+    void (*worker_state)(void *arg, const worker *w, worker_state from, worker_state to,
+                         const char *reason);
+    /* A cluster changed. topic: cluster.created, .ready, .degraded,
+     * .member_lost, .member_back, .extended, .released, .expired, .failed.
+     * w is the member concerned, or NULL. */
+    void (*cluster_event)(void *arg, const cluster *c, const char *topic, const worker *w,
+                          const char *detail);
+    /* Tell a worker it is now a member of c (join) or no longer (leave). */
+    void (*member_notice)(void *arg, const cluster *c, const worker *w, bool join);
+    void *arg;
+} sched_ops;
+
+typedef struct sched sched;
+
+sched *sched_create(const sched_config *cfg, const sched_ops *ops, mu_error *errp);
+void sched_destroy(sched *s);
+
+registry *sched_registry(sched *s);
+const registry *sched_registry_const(const sched *s);
+const windex *sched_index(const sched *s);
+
+/* Workers: as registry_register / _touch / _goodbye, with the index and
+ * clusters kept in step. */
+const worker *sched_register(sched *s, const worker_spec *spec, uint64_t now, mu_error *errp);
+int sched_touch(sched *s, const mu_id *id, uint64_t now);
+int sched_goodbye(sched *s, const mu_id *id, uint64_t now, const char *reason);
+
+/* Advance time: liveness, provisioning timeouts, expiries. */
+void sched_tick(sched *s, uint64_t now);
+/* Earliest time a tick could change anything (UINT64_MAX: nothing pending). */
+uint64_t sched_next_deadline(const sched *s);
+
+typedef struct sched_quote {
+    uint32_t workers;
+    uint32_t gpus;
+    uint64_t per_hour_uusd;
+    uint64_t total_uusd; /* per_hour x hours */
+} sched_quote;
+
+/* What a request would get and cost now, reserving nothing. Returns 0; or
+ * -1 with errno EINVAL (a bad request: reason in errp) or ENOSPC (cannot be
+ * met now: *why says why and what could be). */
+int sched_quote_request(sched *s, const match_request *rq, uint32_t hours, sched_quote *q,
+                        match_explain *why, mu_error *errp);
+
+/* Accept a cluster: match, allocate, tell the members. Returns the cluster
+ * (provisioning), or NULL with errno EINVAL (reason in errp), ENOSPC (*why
+ * filled), EEXIST (id taken) or ENOMEM; nothing changes on failure. */
+const cluster *sched_cluster_create(sched *s, const mu_id *id, const char *owner,
+                                    const match_request *rq, uint32_t hours, uint64_t now,
+                                    match_explain *why, mu_error *errp);
+
+/* A member acknowledged joining. 0, or -1 with a reason (not a member, not
+ * provisioning any more is fine: 0). */
+int sched_cluster_ack(sched *s, const mu_id *cluster_id, const mu_id *worker_id, uint64_t now,
+                      mu_error *errp);
+/* Add hours to an active cluster. */
+int sched_cluster_extend(sched *s, const mu_id *cluster_id, uint32_t hours, uint64_t now,
+                         mu_error *errp);
+/* End an active cluster now and free its members. */
+int sched_cluster_release(sched *s, const mu_id *cluster_id, uint64_t now, const char *reason,
+                          mu_error *errp);
+
+const cluster *sched_cluster_get(const sched *s, const mu_id *id);
+/* As cluster_table_find. */
+const cluster *sched_cluster_find(const sched *s, const char *prefix);
+size_t sched_cluster_count(const sched *s);
+const cluster *sched_cluster_at(const sched *s, size_t slot);
+size_t sched_clusters_active(const sched *s);
+
+/* Check every invariant: the index holds exactly the free eligible workers;
+ * a worker is allocated iff it is a member of exactly one active cluster;
+ * every member fits its cluster's request; states agree with members.
+ * 0, or -1 with the first violation. */
+int sched_check(const sched *s, mu_error *errp);
+
+/* Bytes of scheduler state (registry records, index, maps) per worker. */
+size_t sched_bytes(const sched *s);
+
+#endif
