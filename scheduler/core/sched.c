@@ -405,6 +405,7 @@ int sched_cluster_ack(sched *s, const mu_id *cluster_id, const mu_id *worker_id,
     if (!m->acked) {
         m->acked = 1;
         cluster_record(c, now, w->slot, "joined", "acknowledged");
+        emit(s, c, "cluster.member_joined", w, "acknowledged");
     }
     maybe_ready(s, c, now);
     return 0;

@@ -32,8 +32,9 @@ typedef struct sched_ops {
     /* A worker's liveness changed. */
     void (*worker_state)(void *arg, const worker *w, worker_state from, worker_state to,
                          const char *reason);
-    /* A cluster changed. topic: cluster.created, .ready, .degraded,
-     * .member_lost, .member_back, .extended, .released, .expired, .failed.
+    /* A cluster changed. topic: cluster.created, .member_joined, .ready,
+     * .degraded, .member_lost, .member_back, .extended, .released,
+     * .expired, .failed.
      * w is the member concerned, or NULL. */
     void (*cluster_event)(void *arg, const cluster *c, const char *topic, const worker *w,
                           const char *detail);
