@@ -53,6 +53,15 @@ int agent_parse_simulate(const char *s, char *model, size_t n, uint32_t *count, 
     return 0;
 }
 
+int agent_parse_price(const char *s, uint64_t *uusd, mu_error *errp)
+{
+    double v;
+    if (str_to_double(s, &v) < 0 || v <= 0 || v > 1000)
+        return errprintf(errp, "--price: \"%s\" is not a price in USD per GPU hour (0..1000]", s);
+    *uusd = (uint64_t)(v * 1e6 + 0.5);
+    return 0;
+}
+
 int agent_parse_bandwidth(const char *s, uint32_t *down, uint32_t *up, mu_error *errp)
 {
     char buf[64];
@@ -93,7 +102,7 @@ int agent_config_parse_json(agent_config *cfg, const char *text, size_t len, con
     static const char *const keys[] = {
         "broker",           "state_dir",        "country",  "region",   "simulate_gpu",
         "bandwidth",        "hostname",         "data_dir", "topology", "log_level",
-        "reconnect_min_ms", "reconnect_max_ms", NULL};
+        "reconnect_min_ms", "reconnect_max_ms", "price",    NULL};
     agent_config n = *cfg;
     cJSON *root = json_parse(text, len, where, errp);
     if (!root)
@@ -125,6 +134,11 @@ int agent_config_parse_json(agent_config *cfg, const char *text, size_t len, con
     if (json_get_string(root, "bandwidth", false, &s, where, errp) < 0 ||
         (s && agent_parse_bandwidth(s, &n.bw_down_mbps, &n.bw_up_mbps, errp) < 0))
         goto out;
+    double price = 0;
+    if (json_get_number(root, "price", false, 0.000001, 1000, &price, where, errp) < 0)
+        goto out;
+    if (price > 0)
+        n.price_uusd = (uint64_t)(price * 1e6 + 0.5);
     s = NULL;
     if (json_get_string(root, "log_level", false, &s, where, errp) < 0)
         goto out;
@@ -170,6 +184,8 @@ void agent_config_usage(FILE *out)
             "      --bandwidth DOWN/UP    measured bandwidth in Mbit/s, e.g. 500/400; sets\n"
             "                             the tier (low >= 100/75, medium >= 400/300,\n"
             "                             high >= 800/600, ultra >= 1600/1200) [0/0: none]\n"
+            "      --price USD            asking price per GPU hour, e.g. 0.45 [the broker's\n"
+            "                             default, from the GPU catalog and the tier]\n"
             "      --hostname NAME        register under NAME instead of this host's name\n"
             "      --topology FILE        inventory an hwloc XML topology, not this host\n"
             "      --data-dir DIR         where gpus.json lives [%s]\n"
@@ -197,6 +213,7 @@ enum {
     OPT_RMIN,
     OPT_RMAX,
     OPT_VERSION,
+    OPT_PRICE,
 };
 
 static const struct option long_opts[] = {
@@ -207,6 +224,7 @@ static const struct option long_opts[] = {
     {"region", required_argument, NULL, OPT_REGION},
     {"simulate-gpu", required_argument, NULL, OPT_SIMULATE},
     {"bandwidth", required_argument, NULL, OPT_BANDWIDTH},
+    {"price", required_argument, NULL, OPT_PRICE},
     {"hostname", required_argument, NULL, OPT_HOSTNAME},
     {"topology", required_argument, NULL, OPT_TOPOLOGY},
     {"data-dir", required_argument, NULL, OPT_DATADIR},
@@ -280,6 +298,9 @@ int agent_config_from_args(agent_config *cfg, int argc, char **argv, agent_actio
             break;
         case OPT_BANDWIDTH:
             rc = agent_parse_bandwidth(optarg, &cfg->bw_down_mbps, &cfg->bw_up_mbps, errp);
+            break;
+        case OPT_PRICE:
+            rc = agent_parse_price(optarg, &cfg->price_uusd, errp);
             break;
         case OPT_HOSTNAME:
             rc = set_str(cfg->hostname, sizeof(cfg->hostname), optarg, "--hostname", errp);

@@ -7,6 +7,8 @@
  *   region          muster region, e.g. "europe" (derived from country if absent)
  *   simulate_gpu    "MODEL[:COUNT]": claim simulated GPUs (hosts without GPUs)
  *   bandwidth       "DOWN/UP" in Mbit/s, e.g. "500/400" (until the probe lands)
+ *   price           asking price in USD per GPU hour, e.g. 0.45 (default: the
+ *                   broker's, from the GPU catalog and bandwidth tier)
  *   hostname        name to register under               (this host's name)
  *   data_dir        where gpus.json lives (to check simulate_gpu early)
  *   topology        hwloc XML topology to inventory instead of this host
@@ -35,7 +37,8 @@ typedef struct agent_config {
     uint32_t simulate_count;
     uint32_t bw_down_mbps;
     uint32_t bw_up_mbps;
-    char hostname[256]; /* "" = this host's */
+    uint64_t price_uusd; /* asking price per GPU hour; 0: the broker's default */
+    char hostname[256];  /* "" = this host's */
     char data_dir[AGENT_PATH_MAX];
     char topology[AGENT_PATH_MAX];
     enum log_level log_level;
@@ -57,6 +60,8 @@ void agent_config_usage(FILE *out);
 
 /* Parse "MODEL[:COUNT]" (COUNT 1..16, default 1). */
 int agent_parse_simulate(const char *s, char *model, size_t n, uint32_t *count, mu_error *errp);
+/* Parse a price in USD per GPU hour ("0.45") into micro-USD, 0 < p <= 1000. */
+int agent_parse_price(const char *s, uint64_t *uusd, mu_error *errp);
 /* Parse "DOWN/UP" in Mbit/s. */
 int agent_parse_bandwidth(const char *s, uint32_t *down, uint32_t *up, mu_error *errp);
 

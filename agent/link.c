@@ -7,6 +7,7 @@
 
 #include "clock.h"
 #include "log.h"
+#include "strutil.h"
 #include "wire.h"
 #include "zsock.h"
 
@@ -58,6 +59,17 @@ static void send_heartbeat(link_state *l)
     wire_envelope_init(&env, 0);
     env.body_case = MUSTER__ENVELOPE__BODY_HEARTBEAT;
     env.heartbeat = &hb;
+    send_env(l, &env);
+}
+
+static void send_ack(link_state *l, const char *cluster_id)
+{
+    Muster__ClusterAck ack = MUSTER__CLUSTER_ACK__INIT;
+    ack.cluster_id = (char *)cluster_id;
+    Muster__Envelope env;
+    wire_envelope_init(&env, 0);
+    env.body_case = MUSTER__ENVELOPE__BODY_CLUSTER_ACK;
+    env.cluster_ack = &ack;
     send_env(l, &env);
 }
 
@@ -139,7 +151,23 @@ static int handle(link_state *l, const zs_msg *msg, mu_error *errp)
             log_warn("link.not_hireable",
                      "reason=\"bandwidth below the broker's lowest tier: pass --bandwidth\"");
     }
-    /* Heartbeat echoes need nothing: receiving them was the point. */
+    if (env->body_case == MUSTER__ENVELOPE__BODY_CLUSTER_JOIN) {
+        /* Joining costs nothing yet (tasks come later): acknowledge at once
+         * so the cluster can be ready. */
+        const Muster__ClusterJoin *cj = env->cluster_join;
+        char owner[64];
+        str_sanitize(owner, sizeof(owner), cj->owner);
+        log_info("cluster.joined", "cluster=%.40s owner=\"%s\" members=%u", cj->cluster_id, owner,
+                 cj->members);
+        send_ack(l, cj->cluster_id);
+    } else if (env->body_case == MUSTER__ENVELOPE__BODY_CLUSTER_LEAVE) {
+        char reason[96];
+        str_sanitize(reason, sizeof(reason), env->cluster_leave->reason);
+        log_info("cluster.left", "cluster=%.40s reason=\"%s\"", env->cluster_leave->cluster_id,
+                 reason);
+    }
+    /* Heartbeat echoes and acknowledgement echoes need nothing: receiving
+     * them was the point. */
     wire_free(env);
     return 0;
 }

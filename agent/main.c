@@ -150,6 +150,7 @@ int main(int argc, char **argv)
     reg.bandwidth_up_mbps = cfg.bw_up_mbps;
     reg.agent_version = (char *)MUSTER_VERSION;
     reg.simulated = cfg.simulate_model[0] != '\0';
+    reg.price_micro_usd = cfg.price_uusd;
 
     struct sigaction sa;
     memset(&sa, 0, sizeof(sa));

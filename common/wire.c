@@ -94,8 +94,8 @@ const char *wire_status_name(Muster__Status s)
 {
     /* Indexed by the Status values in proto/muster.proto. */
     static const char *const names[] = {
-        "ok",        "bad_request",       "unknown_message", "version_mismatch",
-        "too_large", "not_found",         "unknown_worker",  "conflict",
-        "internal",  "permission_denied", "unavailable",     "wrong_endpoint"};
+        "ok",          "bad_request",    "unknown_message", "version_mismatch", "too_large",
+        "not_found",   "unknown_worker", "conflict",        "internal",         "permission_denied",
+        "unavailable", "wrong_endpoint", "not_met"};
     return (unsigned)s < sizeof(names) / sizeof(names[0]) ? names[s] : "unknown";
 }

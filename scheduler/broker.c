@@ -7,6 +7,7 @@
  * stop the loop: handlers return a status, never abort.
  */
 #include "broker.h"
+#include "broker_int.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -25,55 +26,6 @@
 #include "strutil.h"
 #include "wire.h"
 #include "zsock.h"
-
-/* How many messages one socket may hand us before the other gets a turn. */
-#define BATCH 256
-/* Workers in one ListWorkers reply (a WorkerInfo is a few hundred bytes). */
-#define LIST_LIMIT_DEFAULT 1000
-#define LIST_LIMIT_MAX     10000
-
-enum endpoint { EP_AGENT = 1, EP_CLIENT = 2 };
-
-/* A ZeroMQ routing id kept per worker slot, to reach the agent later. */
-typedef struct peer_slot {
-    uint8_t len; /* 0: not connected */
-    uint8_t id[IDMAP_KEY_MAX];
-} peer_slot;
-
-typedef struct counters {
-    uint64_t received;
-    uint64_t rejected;
-    uint64_t dropped;
-} counters;
-
-struct broker {
-    broker_config cfg;
-    catalog *cat;
-    region_table *regions;
-    sched *core;
-    registry *reg; /* the core's, borrowed */
-    void *zctx;
-    void *agents;
-    void *clients;
-    void *events;
-    char endpoints[3][256]; /* as bound */
-    idmap *peer_to_slot;    /* routing id -> worker slot */
-    peer_slot *slot_peer;   /* worker slot -> routing id */
-    size_t slot_peer_cap;
-    counters stats;
-    uint64_t started_at;
-    uint64_t now; /* latest time given to the core; never decreases */
-    uint64_t event_seq;
-};
-
-/* A request as handlers see it. */
-typedef struct request {
-    enum endpoint from;
-    const zs_msg *msg;
-    const Muster__Envelope *env;
-} request;
-
-typedef void (*handler_fn)(broker *b, const request *rq);
 
 /* --- replies and events --------------------------------------------------- */
 
@@ -103,23 +55,38 @@ static void send_error(broker *b, const request *rq, uint64_t request_id, Muster
     send_reply(b, &r, &reply);
 }
 
+void broker_reply(broker *b, const request *rq, Muster__Envelope *reply)
+{
+    send_reply(b, rq, reply);
+}
+
+void broker_error(broker *b, const request *rq, Muster__Status status, const char *reason)
+{
+    send_error(b, rq, rq->env ? rq->env->request_id : 0, status, reason);
+}
+
+void broker_publish(broker *b, const char *topic, Muster__Event *ev)
+{
+    ev->seq = ++b->event_seq;
+    ev->time_ms = b->now;
+    Muster__Envelope env;
+    wire_envelope_init(&env, 0);
+    env.body_case = MUSTER__ENVELOPE__BODY_EVENT;
+    env.event = ev;
+    mu_error err;
+    if (zs_publish(b->events, topic, &env, &err) < 0)
+        log_warn("event.failed", "topic=%s reason=\"%s\"", topic, err.text);
+}
+
 static void publish(broker *b, const char *topic, const worker *w, const char *detail)
 {
     char id[ID_TEXT_LEN];
     id_format(&w->id, id);
     Muster__Event ev = MUSTER__EVENT__INIT;
-    ev.seq = ++b->event_seq;
-    ev.time_ms = b->now;
     ev.topic = (char *)topic;
     ev.worker_id = id;
     ev.detail = (char *)detail;
-    Muster__Envelope env;
-    wire_envelope_init(&env, 0);
-    env.body_case = MUSTER__ENVELOPE__BODY_EVENT;
-    env.event = &ev;
-    mu_error err;
-    if (zs_publish(b->events, topic, &env, &err) < 0)
-        log_warn("event.failed", "topic=%s reason=\"%s\"", topic, err.text);
+    broker_publish(b, topic, &ev);
 }
 
 /* --- peers ---------------------------------------------------------------------- */
@@ -152,12 +119,28 @@ static void peer_forget_slot(broker *b, uint32_t slot)
 }
 
 /* The worker behind a routing id, or NULL. */
-static const worker *peer_worker(broker *b, const zs_peer *peer)
+const worker *broker_peer_worker(broker *b, const zs_peer *peer)
 {
     uint32_t slot;
     if (peer->len > IDMAP_KEY_MAX || idmap_get(b->peer_to_slot, peer->id, peer->len, &slot) < 0)
         return NULL;
     return registry_at(b->reg, slot);
+}
+
+int broker_worker_peer(const broker *b, const worker *w, zs_peer *out)
+{
+    if (w->slot >= b->slot_peer_cap || b->slot_peer[w->slot].len == 0)
+        return -1;
+    out->len = b->slot_peer[w->slot].len;
+    memcpy(out->id, b->slot_peer[w->slot].id, out->len);
+    return 0;
+}
+
+void broker_send_agent(broker *b, const zs_peer *peer, const Muster__Envelope *env)
+{
+    mu_error err;
+    if (zs_send(b->agents, peer, env, &err) < 0)
+        log_warn("agent.send_failed", "reason=\"%s\"", err.text);
 }
 
 /* Observer of the core's state changes: log, publish, and drop the routing id
@@ -185,6 +168,7 @@ static void on_state_change(void *arg, const worker *w, worker_state from, worke
 typedef struct worker_view {
     Muster__WorkerInfo info;
     char id[ID_TEXT_LEN];
+    char cluster_id[ID_TEXT_LEN];
     Muster__Device dev[WORKER_MAX_DEVICES];
     Muster__Device *devp[WORKER_MAX_DEVICES];
 } worker_view;
@@ -228,6 +212,13 @@ static void view_fill(const broker *b, const worker *w, worker_view *v)
     i->connected_at_ms = w->connected_at;
     i->agent_version = w->agent_version;
     i->simulated = w->simulated;
+    i->price_micro_usd = w->price_uusd;
+    i->uptime = w->uptime;
+    i->alloc = (char *)(w->alloc == WORKER_ALLOCATED ? "allocated" : "free");
+    const cluster *c = w->alloc == WORKER_ALLOCATED ? sched_cluster_at(b->core, w->cluster) : NULL;
+    if (c)
+        id_format(&c->id, v->cluster_id);
+    i->cluster_id = v->cluster_id;
 }
 
 /* --- agent handlers ------------------------------------------------------------------ */
@@ -274,6 +265,7 @@ static void on_register(broker *b, const request *rq)
         .bw_up_mbps = m->bandwidth_up_mbps,
         .agent_version = m->agent_version,
         .simulated = m->simulated,
+        .price_uusd = m->price_micro_usd > UINT32_MAX ? UINT32_MAX : (uint32_t)m->price_micro_usd,
     };
     const zs_peer *peer = &rq->msg->peer;
     mu_error err;
@@ -338,7 +330,7 @@ static void on_heartbeat(broker *b, const request *rq)
 
 static void on_goodbye(broker *b, const request *rq)
 {
-    const worker *w = peer_worker(b, &rq->msg->peer);
+    const worker *w = broker_peer_worker(b, &rq->msg->peer);
     const char *reason = rq->env->goodbye->reason;
     char clean[81], why[96];
     str_sanitize(clean, sizeof(clean), reason && *reason ? reason : "agent stopped");
@@ -466,6 +458,8 @@ static void on_status(broker *b, const request *rq)
     sr.agent_endpoint = b->endpoints[0];
     sr.client_endpoint = b->endpoints[1];
     sr.event_endpoint = b->endpoints[2];
+    sr.clusters_total = (uint32_t)sched_cluster_count(b->core);
+    sr.clusters_active = (uint32_t)sched_clusters_active(b->core);
     Muster__Envelope reply;
     wire_envelope_init(&reply, 0);
     reply.body_case = MUSTER__ENVELOPE__BODY_BROKER_STATUS_REPLY;
@@ -484,9 +478,17 @@ static const struct route {
     {MUSTER__ENVELOPE__BODY_REGISTER, EP_AGENT, false, on_register},
     {MUSTER__ENVELOPE__BODY_HEARTBEAT, EP_AGENT, true, on_heartbeat},
     {MUSTER__ENVELOPE__BODY_GOODBYE, EP_AGENT, true, on_goodbye},
+    {MUSTER__ENVELOPE__BODY_CLUSTER_ACK, EP_AGENT, true, rpc_cluster_ack},
     {MUSTER__ENVELOPE__BODY_LIST_WORKERS, EP_CLIENT, false, on_list_workers},
     {MUSTER__ENVELOPE__BODY_GET_WORKER, EP_CLIENT, false, on_get_worker},
     {MUSTER__ENVELOPE__BODY_BROKER_STATUS, EP_CLIENT, false, on_status},
+    {MUSTER__ENVELOPE__BODY_QUOTE, EP_CLIENT, false, rpc_quote},
+    {MUSTER__ENVELOPE__BODY_CREATE_CLUSTER, EP_CLIENT, false, rpc_create_cluster},
+    {MUSTER__ENVELOPE__BODY_GET_CLUSTER, EP_CLIENT, false, rpc_get_cluster},
+    {MUSTER__ENVELOPE__BODY_LIST_CLUSTERS, EP_CLIENT, false, rpc_list_clusters},
+    {MUSTER__ENVELOPE__BODY_EXTEND_CLUSTER, EP_CLIENT, false, rpc_extend_cluster},
+    {MUSTER__ENVELOPE__BODY_RELEASE_CLUSTER, EP_CLIENT, false, rpc_release_cluster},
+    {MUSTER__ENVELOPE__BODY_SEARCH, EP_CLIENT, false, rpc_search},
 };
 
 static void dispatch(broker *b, enum endpoint from, const zs_msg *msg)
@@ -528,7 +530,7 @@ static void dispatch(broker *b, enum endpoint from, const zs_msg *msg)
         send_error(b, &rq, env->request_id, MUSTER__STATUS__STATUS_WRONG_ENDPOINT, why);
     } else if (from == EP_AGENT) {
         /* Any message from a registered agent counts as a heartbeat. */
-        const worker *w = peer_worker(b, &msg->peer);
+        const worker *w = broker_peer_worker(b, &msg->peer);
         if (w && sched_touch(b->core, &w->id, b->now) < 0)
             w = NULL;
         if (route->needs_registration && !w)
@@ -642,7 +644,10 @@ broker *broker_create(const broker_config *cfg, mu_error *errp)
                 .tiers = &b->cfg.tiers,
             },
     };
-    sched_ops ops = {.worker_state = on_state_change, .arg = b};
+    sched_ops ops = {.worker_state = on_state_change,
+                     .cluster_event = rpc_cluster_event,
+                     .member_notice = rpc_member_notice,
+                     .arg = b};
     if (!(b->core = sched_create(&sc, &ops, errp)))
         goto error;
     b->reg = sched_registry(b->core);

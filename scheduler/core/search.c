@@ -52,8 +52,7 @@ static bool in_countries(const match_request *f, const worker *w)
     return false;
 }
 
-static bool region_allowed(const match_request *f, const region_table *regions,
-                           uint8_t region)
+static bool region_allowed(const match_request *f, const region_table *regions, uint8_t region)
 {
     if (f->regions && (region >= 64 || !(f->regions >> region & 1)))
         return false;
@@ -114,8 +113,7 @@ search_row *search_run(const windex *ix, const registry *reg, const match_reques
             if (w->ix_uclass < min_class)
                 break; /* the rest of the bucket is less reliable still */
             if (w->uptime < f->min_uptime ||
-                (f->max_price_uusd && w->price_uusd > f->max_price_uusd) ||
-                !in_countries(f, w))
+                (f->max_price_uusd && w->price_uusd > f->max_price_uusd) || !in_countries(f, w))
                 continue;
             if (!r && !(r = row_for(&rows, n, &cap, b))) {
                 mu_free(rows);
