@@ -1,0 +1,587 @@
+/* store.c - see store.h. */
+#include "store.h"
+
+#include <errno.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "alloc.h"
+
+struct store {
+    sqlite3 *db;
+    int version;
+    bool in_tx;
+    sqlite3_stmt *put_worker, *put_uptime, *put_cluster, *del_members, *put_member, *put_change;
+};
+
+/* --- schema ------------------------------------------------------------------------ */
+
+/* Migration i takes the schema from version i to i + 1. Never edit one
+ * that has shipped: add the next. */
+static const char *const migrations[] = {
+    /* 0 -> 1: workers (what the foundation kept) */
+    "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+    "CREATE TABLE workers ("
+    "  id BLOB PRIMARY KEY CHECK (length(id) = 16),"
+    "  registration BLOB NOT NULL," /* the Register message */
+    "  registered_at INTEGER NOT NULL,"
+    "  uptime_online_h REAL NOT NULL,"
+    "  uptime_total_h REAL NOT NULL,"
+    "  uptime_at INTEGER NOT NULL);",
+    /* 1 -> 2: clusters */
+    "CREATE TABLE clusters ("
+    "  id BLOB PRIMARY KEY CHECK (length(id) = 16),"
+    "  owner TEXT NOT NULL,"
+    "  state INTEGER NOT NULL,"
+    "  spec BLOB NOT NULL," /* the accepted ClusterSpec message */
+    "  hours INTEGER NOT NULL,"
+    "  created_at INTEGER NOT NULL, ready_at INTEGER NOT NULL,"
+    "  ends_at INTEGER NOT NULL, ended_at INTEGER NOT NULL,"
+    "  provision_deadline INTEGER NOT NULL,"
+    "  price_per_hour INTEGER NOT NULL,"
+    "  end_reason TEXT NOT NULL);"
+    "CREATE TABLE cluster_members ("
+    "  cluster BLOB NOT NULL REFERENCES clusters(id),"
+    "  seat INTEGER NOT NULL,"
+    "  worker BLOB," /* NULL: vacant */
+    "  acked INTEGER NOT NULL, lost INTEGER NOT NULL,"
+    "  PRIMARY KEY (cluster, seat));"
+    "CREATE TABLE cluster_history ("
+    "  cluster BLOB NOT NULL REFERENCES clusters(id),"
+    "  seq INTEGER NOT NULL,"
+    "  at INTEGER NOT NULL, worker BLOB, what TEXT NOT NULL, reason TEXT NOT NULL,"
+    "  PRIMARY KEY (cluster, seq));",
+};
+
+static int sql_error(store *st, mu_error *errp, const char *what)
+{
+    return errprintf(errp, "store: %s: %s", what, sqlite3_errmsg(st->db));
+}
+
+static int exec(store *st, const char *sql, mu_error *errp)
+{
+    char *msg = NULL;
+    if (sqlite3_exec(st->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+        errprintf(errp, "store: %s", msg ? msg : sqlite3_errmsg(st->db));
+        sqlite3_free(msg);
+        return -1;
+    }
+    return 0;
+}
+
+/* The schema version of an open database: 0 for an empty one, -1 when it
+ * is not a muster store. */
+static int read_version(store *st, mu_error *errp)
+{
+    sqlite3_stmt *q;
+    if (sqlite3_prepare_v2(st->db, "SELECT count(*) FROM sqlite_master", -1, &q, NULL) != SQLITE_OK)
+        return sql_error(st, errp, "not a database (or damaged)");
+    int tables = sqlite3_step(q) == SQLITE_ROW ? sqlite3_column_int(q, 0) : -1;
+    sqlite3_finalize(q);
+    if (tables < 0)
+        return sql_error(st, errp, "cannot read the schema");
+    if (tables == 0)
+        return 0;
+    if (sqlite3_prepare_v2(st->db, "SELECT value FROM meta WHERE key = 'schema_version'", -1, &q,
+                           NULL) != SQLITE_OK)
+        return errprintf(errp, "store: the file is a database but not a muster store");
+    int v = -1;
+    if (sqlite3_step(q) == SQLITE_ROW)
+        v = atoi((const char *)sqlite3_column_text(q, 0));
+    sqlite3_finalize(q);
+    if (v < 1)
+        return errprintf(errp, "store: no schema version: not a muster store");
+    return v;
+}
+
+static int migrate(store *st, int from, int to, mu_error *errp)
+{
+    if (exec(st, "BEGIN IMMEDIATE", errp) < 0)
+        return -1;
+    for (int v = from; v < to; v++) {
+        if (exec(st, migrations[v], errp) < 0)
+            goto fail;
+        char sql[128];
+        snprintf(sql, sizeof(sql),
+                 "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', '%d')", v + 1);
+        if (exec(st, sql, errp) < 0)
+            goto fail;
+    }
+    if (exec(st, "COMMIT", errp) < 0)
+        goto fail;
+    return 0;
+fail:
+    sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+    return -1;
+}
+
+static int prepare(store *st, sqlite3_stmt **q, const char *sql, mu_error *errp)
+{
+    if (sqlite3_prepare_v3(st->db, sql, -1, SQLITE_PREPARE_PERSISTENT, q, NULL) != SQLITE_OK)
+        return sql_error(st, errp, "prepare");
+    return 0;
+}
+
+store *store_open_version(const char *path, bool full_sync, int version, mu_error *errp)
+{
+    if (version < 1 || version > STORE_SCHEMA_VERSION)
+        return errprintf(errp, "store: no schema version %d", version), NULL;
+    store *st = mu_calloc(1, sizeof(*st));
+    if (!st)
+        return errprintf(errp, "out of memory"), NULL;
+    /* No SQLITE_OPEN_CREATE for an existing path, so a typo'd directory is
+     * an error rather than a new empty store somewhere else. */
+    struct stat sb;
+    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_EXRESCODE | SQLITE_OPEN_NOMUTEX;
+    if (stat(path, &sb) != 0)
+        flags |= SQLITE_OPEN_CREATE;
+    if (sqlite3_open_v2(path, &st->db, flags, NULL) != SQLITE_OK) {
+        errprintf(errp, "store %s: %s", path, st->db ? sqlite3_errmsg(st->db) : "cannot open");
+        goto error;
+    }
+    sqlite3_busy_timeout(st->db, 5000);
+    int v = read_version(st, errp);
+    if (v < 0) {
+        errprefix(errp, "%s", path);
+        goto error;
+    }
+    if (v > STORE_SCHEMA_VERSION) {
+        errprintf(errp,
+                  "store %s: schema version %d is newer than this musterd (%d): upgrade "
+                  "musterd",
+                  path, v, STORE_SCHEMA_VERSION);
+        goto error;
+    }
+    /* WAL: readers never block the writer, and a commit is one append. */
+    char pragma[160];
+    snprintf(pragma, sizeof(pragma),
+             "PRAGMA journal_mode=WAL; PRAGMA synchronous=%s; PRAGMA foreign_keys=ON;",
+             full_sync ? "FULL" : "NORMAL");
+    if (exec(st, pragma, errp) < 0 || (v < version && migrate(st, v, version, errp) < 0)) {
+        errprefix(errp, "%s", path);
+        goto error;
+    }
+    st->version = v > version ? v : version;
+    if (st->version >= 1 &&
+        (prepare(st, &st->put_worker,
+                 "INSERT OR REPLACE INTO workers VALUES (?1, ?2, ?3, ?4, ?5, ?6)", errp) < 0 ||
+         prepare(st, &st->put_uptime,
+                 "UPDATE workers SET uptime_online_h = ?2, uptime_total_h = ?3, uptime_at = ?4 "
+                 "WHERE id = ?1",
+                 errp) < 0))
+        goto error;
+    if (st->version >= 2 &&
+        (prepare(st, &st->put_cluster,
+                 "INSERT OR REPLACE INTO clusters VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, "
+                 "?10, ?11, ?12)",
+                 errp) < 0 ||
+         prepare(st, &st->del_members, "DELETE FROM cluster_members WHERE cluster = ?1", errp) <
+             0 ||
+         prepare(st, &st->put_member, "INSERT INTO cluster_members VALUES (?1, ?2, ?3, ?4, ?5)",
+                 errp) < 0 ||
+         prepare(st, &st->put_change,
+                 "INSERT OR REPLACE INTO cluster_history VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                 errp) < 0))
+        goto error;
+    return st;
+error:
+    store_close(st);
+    return NULL;
+}
+
+store *store_open(const char *path, bool full_sync, mu_error *errp)
+{
+    return store_open_version(path, full_sync, STORE_SCHEMA_VERSION, errp);
+}
+
+void store_close(store *st)
+{
+    if (!st)
+        return;
+    if (st->in_tx)
+        store_rollback(st);
+    sqlite3_finalize(st->put_worker);
+    sqlite3_finalize(st->put_uptime);
+    sqlite3_finalize(st->put_cluster);
+    sqlite3_finalize(st->del_members);
+    sqlite3_finalize(st->put_member);
+    sqlite3_finalize(st->put_change);
+    sqlite3_close(st->db);
+    mu_free(st);
+}
+
+int store_schema_version(const store *st)
+{
+    return st->version;
+}
+
+/* --- transactions ------------------------------------------------------------------------ */
+
+int store_begin(store *st, mu_error *errp)
+{
+    if (st->in_tx)
+        return 0;
+    if (exec(st, "BEGIN IMMEDIATE", errp) < 0)
+        return -1;
+    st->in_tx = true;
+    return 0;
+}
+
+int store_commit(store *st, mu_error *errp)
+{
+    if (!st->in_tx)
+        return 0;
+    if (sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+        sql_error(st, errp, "commit");
+        store_rollback(st);
+        return -1;
+    }
+    st->in_tx = false;
+    return 0;
+}
+
+void store_rollback(store *st)
+{
+    if (st->in_tx)
+        sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+    st->in_tx = false;
+}
+
+bool store_in_transaction(const store *st)
+{
+    return st->in_tx;
+}
+
+/* --- writes ------------------------------------------------------------------------------- */
+
+static int step_done(store *st, sqlite3_stmt *q, mu_error *errp, const char *what)
+{
+    int rc = sqlite3_step(q);
+    sqlite3_reset(q);
+    sqlite3_clear_bindings(q);
+    if (rc != SQLITE_DONE)
+        return sql_error(st, errp, what);
+    return 0;
+}
+
+static void bind_id(sqlite3_stmt *q, int i, const mu_id *id)
+{
+    if (id && !id_is_null(id))
+        sqlite3_bind_blob(q, i, id->b, 16, SQLITE_TRANSIENT);
+    else
+        sqlite3_bind_null(q, i);
+}
+
+int store_put_worker(store *st, const mu_id *id, const void *reg, size_t len,
+                     uint64_t registered_at, const uptime *up, mu_error *errp)
+{
+    sqlite3_stmt *q = st->put_worker;
+    bind_id(q, 1, id);
+    sqlite3_bind_blob(q, 2, reg, (int)len, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(q, 3, (sqlite3_int64)registered_at);
+    sqlite3_bind_double(q, 4, up->online_h);
+    sqlite3_bind_double(q, 5, up->total_h);
+    sqlite3_bind_int64(q, 6, (sqlite3_int64)up->at);
+    return step_done(st, q, errp, "save worker");
+}
+
+int store_put_uptime(store *st, const mu_id *id, const uptime *up, mu_error *errp)
+{
+    sqlite3_stmt *q = st->put_uptime;
+    bind_id(q, 1, id);
+    sqlite3_bind_double(q, 2, up->online_h);
+    sqlite3_bind_double(q, 3, up->total_h);
+    sqlite3_bind_int64(q, 4, (sqlite3_int64)up->at);
+    return step_done(st, q, errp, "save uptime");
+}
+
+int store_put_cluster(store *st, const store_cluster *c, mu_error *errp)
+{
+    if (st->version < 2)
+        return errprintf(errp, "store: schema %d has no clusters", st->version);
+    sqlite3_stmt *q = st->put_cluster;
+    bind_id(q, 1, &c->id);
+    sqlite3_bind_text(q, 2, c->owner, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int(q, 3, c->state);
+    sqlite3_bind_blob(q, 4, c->spec, (int)c->spec_len, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(q, 5, c->hours);
+    sqlite3_bind_int64(q, 6, (sqlite3_int64)c->created_at);
+    sqlite3_bind_int64(q, 7, (sqlite3_int64)c->ready_at);
+    sqlite3_bind_int64(q, 8, (sqlite3_int64)c->ends_at);
+    sqlite3_bind_int64(q, 9, (sqlite3_int64)c->ended_at);
+    sqlite3_bind_int64(q, 10, (sqlite3_int64)c->provision_deadline);
+    sqlite3_bind_int64(q, 11, (sqlite3_int64)c->price_uusd_per_hour);
+    sqlite3_bind_text(q, 12, c->end_reason ? c->end_reason : "", -1, SQLITE_TRANSIENT);
+    if (step_done(st, q, errp, "save cluster") < 0)
+        return -1;
+    bind_id(st->del_members, 1, &c->id);
+    if (step_done(st, st->del_members, errp, "save members") < 0)
+        return -1;
+    for (size_t i = 0; i < c->n_members; i++) {
+        q = st->put_member;
+        bind_id(q, 1, &c->id);
+        sqlite3_bind_int64(q, 2, (sqlite3_int64)i);
+        bind_id(q, 3, &c->members[i].worker);
+        sqlite3_bind_int(q, 4, c->members[i].acked);
+        sqlite3_bind_int(q, 5, c->members[i].lost);
+        if (step_done(st, q, errp, "save member") < 0)
+            return -1;
+    }
+    for (size_t i = 0; i < c->n_history; i++) {
+        const store_change *ch = &c->history[i];
+        q = st->put_change;
+        bind_id(q, 1, &c->id);
+        sqlite3_bind_int64(q, 2, (sqlite3_int64)(c->history_seq + i));
+        sqlite3_bind_int64(q, 3, (sqlite3_int64)ch->at);
+        bind_id(q, 4, &ch->worker);
+        sqlite3_bind_text(q, 5, ch->what ? ch->what : "", -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(q, 6, ch->reason ? ch->reason : "", -1, SQLITE_TRANSIENT);
+        if (step_done(st, q, errp, "save history") < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* --- reads ---------------------------------------------------------------------------------- */
+
+static void column_id(sqlite3_stmt *q, int col, mu_id *id)
+{
+    memset(id, 0, sizeof(*id));
+    if (sqlite3_column_type(q, col) == SQLITE_BLOB && sqlite3_column_bytes(q, col) == 16)
+        memcpy(id->b, sqlite3_column_blob(q, col), 16);
+}
+
+static int load_workers(store *st, store_worker_fn fn, void *arg, mu_error *errp)
+{
+    sqlite3_stmt *q;
+    if (sqlite3_prepare_v2(st->db,
+                           "SELECT id, registration, registered_at, uptime_online_h, "
+                           "uptime_total_h, uptime_at FROM workers ORDER BY registered_at, id",
+                           -1, &q, NULL) != SQLITE_OK)
+        return sql_error(st, errp, "load workers");
+    int rc = 0, s;
+    while (rc == 0 && (s = sqlite3_step(q)) == SQLITE_ROW) {
+        mu_id id;
+        column_id(q, 0, &id);
+        uptime up = {(float)sqlite3_column_double(q, 3), (float)sqlite3_column_double(q, 4),
+                     (uint64_t)sqlite3_column_int64(q, 5)};
+        rc = fn(arg, &id, sqlite3_column_blob(q, 1), (size_t)sqlite3_column_bytes(q, 1),
+                (uint64_t)sqlite3_column_int64(q, 2), &up, errp);
+    }
+    if (rc == 0 && s != SQLITE_DONE)
+        rc = sql_error(st, errp, "load workers");
+    sqlite3_finalize(q);
+    return rc;
+}
+
+/* Members and history of one cluster, into growable arrays. */
+static int load_parts(store *st, const mu_id *id, store_member **members, size_t *n_members,
+                      store_change history[32], size_t *n_history, char **texts, mu_error *errp)
+{
+    sqlite3_stmt *q;
+    if (sqlite3_prepare_v2(st->db,
+                           "SELECT worker, acked, lost FROM cluster_members WHERE cluster = ?1 "
+                           "ORDER BY seat",
+                           -1, &q, NULL) != SQLITE_OK)
+        return sql_error(st, errp, "load members");
+    bind_id(q, 1, id);
+    size_t cap = 0;
+    *n_members = 0;
+    int s;
+    while ((s = sqlite3_step(q)) == SQLITE_ROW) {
+        if (*n_members == cap) {
+            cap = cap ? cap * 2 : 16;
+            store_member *n = mu_realloc(*members, cap * sizeof(*n));
+            if (!n) {
+                sqlite3_finalize(q);
+                return errprintf(errp, "out of memory");
+            }
+            *members = n;
+        }
+        store_member *m = &(*members)[(*n_members)++];
+        column_id(q, 0, &m->worker);
+        m->acked = sqlite3_column_int(q, 1) != 0;
+        m->lost = sqlite3_column_int(q, 2) != 0;
+    }
+    sqlite3_finalize(q);
+    if (s != SQLITE_DONE)
+        return sql_error(st, errp, "load members");
+
+    /* The last CLUSTER_HISTORY changes are all the core keeps. */
+    if (sqlite3_prepare_v2(st->db,
+                           "SELECT at, worker, what, reason FROM (SELECT * FROM cluster_history "
+                           "WHERE cluster = ?1 ORDER BY seq DESC LIMIT 32) ORDER BY seq",
+                           -1, &q, NULL) != SQLITE_OK)
+        return sql_error(st, errp, "load history");
+    bind_id(q, 1, id);
+    *n_history = 0;
+    size_t tlen = 0;
+    while ((s = sqlite3_step(q)) == SQLITE_ROW && *n_history < 32) {
+        store_change *ch = &history[(*n_history)++];
+        ch->at = (uint64_t)sqlite3_column_int64(q, 0);
+        column_id(q, 1, &ch->worker);
+        /* Copy the texts into one buffer: column pointers die at the next step. */
+        const char *what = (const char *)sqlite3_column_text(q, 2);
+        const char *reason = (const char *)sqlite3_column_text(q, 3);
+        size_t need = strlen(what ? what : "") + strlen(reason ? reason : "") + 2;
+        char *nt = mu_realloc(*texts, tlen + need);
+        if (!nt) {
+            sqlite3_finalize(q);
+            return errprintf(errp, "out of memory");
+        }
+        *texts = nt;
+        ch->what = (const char *)(uintptr_t)tlen; /* offsets until the buffer settles */
+        strcpy(*texts + tlen, what ? what : "");
+        tlen += strlen(what ? what : "") + 1;
+        ch->reason = (const char *)(uintptr_t)tlen;
+        strcpy(*texts + tlen, reason ? reason : "");
+        tlen += strlen(reason ? reason : "") + 1;
+    }
+    sqlite3_finalize(q);
+    for (size_t i = 0; i < *n_history; i++) {
+        store_change *ch = &history[i];
+        ch->what = *texts + (uintptr_t)ch->what;
+        ch->reason = *texts + (uintptr_t)ch->reason;
+    }
+    return 0;
+}
+
+static int load_clusters(store *st, store_cluster_fn fn, void *arg, mu_error *errp)
+{
+    sqlite3_stmt *q;
+    if (sqlite3_prepare_v2(st->db,
+                           "SELECT id, owner, state, spec, hours, created_at, ready_at, ends_at, "
+                           "ended_at, provision_deadline, price_per_hour, end_reason "
+                           "FROM clusters ORDER BY created_at, rowid",
+                           -1, &q, NULL) != SQLITE_OK)
+        return sql_error(st, errp, "load clusters");
+    store_member *members = NULL;
+    store_change history[32];
+    char *texts = NULL;
+    int rc = 0, s;
+    while (rc == 0 && (s = sqlite3_step(q)) == SQLITE_ROW) {
+        store_cluster c = {0};
+        column_id(q, 0, &c.id);
+        c.owner = (const char *)sqlite3_column_text(q, 1);
+        c.state = sqlite3_column_int(q, 2);
+        c.spec = sqlite3_column_blob(q, 3);
+        c.spec_len = (size_t)sqlite3_column_bytes(q, 3);
+        c.hours = (uint32_t)sqlite3_column_int64(q, 4);
+        c.created_at = (uint64_t)sqlite3_column_int64(q, 5);
+        c.ready_at = (uint64_t)sqlite3_column_int64(q, 6);
+        c.ends_at = (uint64_t)sqlite3_column_int64(q, 7);
+        c.ended_at = (uint64_t)sqlite3_column_int64(q, 8);
+        c.provision_deadline = (uint64_t)sqlite3_column_int64(q, 9);
+        c.price_uusd_per_hour = (uint64_t)sqlite3_column_int64(q, 10);
+        c.end_reason = (const char *)sqlite3_column_text(q, 11);
+        rc = load_parts(st, &c.id, &members, &c.n_members, history, &c.n_history, &texts, errp);
+        if (rc == 0) {
+            c.members = members;
+            c.history = history;
+            rc = fn(arg, &c, errp);
+        }
+    }
+    if (rc == 0 && s != SQLITE_DONE)
+        rc = sql_error(st, errp, "load clusters");
+    sqlite3_finalize(q);
+    mu_free(members);
+    mu_free(texts);
+    return rc;
+}
+
+int store_load(store *st, store_worker_fn on_worker, store_cluster_fn on_cluster, void *arg,
+               mu_error *errp)
+{
+    if (load_workers(st, on_worker, arg, errp) < 0)
+        return -1;
+    if (st->version >= 2 && load_clusters(st, on_cluster, arg, errp) < 0)
+        return -1;
+    return 0;
+}
+
+int store_set_max_bytes(store *st, uint64_t bytes, mu_error *errp)
+{
+    sqlite3_stmt *q;
+    if (sqlite3_prepare_v2(st->db, "PRAGMA page_size", -1, &q, NULL) != SQLITE_OK ||
+        sqlite3_step(q) != SQLITE_ROW) {
+        sqlite3_finalize(q);
+        return sql_error(st, errp, "page size");
+    }
+    uint64_t page = (uint64_t)sqlite3_column_int64(q, 0);
+    sqlite3_finalize(q);
+    char sql[96];
+    /* 0 restores SQLite's own maximum. */
+    snprintf(sql, sizeof(sql), "PRAGMA max_page_count = %llu",
+             bytes ? (unsigned long long)(bytes / page ? bytes / page : 1) : 4294967294ull);
+    return exec(st, sql, errp);
+}
+
+/* --- checks ---------------------------------------------------------------------------------- */
+
+static int count_query(store *st, const char *sql, uint64_t *n, mu_error *errp)
+{
+    sqlite3_stmt *q;
+    if (sqlite3_prepare_v2(st->db, sql, -1, &q, NULL) != SQLITE_OK)
+        return sql_error(st, errp, "count");
+    int s = sqlite3_step(q);
+    *n = s == SQLITE_ROW ? (uint64_t)sqlite3_column_int64(q, 0) : 0;
+    sqlite3_finalize(q);
+    return s == SQLITE_ROW ? 0 : sql_error(st, errp, "count");
+}
+
+int store_count(store *st, const char *table, uint64_t *n, mu_error *errp)
+{
+    static const char *const tables[] = {"workers", "clusters", "cluster_members",
+                                         "cluster_history"};
+    for (size_t i = 0; i < sizeof(tables) / sizeof(tables[0]); i++) {
+        if (!strcmp(table, tables[i])) {
+            char sql[64];
+            snprintf(sql, sizeof(sql), "SELECT count(*) FROM %s", tables[i]);
+            return count_query(st, sql, n, errp);
+        }
+    }
+    return errprintf(errp, "store: no table %s", table);
+}
+
+int store_check(store *st, mu_error *errp)
+{
+    sqlite3_stmt *q;
+    if (sqlite3_prepare_v2(st->db, "PRAGMA integrity_check", -1, &q, NULL) != SQLITE_OK)
+        return sql_error(st, errp, "integrity check");
+    int s = sqlite3_step(q);
+    const char *res = s == SQLITE_ROW ? (const char *)sqlite3_column_text(q, 0) : NULL;
+    int rc =
+        res && !strcmp(res, "ok") ? 0 : errprintf(errp, "store: integrity: %s", res ? res : "?");
+    sqlite3_finalize(q);
+    if (rc < 0 || st->version < 2)
+        return rc;
+    static const struct {
+        const char *sql;
+        const char *what;
+    } checks[] = {
+        {"SELECT count(*) FROM cluster_members m LEFT JOIN clusters c ON c.id = m.cluster "
+         "WHERE c.id IS NULL",
+         "members of clusters that do not exist"},
+        {"SELECT count(*) FROM cluster_members m LEFT JOIN workers w ON w.id = m.worker "
+         "WHERE m.worker IS NOT NULL AND w.id IS NULL",
+         "members that are not known workers"},
+        {"SELECT count(*) FROM cluster_history h LEFT JOIN clusters c ON c.id = h.cluster "
+         "WHERE c.id IS NULL",
+         "history of clusters that do not exist"},
+        {"SELECT count(*) FROM (SELECT m.worker FROM cluster_members m JOIN clusters c ON "
+         "c.id = m.cluster WHERE c.state IN (1, 2, 3) AND m.worker IS NOT NULL GROUP BY "
+         "m.worker HAVING count(*) > 1)",
+         "workers in two active clusters"},
+    };
+    for (size_t i = 0; i < sizeof(checks) / sizeof(checks[0]); i++) {
+        uint64_t n;
+        if (count_query(st, checks[i].sql, &n, errp) < 0)
+            return -1;
+        if (n)
+            return errprintf(errp, "store: %llu %s", (unsigned long long)n, checks[i].what);
+    }
+    return 0;
+}

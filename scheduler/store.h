@@ -1,0 +1,112 @@
+/* store.h - musterd's durable state: the project's one wrapper of SQLite.
+ *
+ * One file (WAL mode) in the broker's state directory. What is kept: every
+ * worker's registration as the agent sent it (the Register message), when
+ * it first registered and its uptime history; every cluster with its
+ * request (the accepted ClusterSpec), state, times, price, members and
+ * history. What is not: liveness (heartbeats are never written; after a
+ * restart every worker is offline until heard from), the index (rebuilt),
+ * counters.
+ *
+ * The broker writes changes inside one transaction per batch of messages
+ * and commits before any reply or event of that batch leaves (group
+ * commit): nothing acknowledged is lost, and one fsync serves many
+ * requests.
+ *
+ * The schema is versioned (meta.schema_version); opening an older store
+ * migrates it in one transaction, and a store newer than this build, or
+ * one that is not a muster store, or damaged, is refused and left as it is.
+ */
+#ifndef MUSTERD_STORE_H
+#define MUSTERD_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "error.h"
+#include "ids.h"
+#include "uptime.h"
+
+#define STORE_SCHEMA_VERSION 2
+
+typedef struct store store;
+
+/* Open (or create) the store at path. full_sync: fsync at every commit
+ * (survives power loss); otherwise only a process crash is survived.
+ * NULL with a reason; an existing file is never overwritten or truncated. */
+store *store_open(const char *path, bool full_sync, mu_error *errp);
+/* As store_open, but migrate no further than schema `version`: for tests
+ * that need a store written by an older muster. */
+store *store_open_version(const char *path, bool full_sync, int version, mu_error *errp);
+void store_close(store *st);
+int store_schema_version(const store *st);
+
+/* One transaction per batch. Returns 0, or -1 with a reason (e.g. the disk
+ * is full); after a failed commit the transaction is rolled back. */
+int store_begin(store *st, mu_error *errp);
+int store_commit(store *st, mu_error *errp);
+void store_rollback(store *st);
+bool store_in_transaction(const store *st);
+
+/* A worker: its registration (Register message bytes), first registration
+ * time and uptime. Insert or replace. */
+int store_put_worker(store *st, const mu_id *id, const void *reg, size_t len,
+                     uint64_t registered_at, const uptime *up, mu_error *errp);
+int store_put_uptime(store *st, const mu_id *id, const uptime *up, mu_error *errp);
+
+typedef struct store_member {
+    mu_id worker; /* all zero: a vacant seat */
+    bool acked;
+    bool lost;
+} store_member;
+
+typedef struct store_change {
+    uint64_t at;
+    mu_id worker; /* all zero: about the cluster itself */
+    const char *what;
+    const char *reason;
+} store_change;
+
+typedef struct store_cluster {
+    mu_id id;
+    const char *owner;
+    int state;        /* cluster_state */
+    const void *spec; /* ClusterSpec message bytes */
+    size_t spec_len;
+    uint32_t hours;
+    uint64_t created_at, ready_at, ends_at, ended_at, provision_deadline;
+    uint64_t price_uusd_per_hour;
+    const char *end_reason;
+    const store_member *members;
+    size_t n_members;
+    const store_change *history; /* on put: only the changes to add */
+    size_t n_history;
+    uint32_t history_seq; /* on put: seq of history[0] */
+} store_cluster;
+
+/* Insert or replace a cluster and its members; append its new changes. */
+int store_put_cluster(store *st, const store_cluster *c, mu_error *errp);
+
+typedef int (*store_worker_fn)(void *arg, const mu_id *id, const void *reg, size_t len,
+                               uint64_t registered_at, const uptime *up, mu_error *errp);
+typedef int (*store_cluster_fn)(void *arg, const store_cluster *c, mu_error *errp);
+
+/* Read everything back: workers first (in first-registration order), then
+ * clusters (in creation order) with members and history. A callback that
+ * fails stops the load. */
+int store_load(store *st, store_worker_fn on_worker, store_cluster_fn on_cluster, void *arg,
+               mu_error *errp);
+
+/* SQLite's integrity check plus the store's own: every member and change
+ * names a cluster that exists, every member a worker that exists. */
+int store_check(store *st, mu_error *errp);
+
+/* Cap the store's size (0: no cap beyond the disk's). Past it, writes fail
+ * as on a full disk: the operator's way to keep musterd from filling one. */
+int store_set_max_bytes(store *st, uint64_t bytes, mu_error *errp);
+
+/* Counts, for status and tests. */
+int store_count(store *st, const char *table, uint64_t *n, mu_error *errp);
+
+#endif
