@@ -342,33 +342,7 @@ int agent_config_from_args(agent_config *cfg, int argc, char **argv, agent_actio
 
 int agent_state_lock(const char *state_dir, mu_error *errp)
 {
-    if (fs_mkdir_p(state_dir, 0700, errp) < 0)
-        return -1;
-    char path[AGENT_PATH_MAX + 16];
-    snprintf(path, sizeof(path), "%s/lock", state_dir);
-    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (fd < 0)
-        return errprintf(errp, "%s: %s", path, strerror(errno));
-    if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
-        int e = errno;
-        char holder[32] = "";
-        ssize_t n = pread(fd, holder, sizeof(holder) - 1, 0);
-        holder[n > 0 ? n : 0] = '\0';
-        holder[strcspn(holder, "\n")] = '\0';
-        close(fd);
-        if (e == EWOULDBLOCK)
-            return errprintf(errp,
-                             "another muster-agent (pid %s) uses state directory %s: give each "
-                             "agent its own --state-dir",
-                             holder[0] ? holder : "?", state_dir);
-        return errprintf(errp, "%s: %s", path, strerror(e));
-    }
-    char pid[32];
-    int len = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
-    if (ftruncate(fd, 0) < 0 || pwrite(fd, pid, (size_t)len, 0) != len) {
-        /* Only informational: the lock itself is what matters. */
-    }
-    return fd;
+    return fs_lock_dir(state_dir, "muster-agent", "give each agent its own --state-dir", errp);
 }
 
 int agent_identity_load(const char *state_dir, mu_id *id, bool *created, mu_error *errp)

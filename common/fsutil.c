@@ -3,8 +3,10 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/file.h>
 #include <libgen.h>
 #include <stdio.h>
+#include <stdbool.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -111,4 +113,33 @@ int fs_mkdir_p(const char *path, unsigned mode, mu_error *errp)
     if (stat(buf, &st) < 0 || !S_ISDIR(st.st_mode))
         return errprintf(errp, "%s: not a directory", buf);
     return 0;
+}
+
+int fs_lock_dir(const char *state_dir, const char *who, const char *hint, mu_error *errp)
+{
+    if (fs_mkdir_p(state_dir, 0700, errp) < 0)
+        return -1;
+    char path[4096 + 16];
+    snprintf(path, sizeof(path), "%s/lock", state_dir);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return errprintf(errp, "%s: %s", path, strerror(errno));
+    if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+        int e = errno;
+        char holder[32] = "";
+        ssize_t n = pread(fd, holder, sizeof(holder) - 1, 0);
+        holder[n > 0 ? n : 0] = '\0';
+        holder[strcspn(holder, "\n")] = '\0';
+        close(fd);
+        if (e == EWOULDBLOCK)
+            return errprintf(errp, "another %s (pid %s) uses state directory %s: %s", who,
+                             holder[0] ? holder : "?", state_dir, hint);
+        return errprintf(errp, "%s: %s", path, strerror(e));
+    }
+    char pid[32];
+    int len = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
+    if (ftruncate(fd, 0) < 0 || pwrite(fd, pid, (size_t)len, 0) != len) {
+        /* Only informational: the lock itself is what matters. */
+    }
+    return fd;
 }

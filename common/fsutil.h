@@ -17,4 +17,10 @@ int fs_write_atomic(const char *path, const void *data, size_t len, mu_error *er
 /* mkdir -p with the given mode for created directories. */
 int fs_mkdir_p(const char *path, unsigned mode, mu_error *errp);
 
+/* Create DIR if needed and take an exclusive lock on DIR/lock (holding the
+ * pid), kept until the process exits: one process per state directory.
+ * Returns the lock's file descriptor, or -1 with a reason naming WHO holds
+ * it (e.g. "another muster-agent (pid 42) uses state directory X: HINT"). */
+int fs_lock_dir(const char *dir, const char *who, const char *hint, mu_error *errp);
+
 #endif

@@ -126,7 +126,7 @@ int json_get_number(const cJSON *obj, const char *key, bool required, double min
 int json_get_u32(const cJSON *obj, const char *key, bool required, uint32_t min, uint32_t max,
                  uint32_t *out, const char *where, mu_error *errp)
 {
-    double d;
+    double d = 0;
     int rc;
     const cJSON *v = get(obj, key, required, where, errp, &rc);
     if (!v)

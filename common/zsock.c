@@ -118,14 +118,9 @@ static void free_buf(void *data, void *hint)
     mu_free(data);
 }
 
-static int send_env(void *sock, const Muster__Envelope *env, mu_error *errp)
+static int send_buf(void *sock, uint8_t *buf, size_t len, mu_error *errp)
 {
-    uint8_t *buf;
-    size_t len;
-    if (wire_encode(env, &buf, &len) < 0)
-        return errprintf(errp, "out of memory encoding a message");
     zmq_msg_t m;
-    /* zero-copy: libzmq frees the buffer once sent */
     if (zmq_msg_init_data(&m, buf, len, free_buf, NULL) < 0) {
         mu_free(buf);
         return errprintf(errp, "zmq_msg_init_data: %s", zmq_strerror(errno));
@@ -136,6 +131,34 @@ static int send_env(void *sock, const Muster__Envelope *env, mu_error *errp)
         return errprintf(errp, "send failed: %s", zmq_strerror(e));
     }
     return 0;
+}
+
+static int send_env(void *sock, const Muster__Envelope *env, mu_error *errp)
+{
+    uint8_t *buf;
+    size_t len;
+    if (wire_encode(env, &buf, &len) < 0)
+        return errprintf(errp, "out of memory encoding a message");
+    /* zero-copy: libzmq frees the buffer once sent */
+    return send_buf(sock, buf, len, errp);
+}
+
+int zs_send_raw(void *sock, const zs_peer *peer, uint8_t *buf, size_t len, mu_error *errp)
+{
+    if (peer && zmq_send(sock, peer->id, peer->len, ZMQ_SNDMORE) < 0) {
+        mu_free(buf);
+        return errprintf(errp, "send failed: %s", zmq_strerror(errno));
+    }
+    return send_buf(sock, buf, len, errp);
+}
+
+int zs_publish_raw(void *sock, const char *topic, uint8_t *buf, size_t len, mu_error *errp)
+{
+    if (zmq_send(sock, topic, strlen(topic), ZMQ_SNDMORE) < 0) {
+        mu_free(buf);
+        return errprintf(errp, "publish failed: %s", zmq_strerror(errno));
+    }
+    return send_buf(sock, buf, len, errp);
 }
 
 int zs_send(void *sock, const zs_peer *peer, const Muster__Envelope *env, mu_error *errp)

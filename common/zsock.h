@@ -49,6 +49,12 @@ void zs_msg_close(zs_msg *msg);
  * gone has no use for a reply. Returns 0 or -1 with reason. */
 int zs_send(void *sock, const zs_peer *peer, const Muster__Envelope *env, mu_error *errp);
 
+/* Send an already encoded message (after PEER when not NULL). Takes the
+ * buffer, which was allocated with mu_malloc, whatever happens. */
+int zs_send_raw(void *sock, const zs_peer *peer, uint8_t *buf, size_t len, mu_error *errp);
+/* PUB: TOPIC then an already encoded message; takes the buffer likewise. */
+int zs_publish_raw(void *sock, const char *topic, uint8_t *buf, size_t len, mu_error *errp);
+
 /* PUB: send TOPIC then ENV as two frames. */
 int zs_publish(void *sock, const char *topic, const Muster__Envelope *env, mu_error *errp);
 

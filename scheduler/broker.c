@@ -36,10 +36,10 @@ static void *socket_of(broker *b, enum endpoint ep)
 
 static void send_reply(broker *b, const request *rq, Muster__Envelope *reply)
 {
-    mu_error err;
     reply->request_id = rq->env ? rq->env->request_id : reply->request_id;
-    if (zs_send(socket_of(b, rq->from), &rq->msg->peer, reply, &err) < 0)
-        log_warn("reply.failed", "reason=\"%s\"", err.text);
+    /* Held in the outbox until this batch's changes are on disk. */
+    persist_queue(b, rq->from == EP_AGENT ? OUT_AGENT : OUT_CLIENT, &rq->msg->peer, NULL, reply,
+                  true);
 }
 
 static void send_error(broker *b, const request *rq, uint64_t request_id, Muster__Status status,
@@ -73,9 +73,7 @@ void broker_publish(broker *b, const char *topic, Muster__Event *ev)
     wire_envelope_init(&env, 0);
     env.body_case = MUSTER__ENVELOPE__BODY_EVENT;
     env.event = ev;
-    mu_error err;
-    if (zs_publish(b->events, topic, &env, &err) < 0)
-        log_warn("event.failed", "topic=%s reason=\"%s\"", topic, err.text);
+    persist_queue(b, OUT_EVENT, NULL, topic, &env, false);
 }
 
 static void publish(broker *b, const char *topic, const worker *w, const char *detail)
@@ -138,9 +136,18 @@ int broker_worker_peer(const broker *b, const worker *w, zs_peer *out)
 
 void broker_send_agent(broker *b, const zs_peer *peer, const Muster__Envelope *env)
 {
-    mu_error err;
-    if (zs_send(b->agents, peer, env, &err) < 0)
-        log_warn("agent.send_failed", "reason=\"%s\"", err.text);
+    persist_queue(b, OUT_AGENT, peer, NULL, env, false);
+}
+
+void broker_forget_peers(broker *b)
+{
+    idmap *fresh = idmap_create();
+    if (fresh) {
+        idmap_destroy(b->peer_to_slot);
+        b->peer_to_slot = fresh;
+    }
+    if (b->slot_peer)
+        memset(b->slot_peer, 0, b->slot_peer_cap * sizeof(*b->slot_peer));
 }
 
 /* Observer of the core's state changes: log, publish, and drop the routing id
@@ -159,6 +166,7 @@ static void on_state_change(void *arg, const worker *w, worker_state from, worke
             worker_state_name(from), w->gpu_count, w->model ? w->model->name : "none", reason);
     if (to == WORKER_OFFLINE)
         peer_forget_slot(b, w->slot);
+    persist_uptime(b, w);
     publish(b, topic, w, reason);
 }
 
@@ -223,24 +231,17 @@ static void view_fill(const broker *b, const worker *w, worker_view *v)
 
 /* --- agent handlers ------------------------------------------------------------------ */
 
-static void on_register(broker *b, const request *rq)
+int broker_spec_from_register(const Muster__Register *m,
+                              worker_device_spec devs[WORKER_MAX_DEVICES], worker_spec *spec,
+                              mu_error *errp)
 {
-    const Muster__Register *m = rq->env->register_;
-    worker_device_spec devs[WORKER_MAX_DEVICES];
-    if (m->n_devices > WORKER_MAX_DEVICES) {
-        char why[96];
-        snprintf(why, sizeof(why), "%zu GPUs on one worker; at most %d are supported", m->n_devices,
-                 WORKER_MAX_DEVICES);
-        send_error(b, rq, rq->env->request_id, MUSTER__STATUS__STATUS_BAD_REQUEST, why);
-        return;
-    }
+    if (m->n_devices > WORKER_MAX_DEVICES)
+        return errprintf(errp, "%zu GPUs on one worker; at most %d are supported", m->n_devices,
+                         WORKER_MAX_DEVICES);
     for (size_t i = 0; i < m->n_devices; i++) {
         const Muster__Device *d = m->devices[i];
-        if (d->pci_vendor_id > 0xffff || d->pci_device_id > 0xffff) {
-            send_error(b, rq, rq->env->request_id, MUSTER__STATUS__STATUS_BAD_REQUEST,
-                       "PCI ids must fit in 16 bits");
-            return;
-        }
+        if (d->pci_vendor_id > 0xffff || d->pci_device_id > 0xffff)
+            return errprintf(errp, "PCI ids must fit in 16 bits");
         devs[i] = (worker_device_spec){
             .model_claim = d->model,
             .pci_vendor_id = (uint16_t)d->pci_vendor_id,
@@ -251,7 +252,7 @@ static void on_register(broker *b, const request *rq)
             .link_speed_gbps = d->link_speed_gbps,
         };
     }
-    worker_spec spec = {
+    *spec = (worker_spec){
         .id = m->worker_id,
         .hostname = m->hostname,
         .fingerprint = m->host_fingerprint,
@@ -267,8 +268,20 @@ static void on_register(broker *b, const request *rq)
         .simulated = m->simulated,
         .price_uusd = m->price_micro_usd > UINT32_MAX ? UINT32_MAX : (uint32_t)m->price_micro_usd,
     };
-    const zs_peer *peer = &rq->msg->peer;
+    return 0;
+}
+
+static void on_register(broker *b, const request *rq)
+{
+    const Muster__Register *m = rq->env->register_;
+    worker_device_spec devs[WORKER_MAX_DEVICES];
+    worker_spec spec;
     mu_error err;
+    if (broker_spec_from_register(m, devs, &spec, &err) < 0) {
+        send_error(b, rq, rq->env->request_id, MUSTER__STATUS__STATUS_BAD_REQUEST, err.text);
+        return;
+    }
+    const zs_peer *peer = &rq->msg->peer;
     if (peer->len > IDMAP_KEY_MAX) {
         send_error(b, rq, rq->env->request_id, MUSTER__STATUS__STATUS_BAD_REQUEST,
                    "routing id too long: let libzmq choose it");
@@ -278,6 +291,12 @@ static void on_register(broker *b, const request *rq)
         send_error(b, rq, rq->env->request_id, MUSTER__STATUS__STATUS_INTERNAL, "out of memory");
         return;
     }
+    /* Unbind the worker's old connection first: whatever the core tells
+     * this worker while it registers must wait for the new one (below). */
+    mu_id wid;
+    const worker *prev = id_parse(m->worker_id, &wid) == 0 ? registry_get(b->reg, &wid) : NULL;
+    if (prev)
+        peer_forget_slot(b, prev->slot);
     const worker *w = sched_register(b->core, &spec, b->now, &err);
     if (!w) {
         char host[65];
@@ -298,6 +317,12 @@ static void on_register(broker *b, const request *rq)
     }
     b->slot_peer[w->slot].len = peer->len;
     memcpy(b->slot_peer[w->slot].id, peer->id, peer->len);
+    persist_worker(b, w, m);
+    /* A member of a cluster that registers again (agent restarted, broker
+     * restarted, back from offline) is told its cluster once more. */
+    const cluster *c = w->alloc == WORKER_ALLOCATED ? sched_cluster_at(b->core, w->cluster) : NULL;
+    if (c && cluster_active(c))
+        rpc_member_notice(b, c, w, true);
 
     char id[ID_TEXT_LEN];
     id_format(&w->id, id);
@@ -587,11 +612,18 @@ int broker_run(broker *b, volatile sig_atomic_t *stop, mu_error *errp)
             return errprintf(errp, "zmq_poll: %s", zmq_strerror(errno));
         }
         advance_clock(b);
+        /* One batch: every change it makes is committed together, before
+         * any of its replies or events leaves (group commit). */
+        persist_begin_batch(b);
+        int rc = 0;
         if ((items[0].revents & ZMQ_POLLIN) && drain_socket(b, EP_AGENT, errp) < 0)
+            rc = -1;
+        if (rc == 0 && (items[1].revents & ZMQ_POLLIN) && drain_socket(b, EP_CLIENT, errp) < 0)
+            rc = -1;
+        if (rc == 0)
+            sched_tick(b->core, b->now);
+        if (persist_end_batch(b, errp) < 0 || rc < 0)
             return -1;
-        if ((items[1].revents & ZMQ_POLLIN) && drain_socket(b, EP_CLIENT, errp) < 0)
-            return -1;
-        sched_tick(b->core, b->now);
     }
     log_info("broker.stopping", "workers=%zu received=%llu rejected=%llu dropped=%llu",
              registry_count(b->reg), (unsigned long long)b->stats.received,
@@ -619,26 +651,13 @@ static int open_socket(broker *b, int type, const char *ep, int idx, void **out,
     return 0;
 }
 
-broker *broker_create(const broker_config *cfg, mu_error *errp)
+int broker_core_create(broker *b, mu_error *errp)
 {
-    broker *b = mu_calloc(1, sizeof(*b));
-    if (!b)
-        return errprintf(errp, "out of memory"), NULL;
-    b->cfg = *cfg;
-    b->now = clock_wall_ms();
-    b->started_at = b->now;
-    char path[CONFIG_PATH_MAX + 32];
-    broker_config_catalog_path(cfg, path, sizeof(path));
-    if (!(b->cat = catalog_load_file(path, errp)))
-        goto error;
-    broker_config_regions_path(cfg, path, sizeof(path));
-    if (!(b->regions = regions_load_file(path, errp)))
-        goto error;
     sched_config sc = {
         .reg =
             {
-                .heartbeat_interval_ms = cfg->heartbeat_interval_ms,
-                .liveness = cfg->liveness,
+                .heartbeat_interval_ms = b->cfg.heartbeat_interval_ms,
+                .liveness = b->cfg.liveness,
                 .cat = b->cat,
                 .regions = b->regions,
                 .tiers = &b->cfg.tiers,
@@ -649,12 +668,45 @@ broker *broker_create(const broker_config *cfg, mu_error *errp)
                      .member_notice = rpc_member_notice,
                      .arg = b};
     if (!(b->core = sched_create(&sc, &ops, errp)))
-        goto error;
+        return -1;
     b->reg = sched_registry(b->core);
+    return 0;
+}
+
+/* Everything but the sockets: data tables, the store, the core as saved. */
+static broker *broker_init(const broker_config *cfg, mu_error *errp)
+{
+    broker *b = mu_calloc(1, sizeof(*b));
+    if (!b)
+        return errprintf(errp, "out of memory"), NULL;
+    b->cfg = *cfg;
+    b->lock_fd = -1;
+    b->now = clock_wall_ms();
+    b->started_at = b->now;
+    char path[CONFIG_PATH_MAX + 32];
+    broker_config_catalog_path(cfg, path, sizeof(path));
+    if (!(b->cat = catalog_load_file(path, errp)))
+        goto error;
+    broker_config_regions_path(cfg, path, sizeof(path));
+    if (!(b->regions = regions_load_file(path, errp)))
+        goto error;
     if (!(b->peer_to_slot = idmap_create())) {
         errprintf(errp, "out of memory");
         goto error;
     }
+    if (persist_open(b, errp) < 0)
+        goto error;
+    return b;
+error:
+    broker_destroy(b);
+    return NULL;
+}
+
+broker *broker_create(const broker_config *cfg, mu_error *errp)
+{
+    broker *b = broker_init(cfg, errp);
+    if (!b)
+        return NULL;
     if (!(b->zctx = zmq_ctx_new())) {
         errprintf(errp, "zmq_ctx_new: %s", zmq_strerror(errno));
         goto error;
@@ -672,6 +724,26 @@ error:
     return NULL;
 }
 
+int broker_check(const broker_config *cfg, FILE *out, mu_error *errp)
+{
+    broker *b = broker_init(cfg, errp);
+    if (!b)
+        return -1;
+    int rc = persist_check(b, out, errp);
+    broker_destroy(b);
+    return rc;
+}
+
+int broker_dump(const broker_config *cfg, FILE *out, mu_error *errp)
+{
+    broker *b = broker_init(cfg, errp);
+    if (!b)
+        return -1;
+    int rc = persist_dump(b, out, errp);
+    broker_destroy(b);
+    return rc;
+}
+
 void broker_destroy(broker *b)
 {
     if (!b)
@@ -681,6 +753,7 @@ void broker_destroy(broker *b)
     zs_close(b->events);
     if (b->zctx)
         zmq_ctx_term(b->zctx);
+    persist_close(b);
     idmap_destroy(b->peer_to_slot);
     mu_free(b->slot_peer);
     sched_destroy(b->core);

@@ -10,6 +10,7 @@
 #define MUSTERD_BROKER_H
 
 #include <signal.h>
+#include <stdio.h>
 
 #include "config.h"
 #include "error.h"
@@ -24,5 +25,12 @@ broker *broker_create(const broker_config *cfg, mu_error *errp);
 int broker_run(broker *b, volatile sig_atomic_t *stop, mu_error *errp);
 
 void broker_destroy(broker *b);
+
+/* musterd --check: load the store (and with it every saved worker and
+ * cluster), verify the store's and the core's invariants, report on out.
+ * 0 when sound; -1 with the first violation. Needs no sockets. */
+int broker_check(const broker_config *cfg, FILE *out, mu_error *errp);
+/* musterd --dump: the saved state as one JSON document on out. */
+int broker_dump(const broker_config *cfg, FILE *out, mu_error *errp);
 
 #endif

@@ -11,6 +11,7 @@
 #include "regions.h"
 #include "registry.h"
 #include "sched.h"
+#include "store.h"
 #include "zsock.h"
 
 /* How many messages one socket may hand us before the other gets a turn. */
@@ -51,6 +52,11 @@ struct broker {
     uint64_t started_at;
     uint64_t now; /* latest time given to the core; never decreases */
     uint64_t event_seq;
+    /* durability (persist.c) */
+    store *st;
+    int lock_fd;
+    struct outbox *out;
+    bool batching;
 };
 
 /* A request as handlers see it. */
@@ -82,6 +88,39 @@ void rpc_cluster_ack(broker *b, const request *rq);
 void rpc_cluster_event(void *arg, const cluster *c, const char *topic, const worker *w,
                        const char *detail);
 void rpc_member_notice(void *arg, const cluster *c, const worker *w, bool join);
+/* --- durability (persist.c) --- */
+
+typedef enum out_kind { OUT_AGENT, OUT_CLIENT, OUT_EVENT } out_kind;
+typedef struct outbox outbox;
+
+/* Lock the state directory, open the store, build the core from it. */
+int persist_open(broker *b, mu_error *errp);
+void persist_close(broker *b);
+/* Send env now, or, inside a batch, once the batch's changes are saved.
+ * is_reply: a reply, turned into an "unavailable" error if saving fails. */
+void persist_queue(broker *b, out_kind kind, const zs_peer *peer, const char *topic,
+                   const Muster__Envelope *env, bool is_reply);
+void persist_begin_batch(broker *b);
+/* Save the batch's changes, then send what waited. If saving fails, every
+ * waiting reply becomes an error and the core is rebuilt from the store.
+ * -1 only when even that fails (the broker cannot go on). */
+int persist_end_batch(broker *b, mu_error *errp);
+/* A (re-)registration, with the message the agent sent. */
+void persist_worker(broker *b, const worker *w, const Muster__Register *m);
+/* Changes to save at the end of the batch. */
+void persist_uptime(broker *b, const worker *w);
+void persist_cluster(broker *b, const cluster *c);
+int persist_check(broker *b, FILE *out, mu_error *errp);
+int persist_dump(broker *b, FILE *out, mu_error *errp);
+
+/* Create the core (b->core, b->reg) with the broker's callbacks. */
+int broker_core_create(broker *b, mu_error *errp);
+/* Forget every routing id: agents must register again. */
+void broker_forget_peers(broker *b);
+int broker_spec_from_register(const Muster__Register *m,
+                              worker_device_spec devs[WORKER_MAX_DEVICES], worker_spec *spec,
+                              mu_error *errp);
+
 /* The worker behind a routing id, or NULL. */
 const worker *broker_peer_worker(broker *b, const zs_peer *peer);
 /* The routing id of a connected worker: 0, or -1 when not connected. */

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "alloc.h"
 #include "fsutil.h"
@@ -26,6 +27,18 @@ void broker_config_default(broker_config *cfg)
     str_copy(cfg->data_dir, MUSTER_DATA_DIR, sizeof(cfg->data_dir));
     cfg->log_level = LOG_INFO;
     tiers_default(&cfg->tiers);
+    const char *xdg = getenv("XDG_STATE_HOME");
+    const char *home = getenv("HOME");
+    if (geteuid() == 0)
+        str_copy(cfg->state_dir, "/var/lib/musterd", sizeof(cfg->state_dir));
+    else if (xdg && *xdg)
+        snprintf(cfg->state_dir, sizeof(cfg->state_dir), "%s/musterd", xdg);
+    else if (home && *home)
+        snprintf(cfg->state_dir, sizeof(cfg->state_dir), "%s/.local/state/musterd", home);
+    else
+        str_copy(cfg->state_dir, ".musterd", sizeof(cfg->state_dir));
+    cfg->full_sync = true;
+    cfg->restore_grace_ms = 30000;
 }
 
 static int set_str(char *dst, size_t n, const char *v, const char *what, mu_error *errp)
@@ -41,9 +54,10 @@ int broker_config_parse_json(broker_config *cfg, const char *text, size_t len, c
                              mu_error *errp)
 {
     static const char *const keys[] = {
-        "agent_endpoint", "client_endpoint",   "event_endpoint", "heartbeat_interval_ms",
-        "liveness",       "max_message_bytes", "data_dir",       "catalog",
-        "regions",        "log_level",         "tiers",          NULL};
+        "agent_endpoint", "client_endpoint",   "event_endpoint",  "heartbeat_interval_ms",
+        "liveness",       "max_message_bytes", "data_dir",        "catalog",
+        "regions",        "log_level",         "tiers",           "state_dir",
+        "durability",     "restore_grace_ms",  "store_max_bytes", NULL};
     broker_config n = *cfg;
     cJSON *root = json_parse(text, len, where, errp);
     if (!root)
@@ -59,6 +73,7 @@ int broker_config_parse_json(broker_config *cfg, const char *text, size_t len, c
         {"data_dir", n.data_dir, sizeof(n.data_dir), true},
         {"catalog", n.catalog_path, sizeof(n.catalog_path), true},
         {"regions", n.regions_path, sizeof(n.regions_path), true},
+        {"state_dir", n.state_dir, sizeof(n.state_dir), true},
     };
     if (json_get_strings(root, strs, sizeof(strs) / sizeof(strs[0]), where, errp) < 0)
         goto out;
@@ -75,6 +90,22 @@ int broker_config_parse_json(broker_config *cfg, const char *text, size_t len, c
         errprintf(errp, "%s: log_level \"%s\" is not debug, info, warn, error or off", where, s);
         goto out;
     }
+    s = NULL;
+    if (json_get_string(root, "durability", false, &s, where, errp) < 0)
+        goto out;
+    if (s && strcmp(s, "full") && strcmp(s, "process")) {
+        errprintf(errp, "%s: durability \"%s\" is not full or process", where, s);
+        goto out;
+    }
+    if (s)
+        n.full_sync = !strcmp(s, "full");
+    double maxb = 0;
+    if (json_get_u32(root, "restore_grace_ms", false, 0, 3600000, &n.restore_grace_ms, where,
+                     errp) < 0 ||
+        json_get_number(root, "store_max_bytes", false, 0, 1e15, &maxb, where, errp) < 0)
+        goto out;
+    if (maxb > 0)
+        n.store_max_bytes = (uint64_t)maxb;
     const cJSON *tiers = cJSON_GetObjectItemCaseSensitive(root, "tiers");
     if (tiers && tiers_from_json(&n.tiers, tiers, where, errp) < 0)
         goto out;
@@ -116,6 +147,15 @@ void broker_config_usage(FILE *out)
             "      --data-dir DIR           where gpus.json and regions.json live\n"
             "                               [%s]\n"
             "      --log-level LEVEL        debug, info, warn, error, off [info]\n"
+            "  -s, --state-dir DIR          where the store (musterd.db) lives\n"
+            "                               [/var/lib/musterd as root, else\n"
+            "                               ~/.local/state/musterd]\n"
+            "      --durability full|process  full: commits survive power loss [full];\n"
+            "                               process: they survive a musterd crash only\n"
+            "      --restore-grace-ms MS    after a restart, how long cluster members have\n"
+            "                               to come back before they count as lost [30000]\n"
+            "      --check                  verify the store (and its invariants), then exit\n"
+            "      --dump                   print the store as JSON on stdout, then exit\n"
             "  -h, --help                   show this help and exit\n"
             "      --version                show the version and exit\n"
             "\n"
@@ -124,8 +164,11 @@ void broker_config_usage(FILE *out)
             "encrypted, authenticated transport for public addresses is not built yet, and\n"
             "musterd refuses to serve a public address without it.\n"
             "\n"
-            "Exit status: 0 after a clean shutdown, 1 on a runtime error, 2 on a bad flag\n"
-            "or config.\n",
+            "Every accepted request is in the store before its reply leaves. Only one\n"
+            "musterd may use a state directory at a time.\n"
+            "\n"
+            "Exit status: 0 after a clean shutdown (--check: the store is sound), 1 on a\n"
+            "runtime error (--check: a violation, listed), 2 on a bad flag or config.\n",
             MUSTER_DATA_DIR);
 }
 
@@ -139,6 +182,10 @@ enum {
     OPT_DATADIR,
     OPT_LOGLEVEL,
     OPT_VERSION,
+    OPT_DURABILITY,
+    OPT_GRACE,
+    OPT_CHECK,
+    OPT_DUMP,
 };
 
 static const struct option long_opts[] = {
@@ -151,6 +198,11 @@ static const struct option long_opts[] = {
     {"max-message-bytes", required_argument, NULL, OPT_MAXMSG},
     {"data-dir", required_argument, NULL, OPT_DATADIR},
     {"log-level", required_argument, NULL, OPT_LOGLEVEL},
+    {"state-dir", required_argument, NULL, 's'},
+    {"durability", required_argument, NULL, OPT_DURABILITY},
+    {"restore-grace-ms", required_argument, NULL, OPT_GRACE},
+    {"check", no_argument, NULL, OPT_CHECK},
+    {"dump", no_argument, NULL, OPT_DUMP},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, OPT_VERSION},
     {NULL, 0, NULL, 0},
@@ -178,13 +230,17 @@ int broker_config_from_args(broker_config *cfg, int argc, char **argv, config_ac
     opterr = 0;
     optind = 1;
     const char *config_path = NULL;
-    while ((c = getopt_long(argc, argv, "c:h", long_opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "c:s:h", long_opts, NULL)) != -1) {
         if (c == 'c')
             config_path = optarg;
         else if (c == 'h')
             *action = CONFIG_HELP;
         else if (c == OPT_VERSION)
             *action = CONFIG_VERSION;
+        else if (c == OPT_CHECK)
+            *action = CONFIG_CHECK;
+        else if (c == OPT_DUMP)
+            *action = CONFIG_DUMP;
         else if (c == '?') {
             if (optopt)
                 return errprintf(errp, "option -%c is unknown or needs a value (see --help)",
@@ -195,12 +251,12 @@ int broker_config_from_args(broker_config *cfg, int argc, char **argv, config_ac
     }
     if (optind < argc)
         return errprintf(errp, "unexpected argument \"%s\" (see --help)", argv[optind]);
-    if (*action != CONFIG_RUN)
+    if (*action == CONFIG_HELP || *action == CONFIG_VERSION)
         return 0;
     if (config_path && broker_config_load_file(cfg, config_path, errp) < 0)
         return -1;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "c:h", long_opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "c:s:h", long_opts, NULL)) != -1) {
         int rc = 0;
         switch (c) {
         case OPT_AGENT:
@@ -228,6 +284,18 @@ int broker_config_from_args(broker_config *cfg, int argc, char **argv, config_ac
             break;
         case OPT_DATADIR:
             rc = set_str(cfg->data_dir, sizeof(cfg->data_dir), optarg, "--data-dir", errp);
+            break;
+        case 's':
+            rc = set_str(cfg->state_dir, sizeof(cfg->state_dir), optarg, "--state-dir", errp);
+            break;
+        case OPT_DURABILITY:
+            if (strcmp(optarg, "full") && strcmp(optarg, "process"))
+                rc = errprintf(errp, "--durability: \"%s\" is not full or process", optarg);
+            cfg->full_sync = !strcmp(optarg, "full");
+            break;
+        case OPT_GRACE:
+            rc = parse_u32_flag("restore-grace-ms", optarg, 0, 3600000, &cfg->restore_grace_ms,
+                                errp);
             break;
         case OPT_LOGLEVEL:
             if (log_level_parse(optarg, &cfg->log_level) < 0)
@@ -303,6 +371,11 @@ void broker_config_catalog_path(const broker_config *cfg, char *out, size_t n)
         str_copy(out, cfg->catalog_path, n);
     else
         join_path(out, n, cfg->data_dir, "gpus.json");
+}
+
+void broker_config_store_path(const broker_config *cfg, char *out, size_t n)
+{
+    join_path(out, n, cfg->state_dir, "musterd.db");
 }
 
 void broker_config_regions_path(const broker_config *cfg, char *out, size_t n)

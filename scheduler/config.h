@@ -11,6 +11,13 @@
  *   catalog                GPU catalog file (DATA_DIR/gpus.json)
  *   regions                region table file (DATA_DIR/regions.json)
  *   log_level              debug, info, warn, error, off       (info)
+ *   state_dir              where the store lives (/var/lib/musterd as root, else
+ *                          $XDG_STATE_HOME/musterd or ~/.local/state/musterd)
+ *   durability             "full": every commit survives power loss (default);
+ *                          "process": survives a musterd crash, not an OS one
+ *   restore_grace_ms       after a restart, how long members of clusters have to
+ *                          come back before they count as lost (30000)
+ *   store_max_bytes        cap on the store's size, 0: none (0)
  *   tiers                  {"low": {"down": 100, "up": 75}, "medium": ..., ...}
  * Most keys have a flag (--agent-endpoint, --heartbeat-ms, --liveness,
  * --max-message-bytes, --data-dir, --log-level), which overrides the file;
@@ -41,6 +48,10 @@ typedef struct broker_config {
     char regions_path[CONFIG_PATH_MAX]; /* "" = DATA_DIR/regions.json */
     enum log_level log_level;
     tier_table tiers;
+    char state_dir[CONFIG_PATH_MAX];
+    bool full_sync;
+    uint32_t restore_grace_ms;
+    uint64_t store_max_bytes;
 } broker_config;
 
 void broker_config_default(broker_config *cfg);
@@ -52,7 +63,13 @@ int broker_config_parse_json(broker_config *cfg, const char *text, size_t len, c
 int broker_config_load_file(broker_config *cfg, const char *path, mu_error *errp);
 
 /* What the command line asked for besides settings. */
-typedef enum config_action { CONFIG_RUN, CONFIG_HELP, CONFIG_VERSION } config_action;
+typedef enum config_action {
+    CONFIG_RUN,
+    CONFIG_HELP,
+    CONFIG_VERSION,
+    CONFIG_CHECK, /* --check: verify the store, then exit */
+    CONFIG_DUMP,  /* --dump: print the store as JSON, then exit */
+} config_action;
 
 /* Defaults, then --config FILE if given, then the other flags. Returns 0 and
  * *action, or -1 with a one-line reason naming the bad flag or key. */
@@ -67,6 +84,7 @@ void broker_config_usage(FILE *out);
 /* Resolved catalog and region file paths. */
 void broker_config_catalog_path(const broker_config *cfg, char *out, size_t n);
 void broker_config_regions_path(const broker_config *cfg, char *out, size_t n);
+void broker_config_store_path(const broker_config *cfg, char *out, size_t n);
 
 /* True when an endpoint can only be reached from this machine. */
 bool endpoint_is_local(const char *endpoint);

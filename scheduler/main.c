@@ -34,6 +34,17 @@ int main(int argc, char **argv)
         printf("musterd %s (protocol 1)\n", MUSTER_VERSION);
         return 0;
     }
+    if (action == CONFIG_CHECK || action == CONFIG_DUMP) {
+        /* Quiet: the report (or the JSON) is the output. */
+        log_init("musterd", LOG_WARN, stderr);
+        int rc = action == CONFIG_CHECK ? broker_check(&cfg, stdout, &err)
+                                        : broker_dump(&cfg, stdout, &err);
+        if (rc < 0) {
+            fprintf(stderr, "musterd: %s\n", err.text);
+            return 1;
+        }
+        return 0;
+    }
     log_init("musterd", cfg.log_level, stderr);
 
     /* No SA_RESTART: zmq_poll must return EINTR so the loop sees the flag. */

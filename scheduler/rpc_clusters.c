@@ -498,6 +498,7 @@ void rpc_cluster_event(void *arg, const cluster *c, const char *topic, const wor
     log_msg(bad ? LOG_WARN : LOG_INFO, topic,
             "cluster=%s owner=\"%s\" state=%s members=%u worker=%s detail=\"%s\"", cid, c->owner,
             cluster_state_name(c->state), c->n_members, w ? wid : "-", detail ? detail : "");
+    persist_cluster(b, c);
     snprintf(frame, sizeof(frame), "cluster.%s", cid);
     Muster__Event ev = MUSTER__EVENT__INIT;
     ev.topic = (char *)topic;

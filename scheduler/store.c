@@ -379,7 +379,8 @@ static int load_workers(store *st, store_worker_fn fn, void *arg, mu_error *errp
 
 /* Members and history of one cluster, into growable arrays. */
 static int load_parts(store *st, const mu_id *id, store_member **members, size_t *n_members,
-                      store_change history[32], size_t *n_history, char **texts, mu_error *errp)
+                      store_change history[32], size_t *n_history, uint32_t *first_seq,
+                      char **texts, mu_error *errp)
 {
     sqlite3_stmt *q;
     if (sqlite3_prepare_v2(st->db,
@@ -412,14 +413,17 @@ static int load_parts(store *st, const mu_id *id, store_member **members, size_t
 
     /* The last CLUSTER_HISTORY changes are all the core keeps. */
     if (sqlite3_prepare_v2(st->db,
-                           "SELECT at, worker, what, reason FROM (SELECT * FROM cluster_history "
-                           "WHERE cluster = ?1 ORDER BY seq DESC LIMIT 32) ORDER BY seq",
+                           "SELECT at, worker, what, reason, seq FROM (SELECT * FROM "
+                           "cluster_history WHERE cluster = ?1 ORDER BY seq DESC LIMIT 32) "
+                           "ORDER BY seq",
                            -1, &q, NULL) != SQLITE_OK)
         return sql_error(st, errp, "load history");
     bind_id(q, 1, id);
     *n_history = 0;
     size_t tlen = 0;
     while ((s = sqlite3_step(q)) == SQLITE_ROW && *n_history < 32) {
+        if (*n_history == 0)
+            *first_seq = (uint32_t)sqlite3_column_int64(q, 4);
         store_change *ch = &history[(*n_history)++];
         ch->at = (uint64_t)sqlite3_column_int64(q, 0);
         column_id(q, 1, &ch->worker);
@@ -477,7 +481,8 @@ static int load_clusters(store *st, store_cluster_fn fn, void *arg, mu_error *er
         c.provision_deadline = (uint64_t)sqlite3_column_int64(q, 9);
         c.price_uusd_per_hour = (uint64_t)sqlite3_column_int64(q, 10);
         c.end_reason = (const char *)sqlite3_column_text(q, 11);
-        rc = load_parts(st, &c.id, &members, &c.n_members, history, &c.n_history, &texts, errp);
+        rc = load_parts(st, &c.id, &members, &c.n_members, history, &c.n_history, &c.history_seq,
+                        &texts, errp);
         if (rc == 0) {
             c.members = members;
             c.history = history;

@@ -80,9 +80,10 @@ typedef struct store_cluster {
     const char *end_reason;
     const store_member *members;
     size_t n_members;
-    const store_change *history; /* on put: only the changes to add */
+    const store_change *history; /* on put: only the changes to add; on load:
+                                    the latest 32, oldest first */
     size_t n_history;
-    uint32_t history_seq; /* on put: seq of history[0] */
+    uint32_t history_seq; /* seq of history[0] (changes are numbered from 0) */
 } store_cluster;
 
 /* Insert or replace a cluster and its members; append its new changes. */

@@ -30,7 +30,7 @@ muster() { build/muster --broker "$clients_ep" "$@"; }
 
 echo "== starting musterd (logs: $work/musterd.log)" >&2
 build/musterd --agent-endpoint "$agents_ep" --client-endpoint "$clients_ep" \
-  --event-endpoint "$events_ep" 2>"$work/musterd.log" &
+  --event-endpoint "$events_ep" --state-dir "$work/musterd" 2>"$work/musterd.log" &
 pids+=($!)
 
 start_agent() { # name country gpus bandwidth

@@ -464,7 +464,7 @@ void match_explain_failure(const windex *ix, const registry *reg, const match_re
         append(desc, sizeof(desc), "", " in any one region (pack)");
     }
     snprintf(why->constraint, sizeof(why->constraint), "%s", ran_out);
-    snprintf(why->text, sizeof(why->text), "%zu of %u workers with %s",
+    snprintf(why->text, sizeof(why->text), "%zu of %u workers with %.200s",
              available < rq->workers ? available : rq->workers, rq->workers, desc);
     /* What the request exactly as asked could get (the stages above each
      * relax whatever follows them). */

@@ -417,6 +417,42 @@ const worker *registry_register(registry *r, const worker_spec *spec, uint64_t n
     return w;
 }
 
+const worker *registry_restore(registry *r, const worker_spec *spec, uint64_t registered_at,
+                               const uptime *up, mu_error *errp)
+{
+    worker *w = worker_from_spec(r, spec, errp);
+    if (!w)
+        return NULL;
+    uint32_t slot;
+    if (idmap_get(r->by_id, w->id.b, 16, &slot) == 0) {
+        worker_free(w);
+        return errprintf(errp, "worker saved twice"), NULL;
+    }
+    if (r->n == r->cap) {
+        size_t ncap = r->cap ? r->cap * 2 : 64;
+        worker **ns = mu_realloc(r->slots, ncap * sizeof(*ns));
+        if (!ns) {
+            worker_free(w);
+            return errprintf(errp, "out of memory"), NULL;
+        }
+        r->slots = ns;
+        r->cap = ncap;
+    }
+    if (idmap_put(r->by_id, w->id.b, 16, (uint32_t)r->n) < 0) {
+        worker_free(w);
+        return errprintf(errp, "out of memory"), NULL;
+    }
+    w->slot = (uint32_t)r->n;
+    r->slots[r->n++] = w;
+    w->registered_at = registered_at;
+    w->up = *up;
+    w->uptime = (float)uptime_value(&w->up);
+    w->last_seen = up->at;
+    w->state = WORKER_OFFLINE;
+    r->by_state[WORKER_OFFLINE]++;
+    return w;
+}
+
 static worker *lookup(const registry *r, const mu_id *id)
 {
     uint32_t slot;

@@ -153,6 +153,13 @@ void registry_destroy(registry *r);
  * operator can act on, and the registry is unchanged. */
 const worker *registry_register(registry *r, const worker_spec *spec, uint64_t now, mu_error *errp);
 
+/* A worker saved before a restart: validated like a registration, but
+ * offline until heard from, with its first registration time and uptime
+ * history. The observer is not called. NULL with a reason (also when the
+ * id is already known). */
+const worker *registry_restore(registry *r, const worker_spec *spec, uint64_t registered_at,
+                               const uptime *up, mu_error *errp);
+
 /* Traffic from a worker: it is alive at `now`. Returns 0, or -1 with errno
  * ENOENT (unknown id) or ESTALE (worker is offline and must register again). */
 int registry_touch(registry *r, const mu_id *id, uint64_t now);

@@ -15,6 +15,7 @@ struct sched {
     registry *reg;
     windex *ix;
     cluster_table *clusters;
+    uint64_t grace_until; /* after a restore: when missing members count as lost; 0 none */
 };
 
 /* --- events out -------------------------------------------------------------------- */
@@ -145,6 +146,10 @@ static void on_worker_state(void *arg, worker *w, worker_state from, worker_stat
             cluster_record(c, now, w->slot, "lost", reason);
             emit(s, c, "cluster.member_lost", w, reason);
             degrade(s, c, now, w, "a member went offline");
+        } else if (m && to == WORKER_ONLINE && from == WORKER_OFFLINE && !m->lost) {
+            /* Back within the grace after a restart: remind it of its cluster. */
+            cluster_record(c, now, w->slot, "back", "reconnected after a broker restart");
+            notice(s, c, w, true);
         } else if (m && to == WORKER_ONLINE && m->lost) {
             /* It kept its seat: welcome it back and remind it of its cluster. */
             m->lost = 0;
@@ -235,9 +240,32 @@ int sched_goodbye(sched *s, const mu_id *id, uint64_t now, const char *reason)
     return registry_goodbye(s->reg, id, now, reason);
 }
 
+/* The grace after a restore is over: members still offline are lost. */
+static void end_grace(sched *s, uint64_t now)
+{
+    s->grace_until = 0;
+    for (size_t k = 0; k < cluster_table_count(s->clusters); k++) {
+        cluster *c = cluster_table_at(s->clusters, k);
+        if (!cluster_active(c))
+            continue;
+        for (uint32_t i = 0; i < c->n_members; i++) {
+            cluster_member *m = &c->members[i];
+            const worker *w = m->worker == NIL ? NULL : registry_at(s->reg, m->worker);
+            if (!w || m->lost || w->state != WORKER_OFFLINE)
+                continue;
+            m->lost = 1;
+            cluster_record(c, now, w->slot, "lost", "not back after the broker restarted");
+            emit(s, c, "cluster.member_lost", w, "not back after the broker restarted");
+            degrade(s, c, now, w, "a member did not come back after the broker restarted");
+        }
+    }
+}
+
 void sched_tick(sched *s, uint64_t now)
 {
     registry_tick(s->reg, now);
+    if (s->grace_until && now >= s->grace_until)
+        end_grace(s, now);
     cluster *c;
     while ((c = cluster_table_next_due(s->clusters)) && cluster_deadline(c) <= now) {
         if (c->state == CLUSTER_PROVISIONING && c->provision_deadline <= now &&
@@ -258,6 +286,8 @@ void sched_tick(sched *s, uint64_t now)
 uint64_t sched_next_deadline(const sched *s)
 {
     uint64_t t = registry_next_deadline(s->reg);
+    if (s->grace_until && s->grace_until < t)
+        t = s->grace_until;
     const cluster *c = cluster_table_next_due(s->clusters);
     if (c && cluster_deadline(c) < t)
         t = cluster_deadline(c);
@@ -467,6 +497,85 @@ size_t sched_clusters_active(const sched *s)
     return cluster_table_active_count(s->clusters);
 }
 
+/* --- recovery -------------------------------------------------------------------------------- */
+
+const worker *sched_restore_worker(sched *s, const worker_spec *spec, uint64_t registered_at,
+                                   const uptime *up, mu_error *errp)
+{
+    return registry_restore(s->reg, spec, registered_at, up, errp);
+}
+
+const cluster *sched_restore_cluster(sched *s, const cluster_restore *cr, mu_error *errp)
+{
+    if (match_validate(&cr->req, registry_catalog(s->reg), errp) < 0)
+        return errprefix(errp, "saved request"), NULL;
+    if (cr->state < CLUSTER_PROVISIONING || cr->state > CLUSTER_FAILED)
+        return errprintf(errp, "saved cluster has no valid state"), NULL;
+    if (cr->n_seats == 0 || cr->n_seats > MATCH_MAX_WORKERS)
+        return errprintf(errp, "saved cluster has %zu seats", cr->n_seats), NULL;
+    bool active = cr->state == CLUSTER_PROVISIONING || cr->state == CLUSTER_READY ||
+                  cr->state == CLUSTER_DEGRADED;
+    /* Check every seat before changing anything. */
+    for (size_t i = 0; i < cr->n_seats; i++) {
+        if (id_is_null(&cr->seats[i].worker))
+            continue;
+        const worker *w = registry_get(s->reg, &cr->seats[i].worker);
+        if (!w)
+            return errprintf(errp, "saved cluster names a worker that was not saved"), NULL;
+        if (active && w->alloc == WORKER_ALLOCATED)
+            return errprintf(errp, "a worker is a member of two active saved clusters"), NULL;
+    }
+    cluster_member *members = mu_calloc(cr->n_seats, sizeof(*members));
+    if (!members)
+        return errprintf(errp, "out of memory"), NULL;
+    cluster *c = cluster_table_add(s->clusters, &cr->id);
+    if (!c) {
+        mu_free(members);
+        return errprintf(errp, errno == EEXIST ? "cluster saved twice" : "out of memory"), NULL;
+    }
+    snprintf(c->owner, sizeof(c->owner), "%s", cr->owner ? cr->owner : "");
+    c->req = cr->req;
+    c->state = cr->state;
+    c->hours = cr->hours;
+    c->created_at = cr->created_at;
+    c->ready_at = cr->ready_at;
+    c->ends_at = cr->ends_at;
+    c->ended_at = cr->ended_at;
+    c->provision_deadline = cr->provision_deadline;
+    c->price_uusd_per_hour = cr->price_uusd_per_hour;
+    snprintf(c->end_reason, sizeof(c->end_reason), "%s", cr->end_reason ? cr->end_reason : "");
+    c->members = members;
+    c->n_members = (uint32_t)cr->n_seats;
+    for (size_t i = 0; i < cr->n_seats; i++) {
+        const worker *cw =
+            id_is_null(&cr->seats[i].worker) ? NULL : registry_get(s->reg, &cr->seats[i].worker);
+        members[i].worker = cw ? cw->slot : NIL;
+        members[i].acked = cr->seats[i].acked;
+        members[i].lost = cr->seats[i].lost || !cw;
+        if (cw && active) {
+            worker *w = registry_at_mut(s->reg, cw->slot);
+            w->alloc = WORKER_ALLOCATED;
+            w->cluster = c->slot;
+            index_remove(s->ix, w);
+        }
+    }
+    size_t kept = cr->n_history < CLUSTER_HISTORY ? cr->n_history : CLUSTER_HISTORY;
+    uint32_t total = cr->history_total >= kept ? cr->history_total : (uint32_t)kept;
+    c->n_history = total - (uint32_t)kept;
+    for (size_t i = cr->n_history - kept; i < cr->n_history; i++) {
+        const cluster_change *ch = &cr->history[i];
+        cluster_record(c, ch->at, ch->worker, ch->what, ch->reason);
+    }
+    c->n_history = total;
+    cluster_table_schedule(s->clusters, c);
+    return c;
+}
+
+void sched_restore_finish(sched *s, uint64_t now, uint64_t grace_ms)
+{
+    s->grace_until = now + (grace_ms ? grace_ms : 1);
+}
+
 /* --- invariants --------------------------------------------------------------------------------
  */
 
@@ -527,7 +636,10 @@ int sched_check(const sched *s, mu_error *errp)
                 if (c->members[j].worker == c->members[i].worker)
                     return errprintf(errp, "cluster %zu lists worker %u twice", k,
                                      c->members[i].worker);
-            if (c->members[i].lost != (w->state == WORKER_OFFLINE))
+            /* lost means offline; offline but not lost only while the grace
+             * after a restore runs */
+            if ((c->members[i].lost && w->state != WORKER_OFFLINE) ||
+                (!c->members[i].lost && w->state == WORKER_OFFLINE && !s->grace_until))
                 return errprintf(errp, "cluster %zu: member %u lost flag disagrees", k,
                                  c->members[i].worker);
             lost += c->members[i].lost;

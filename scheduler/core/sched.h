@@ -101,6 +101,42 @@ size_t sched_cluster_count(const sched *s);
 const cluster *sched_cluster_at(const sched *s, size_t slot);
 size_t sched_clusters_active(const sched *s);
 
+/* --- recovery: rebuilding the core from what was saved ----------------------------- */
+
+const worker *sched_restore_worker(sched *s, const worker_spec *spec, uint64_t registered_at,
+                                   const uptime *up, mu_error *errp);
+
+typedef struct cluster_seat {
+    mu_id worker; /* all zero: vacant */
+    bool acked;
+    bool lost;
+} cluster_seat;
+
+typedef struct cluster_restore {
+    mu_id id;
+    const char *owner;
+    match_request req;
+    uint32_t hours;
+    cluster_state state;
+    uint64_t created_at, ready_at, ends_at, ended_at, provision_deadline;
+    uint64_t price_uusd_per_hour;
+    const char *end_reason;
+    const cluster_seat *seats;
+    size_t n_seats;
+    const cluster_change *history; /* the kept changes, oldest first */
+    size_t n_history;
+    uint32_t history_total; /* changes ever recorded */
+} cluster_restore;
+
+/* A cluster saved before a restart, with its seats; members of an active
+ * one are allocated to it again. Restore workers first. NULL with a reason
+ * (unknown member, a worker in two active clusters, a bad request). */
+const cluster *sched_restore_cluster(sched *s, const cluster_restore *cr, mu_error *errp);
+
+/* Restoring is done: members of active clusters that are not back by
+ * now + grace_ms count as lost then (their clusters degrade). */
+void sched_restore_finish(sched *s, uint64_t now, uint64_t grace_ms);
+
 /* Check every invariant: the index holds exactly the free eligible workers;
  * a worker is allocated iff it is a member of exactly one active cluster;
  * every member fits its cluster's request; states agree with members.

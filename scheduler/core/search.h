@@ -12,14 +12,14 @@
 #include "match.h"
 
 typedef struct search_row {
-    uint16_t model;  /* catalog index */
-    uint8_t region;  /* region index or REGION_UNKNOWN */
+    uint16_t model; /* catalog index */
+    uint8_t region; /* region index or REGION_UNKNOWN */
     uint8_t tier;
     uint32_t workers;
     uint32_t gpus;
     uint32_t min_price_uusd, max_price_uusd;
     float best_uptime;
-    double uptime_sum; /* mean = uptime_sum / workers */
+    double uptime_sum;   /* mean = uptime_sum / workers */
     uint32_t gpu_counts; /* bit n: some worker has n GPUs (n < 32) */
 } search_row;
 

@@ -61,6 +61,7 @@ static struct {
     char client_ep[64];
     char event_ep[64];
     char logpath[64];
+    char statedir[64]; /* musterd's own store, removed at the end */
     void *zctx;
     void *socks[MAX_SOCKS]; /* open sockets, closed by teardown if a test failed */
     uint64_t next_rid;
@@ -188,10 +189,13 @@ static pid_t spawn_musterd(const int ports[3])
         dup2(fd, STDERR_FILENO);
         close(fd);
     }
-    char *argv[] = {
-        path,        (char *)"--agent-endpoint", g.agent_ep,     (char *)"--client-endpoint",
-        g.client_ep, (char *)"--event-endpoint", g.event_ep,     (char *)"--max-message-bytes",
-        maxmsg,      (char *)"--log-level",      (char *)"warn", NULL};
+    char *argv[] = {path,           (char *)"--agent-endpoint",
+                    g.agent_ep,     (char *)"--client-endpoint",
+                    g.client_ep,    (char *)"--event-endpoint",
+                    g.event_ep,     (char *)"--max-message-bytes",
+                    maxmsg,         (char *)"--log-level",
+                    (char *)"warn", (char *)"--state-dir",
+                    g.statedir,     NULL};
     execv(path, argv);
     fprintf(stderr, "exec %s: %s\n", path, strerror(errno));
     _exit(127);
@@ -424,6 +428,11 @@ static int group_setup(void **state)
         return -1;
     }
     close(fd);
+    snprintf(g.statedir, sizeof(g.statedir), "/tmp/muster-badinput-state-XXXXXX");
+    if (!mkdtemp(g.statedir)) {
+        fprintf(stderr, "mkdtemp: %s\n", strerror(errno));
+        return -1;
+    }
     if (!(g.zctx = zmq_ctx_new()))
         return -1;
     for (int attempt = 0; attempt < 5; attempt++) {
@@ -511,6 +520,14 @@ static int group_teardown(void **state)
     if (g.tests_passed != g.n_tests)
         print_log();
     unlink(g.logpath);
+    /* the store, its WAL and lock: the only files musterd makes there */
+    const char *files[] = {"musterd.db", "musterd.db-wal", "musterd.db-shm", "lock"};
+    for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+        char path[128];
+        snprintf(path, sizeof(path), "%s/%s", g.statedir, files[i]);
+        unlink(path);
+    }
+    rmdir(g.statedir);
     return 0;
 }
 

@@ -219,7 +219,11 @@ class Fleet:
                     "--agent-endpoint", "tcp://127.0.0.1:%d" % ports[0],
                     "--client-endpoint", "tcp://127.0.0.1:%d" % ports[1],
                     "--event-endpoint", "tcp://127.0.0.1:%d" % ports[2],
-                    "--heartbeat-ms", str(HEARTBEAT_MS), "--liveness", str(LIVENESS)]
+                    "--heartbeat-ms", str(HEARTBEAT_MS), "--liveness", str(LIVENESS),
+                    # one store for every broker of this run, so a restarted
+                    # broker finds what the first one saved
+                    "--state-dir", os.path.join(self.tmp, "broker-state"),
+                    "--durability", "process"]
             p = self.start("%s-%d" % (name, attempt), argv)
 
             def answers():

@@ -1,0 +1,112 @@
+/* dump.c - musterd --dump: the saved state as one JSON document, for
+ * operators (backups they can read, audits, moving to another tool). Built
+ * from the core as restored, so names are resolved and times are UNIX ms. */
+#include <cjson/cJSON.h>
+#include <stdio.h>
+
+#include "broker_int.h"
+#include "ids.h"
+
+static cJSON *worker_json(const worker *w)
+{
+    cJSON *o = cJSON_CreateObject();
+    if (!o)
+        return NULL;
+    char id[ID_TEXT_LEN];
+    id_format(&w->id, id);
+    cJSON_AddStringToObject(o, "id", id);
+    cJSON_AddStringToObject(o, "hostname", w->hostname);
+    cJSON_AddStringToObject(o, "gpu_model", w->model ? w->model->name : "CPU");
+    cJSON_AddNumberToObject(o, "gpu_count", w->gpu_count);
+    cJSON_AddStringToObject(o, "country", w->country);
+    cJSON_AddStringToObject(o, "region", w->region);
+    cJSON_AddStringToObject(o, "tier", tier_name(w->tier));
+    cJSON_AddNumberToObject(o, "price_micro_usd", w->price_uusd);
+    cJSON_AddNumberToObject(o, "registered_at_ms", (double)w->registered_at);
+    cJSON_AddNumberToObject(o, "uptime", w->uptime);
+    cJSON_AddStringToObject(o, "alloc", w->alloc == WORKER_ALLOCATED ? "allocated" : "free");
+    return o;
+}
+
+static cJSON *cluster_json(const broker *b, const cluster *c)
+{
+    cJSON *o = cJSON_CreateObject();
+    if (!o)
+        return NULL;
+    char id[ID_TEXT_LEN], text[256];
+    id_format(&c->id, id);
+    cJSON_AddStringToObject(o, "id", id);
+    cJSON_AddStringToObject(o, "owner", c->owner);
+    cJSON_AddStringToObject(o, "state", cluster_state_name(c->state));
+    match_describe(&c->req, b->cat, text, sizeof(text));
+    cJSON_AddStringToObject(o, "shape", text);
+    cJSON_AddNumberToObject(o, "workers_asked", c->req.workers);
+    cJSON_AddNumberToObject(o, "hours", c->hours);
+    cJSON_AddNumberToObject(o, "created_at_ms", (double)c->created_at);
+    cJSON_AddNumberToObject(o, "ready_at_ms", (double)c->ready_at);
+    cJSON_AddNumberToObject(o, "ends_at_ms", (double)c->ends_at);
+    cJSON_AddNumberToObject(o, "ended_at_ms", (double)c->ended_at);
+    cJSON_AddNumberToObject(o, "price_per_hour_micro_usd", (double)c->price_uusd_per_hour);
+    cJSON_AddStringToObject(o, "end_reason", c->end_reason);
+    cJSON *members = cJSON_AddArrayToObject(o, "members");
+    for (uint32_t i = 0; members && i < c->n_members; i++) {
+        cJSON *m = cJSON_CreateObject();
+        const worker *w = registry_at(b->reg, c->members[i].worker);
+        if (!m)
+            break;
+        if (w) {
+            id_format(&w->id, text);
+            cJSON_AddStringToObject(m, "worker_id", text);
+        } else {
+            cJSON_AddNullToObject(m, "worker_id");
+        }
+        cJSON_AddBoolToObject(m, "acknowledged", c->members[i].acked);
+        cJSON_AddBoolToObject(m, "lost", c->members[i].lost);
+        cJSON_AddItemToArray(members, m);
+    }
+    cJSON *history = cJSON_AddArrayToObject(o, "history");
+    uint32_t kept = c->n_history < CLUSTER_HISTORY ? c->n_history : CLUSTER_HISTORY;
+    for (uint32_t i = 0; history && i < kept; i++) {
+        const cluster_change *ch = cluster_history_at(c, i);
+        cJSON *h = cJSON_CreateObject();
+        if (!h)
+            break;
+        cJSON_AddNumberToObject(h, "time_ms", (double)ch->at);
+        cJSON_AddStringToObject(h, "what", ch->what);
+        cJSON_AddStringToObject(h, "reason", ch->reason);
+        cJSON_AddItemToArray(history, h);
+    }
+    return o;
+}
+
+int persist_dump(broker *b, FILE *out, mu_error *errp)
+{
+    cJSON *root = cJSON_CreateObject();
+    cJSON *workers = root ? cJSON_AddArrayToObject(root, "workers") : NULL;
+    cJSON *clusters = root ? cJSON_AddArrayToObject(root, "clusters") : NULL;
+    if (!workers || !clusters)
+        goto oom;
+    cJSON_AddNumberToObject(root, "schema_version", store_schema_version(b->st));
+    for (size_t i = 0; i < registry_count(b->reg); i++) {
+        cJSON *w = worker_json(registry_at(b->reg, i));
+        if (!w)
+            goto oom;
+        cJSON_AddItemToArray(workers, w);
+    }
+    for (size_t i = 0; i < sched_cluster_count(b->core); i++) {
+        cJSON *c = cluster_json(b, sched_cluster_at(b->core, i));
+        if (!c)
+            goto oom;
+        cJSON_AddItemToArray(clusters, c);
+    }
+    char *text = cJSON_Print(root);
+    cJSON_Delete(root);
+    if (!text)
+        return errprintf(errp, "out of memory");
+    fprintf(out, "%s\n", text);
+    cJSON_free(text);
+    return 0;
+oom:
+    cJSON_Delete(root);
+    return errprintf(errp, "out of memory");
+}
