@@ -1,0 +1,106 @@
+/* workload.h - a workload: cluster requests in arrival order.
+ *
+ * A request asks for WORKERS workers with GPUS_PER_WORKER GPUs each, of one
+ * GPU model ("" = any model), optionally in one region ("" = anywhere), for
+ * DURATION_S seconds, arriving ARRIVAL_S seconds after the trace start.
+ * Tasks inside clusters are not modelled yet.
+ *
+ * Strings are interned in the workload (a million requests share a dozen
+ * model and region names) and borrowed by the request records.
+ */
+#ifndef MUSTER_SIM_WORKLOAD_H
+#define MUSTER_SIM_WORKLOAD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "error.h"
+#include "textio.h"
+
+typedef struct workload_request {
+    double arrival_s;         /* seconds from the trace start, >= 0 */
+    double duration_s;        /* > 0 */
+    uint32_t workers;         /* >= 1 */
+    uint32_t gpus_per_worker; /* >= 1 */
+    const char *gpu_model;    /* "" = any model */
+    const char *region;       /* "" = any region */
+    const char *name;         /* the request's id in its source trace, or "" */
+} workload_request;
+
+typedef struct workload workload;
+
+/* NULL on allocation failure. */
+workload *workload_create(void);
+/* Accepts NULL. */
+void workload_destroy(workload *w);
+
+/* Append a copy of *r (NULL strings are read as ""). Fails, with w
+ * unchanged, on an arrival that is negative or not finite, a duration that
+ * is not > 0, zero workers or GPUs, or no memory. */
+int workload_append(workload *w, const workload_request *r, mu_error *errp);
+/* Order by arrival, keeping the order of equal arrivals (stable). Returns
+ * 0, or -1 with w unchanged on allocation failure. */
+int workload_sort(workload *w, mu_error *errp);
+size_t workload_count(const workload *w);
+/* Borrowed; valid until the next append, sort or set. NULL if out of range. */
+const workload_request *workload_at(const workload *w, size_t i);
+/* Set the region of request i ("" = any). Returns 0/-1. */
+int workload_set_region(workload *w, size_t i, const char *region, mu_error *errp);
+
+/* Append W as JSON lines (see workload_read_jsonl) to out. */
+int workload_write_jsonl(const workload *w, sbuf *out, mu_error *errp);
+
+/* What a reader saw (fields a format lacks stay 0). */
+typedef struct workload_read_stats {
+    size_t records;          /* data lines read */
+    size_t requests;         /* requests kept */
+    size_t skipped_no_gpu;   /* Alibaba: num_gpu 0 (CPU-only pods) */
+    size_t skipped_bad_time; /* Alibaba: a missing time or deletion <= creation;
+                                SWF: run time unknown (-1) or 0 */
+    size_t skipped_no_procs; /* SWF: neither allocated nor requested processors */
+    size_t fractional_gpu;   /* Alibaba: gpu_milli < 1000, rented as whole GPUs */
+    size_t never_scheduled;  /* Alibaba: no scheduled_time (pending when the trace
+                                ended); kept */
+    size_t unmapped_model;   /* Alibaba: gpu_spec with no catalog match; kept as any */
+    size_t rounded_up;       /* SWF: processors not a multiple of the worker size */
+} workload_read_stats;
+
+/* Native JSON lines: one object per line,
+ *   {"arrival_s": 0, "duration_s": 3600, "workers": 2, "gpus_per_worker": 8,
+ *    "gpu_model": "A100 80GB", "region": "europe", "name": "job-1"}
+ * arrival_s, duration_s, workers and gpus_per_worker are required; gpu_model,
+ * region and name are optional ("" or absent = any). Unknown keys are
+ * errors; lines must be in non-decreasing arrival; blank lines are skipped;
+ * a file with no request is an error. */
+workload *workload_read_jsonl(const char *path, workload_read_stats *stats, mu_error *errp);
+
+/* Alibaba cluster-trace-gpu-v2023 pod list (openb_pod_list_*.csv). Columns
+ * are found by header name; needed: name, num_gpu, gpu_milli, gpu_spec,
+ * creation_time, deletion_time (scheduled_time is used when present). Each
+ * pod with num_gpu >= 1 is one request: 1 worker with num_gpu GPUs (a
+ * gpu_milli below 1000, a share of one GPU, is rented as the whole GPU),
+ * arriving at creation_time, lasting deletion_time - creation_time; the
+ * model is workload_alibaba_model(gpu_spec). Pods with num_gpu 0, a missing
+ * time or deletion <= creation are skipped and counted. Malformed numbers
+ * and wrong field counts are errors. */
+workload *workload_read_alibaba(const char *path, workload_read_stats *stats, mu_error *errp);
+
+/* The catalog model (data/gpus.json) named by an Alibaba gpu_spec, "" when
+ * there is no clear match. A spec may list alternatives ("V100M16|V100M32");
+ * it maps to a model only when every alternative maps to that same model.
+ * *unmapped is set when SPEC is not empty yet maps to "". */
+const char *workload_alibaba_model(const char *spec, int *unmapped);
+
+/* Standard Workload Format (Parallel Workloads Archive): ';' comment lines,
+ * 18 whitespace-separated numeric fields per job. A job is a request
+ * arriving at its submit time (field 2) for its run time (field 4), of
+ * processors = allocated (field 5) or, when that is -1, requested (field 8).
+ * One processor is one GPU; workers hold NODE_GPUS GPUs each (8 when 0):
+ * a job of p <= NODE_GPUS processors is 1 worker of p GPUs, a larger one is
+ * ceil(p / NODE_GPUS) workers of NODE_GPUS GPUs (rounding up is counted).
+ * Jobs with an unknown or zero run time, or no processor count, are skipped
+ * and counted. Jobs are sorted by submit time. */
+workload *workload_read_swf(const char *path, uint32_t node_gpus, workload_read_stats *stats,
+                            mu_error *errp);
+
+#endif
