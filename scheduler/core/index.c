@@ -146,6 +146,25 @@ static void replace_child(windex *ix, ix_bucket *bk, worker *old, uint32_t neu)
         n->ix_parent = old->ix_parent;
 }
 
+/* Recompute w's subtree minimum price from its own and its children's. */
+static void pull(windex *ix, worker *w)
+{
+    uint32_t m = w->price_uusd;
+    worker *l = at(ix, w->ix_left), *r = at(ix, w->ix_right);
+    if (l && l->ix_min_price < m)
+        m = l->ix_min_price;
+    if (r && r->ix_min_price < m)
+        m = r->ix_min_price;
+    w->ix_min_price = m;
+}
+
+/* Recompute from w up to the root. */
+static void pull_up(windex *ix, worker *w)
+{
+    for (; w; w = at(ix, w->ix_parent))
+        pull(ix, w);
+}
+
 /* Rotate w up above its parent. */
 static void rotate_up(windex *ix, ix_bucket *bk, worker *w)
 {
@@ -165,6 +184,9 @@ static void rotate_up(windex *ix, ix_bucket *bk, worker *w)
         w->ix_left = p->slot;
     }
     p->ix_parent = w->slot;
+    /* p is now w's child: fix it first, then w (same set as p's was). */
+    pull(ix, p);
+    pull(ix, w);
 }
 
 int index_add(windex *ix, worker *w)
@@ -178,6 +200,7 @@ int index_add(windex *ix, worker *w)
     w->ix_uclass = index_uptime_class(w->uptime);
     w->ix_left = w->ix_right = w->ix_parent = NIL;
     w->ix_bucket = b;
+    w->ix_min_price = w->price_uusd;
     /* Plain BST insert, then rotate up while the heap order is broken. */
     if (bk->root == NIL) {
         bk->root = w->slot;
@@ -192,6 +215,7 @@ int index_add(windex *ix, worker *w)
             }
             cur = at(ix, *link);
         }
+        pull_up(ix, cur);
         worker *p;
         while ((p = at(ix, w->ix_parent)) && p->ix_prio < w->ix_prio)
             rotate_up(ix, bk, w);
@@ -211,7 +235,9 @@ void index_remove(windex *ix, worker *w)
     for (;;) {
         worker *l = at(ix, w->ix_left), *r = at(ix, w->ix_right);
         if (!l || !r) {
+            worker *parent = at(ix, w->ix_parent);
             replace_child(ix, bk, w, l ? l->slot : r ? r->slot : NIL);
+            pull_up(ix, parent);
             break;
         }
         rotate_up(ix, bk, l->ix_prio > r->ix_prio ? l : r);
@@ -251,6 +277,54 @@ worker *index_next(const windex *ix, const worker *w)
         p = at(ix, p->ix_parent);
     }
     return p;
+}
+
+/* The first worker in x's subtree priced at most cap; the subtree's
+ * minimum must already be known to be at most cap. */
+static worker *leftmost_under(const windex *ix, worker *x, uint32_t cap)
+{
+    while (x) {
+        worker *l = at(ix, x->ix_left);
+        if (l && l->ix_min_price <= cap) {
+            x = l;
+            continue;
+        }
+        if (x->price_uusd <= cap)
+            return x;
+        x = at(ix, x->ix_right); /* the minimum is on this side, then */
+    }
+    return NULL;
+}
+
+worker *index_first_under(const windex *ix, uint32_t b, uint32_t cap)
+{
+    if (!cap)
+        return index_first(ix, b);
+    worker *root = b < ix->n_buckets ? at(ix, ix->buckets[b].root) : NULL;
+    return root && root->ix_min_price <= cap ? leftmost_under(ix, root, cap) : NULL;
+}
+
+worker *index_next_under(const windex *ix, const worker *w, uint32_t cap)
+{
+    if (!cap)
+        return index_next(ix, w);
+    worker *r = at(ix, w->ix_right);
+    if (r && r->ix_min_price <= cap)
+        return leftmost_under(ix, r, cap);
+    const worker *c = w;
+    worker *p = at(ix, c->ix_parent);
+    while (p) {
+        if (p->ix_left == c->slot) { /* up from the left: p comes next in order */
+            if (p->price_uusd <= cap)
+                return p;
+            r = at(ix, p->ix_right);
+            if (r && r->ix_min_price <= cap)
+                return leftmost_under(ix, r, cap);
+        }
+        c = p;
+        p = at(ix, p->ix_parent);
+    }
+    return NULL;
 }
 
 size_t index_count(const windex *ix)
@@ -307,6 +381,15 @@ static long check_subtree(const windex *ix, uint32_t b, uint32_t slot, uint32_t 
     if ((l && (index_compare(l, w) >= 0 || l->ix_prio > w->ix_prio)) ||
         (r && (index_compare(r, w) <= 0 || r->ix_prio > w->ix_prio)))
         return errprintf(errp, "bucket %u: order or priority broken at worker %u", b, slot);
+    uint32_t m = w->price_uusd;
+    if (l && l->ix_min_price < m)
+        m = l->ix_min_price;
+    if (r && r->ix_min_price < m)
+        m = r->ix_min_price;
+    if (w->ix_min_price != m)
+        return errprintf(errp, "bucket %u: subtree minimum price wrong at worker %u", b, slot);
+    if (w->ix_uclass != index_uptime_class(w->uptime))
+        return errprintf(errp, "bucket %u: worker %u filed under a stale uptime class", b, slot);
     long nl = check_subtree(ix, b, w->ix_left, slot, errp);
     if (nl < 0)
         return -1;

@@ -13,7 +13,10 @@
  *
  * Uptime first makes a min-uptime filter a prefix of the walk, price second
  * makes the cheapest of equally reliable workers come first, and the id
- * breaks every tie, so the order, and every match, is deterministic.
+ * breaks every tie, so the order, and every match, is deterministic. Each
+ * node also keeps the lowest price in its subtree, so a walk under a price
+ * cap skips whole subtrees that have nothing cheap enough: a capped request
+ * costs O(k log n), not a scan of the bucket.
  */
 #ifndef MUSTER_INDEX_H
 #define MUSTER_INDEX_H
@@ -57,6 +60,10 @@ size_t index_model_buckets(const windex *ix, uint16_t model, const uint32_t **ou
 /* In-order walk of bucket b: the best worker first, NULL at the end. */
 worker *index_first(const windex *ix, uint32_t b);
 worker *index_next(const windex *ix, const worker *w);
+/* The same walk restricted to workers priced at most cap (micro-USD per
+ * GPU hour; 0: no cap), skipping subtrees priced above it. */
+worker *index_first_under(const windex *ix, uint32_t b, uint32_t cap);
+worker *index_next_under(const windex *ix, const worker *w, uint32_t cap);
 
 /* The score order inside a bucket: < 0 when a comes before b. */
 int index_compare(const worker *a, const worker *b);

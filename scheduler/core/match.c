@@ -118,7 +118,7 @@ typedef struct stream {
 
 static worker *cursor_fit(const stream *s, worker *w)
 {
-    for (; w; w = index_next(s->ix, w)) {
+    for (; w; w = index_next_under(s->ix, w, s->rq->max_price_uusd)) {
         if (w->ix_uclass < s->min_class)
             return NULL; /* the rest of the bucket is less reliable still */
         if (dynamic_ok(s->rq, w))
@@ -138,7 +138,7 @@ static worker *stream_next(stream *s)
     if (best == SIZE_MAX)
         return NULL;
     worker *w = s->cur[best];
-    s->cur[best] = cursor_fit(s, index_next(s->ix, w));
+    s->cur[best] = cursor_fit(s, index_next_under(s->ix, w, s->rq->max_price_uusd));
     return w;
 }
 
@@ -233,7 +233,8 @@ static size_t find_indexed(const windex *ix, const registry *reg, const match_re
                     per_group[g]++;
                     continue;
                 }
-                worker *w = cursor_fit(&groups[g], index_first(ix, bs[i]));
+                worker *w =
+                    cursor_fit(&groups[g], index_first_under(ix, bs[i], rq->max_price_uusd));
                 if (w) {
                     groups[g].cur[groups[g].n_cur++] = w;
                     present[g] = true;

@@ -87,8 +87,9 @@ typedef struct worker {
     uint32_t cluster;   /* cluster slot while allocated */
     uint32_t ix_bucket; /* index bucket, or UINT32_MAX when not indexed */
     uint32_t ix_left, ix_right, ix_parent;
-    uint32_t ix_prio;   /* treap priority, from the id */
-    uint16_t ix_uclass; /* uptime class the worker is filed under */
+    uint32_t ix_prio;      /* treap priority, from the id */
+    uint32_t ix_min_price; /* lowest price in its subtree (walks under a cap) */
+    uint16_t ix_uclass;    /* uptime class the worker is filed under */
 } worker;
 
 /* A registration as the agent sent it (borrowed strings). */

@@ -109,7 +109,8 @@ search_row *search_run(const windex *ix, const registry *reg, const match_reques
             b->gpus < f->gpus_per_worker || !region_allowed(f, regions, b->region))
             continue;
         search_row *r = NULL;
-        for (const worker *w = index_first(ix, bi); w; w = index_next(ix, w)) {
+        for (const worker *w = index_first_under(ix, bi, f->max_price_uusd); w;
+             w = index_next_under(ix, w, f->max_price_uusd)) {
             if (w->ix_uclass < min_class)
                 break; /* the rest of the bucket is less reliable still */
             if (w->uptime < f->min_uptime ||
