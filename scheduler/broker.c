@@ -22,7 +22,7 @@
 #include "log.h"
 #include "regions.h"
 #include "registry.h"
-#include "sched.h"
+#include "scheduler.h"
 #include "strutil.h"
 #include "wire.h"
 #include "zsock.h"

@@ -10,7 +10,7 @@
 #include "idmap.h"
 #include "regions.h"
 #include "registry.h"
-#include "sched.h"
+#include "scheduler.h"
 #include "store.h"
 #include "zsock.h"
 

@@ -82,7 +82,7 @@ typedef struct worker {
     /* liveness lists, by slot index */
     uint32_t slot;
     uint32_t prev, next;
-    /* Owned by the scheduler (sched.c, index.c), never touched here: */
+    /* Owned by the scheduler (scheduler.c, index.c), never touched here: */
     uint8_t alloc;      /* worker_alloc */
     uint32_t cluster;   /* cluster slot while allocated */
     uint32_t ix_bucket; /* index bucket, or UINT32_MAX when not indexed */

@@ -3,7 +3,7 @@
 #ifndef MUSTER_SCHEDFIX_H
 #define MUSTER_SCHEDFIX_H
 
-#include "sched.h"
+#include "scheduler.h"
 
 typedef struct schedfix {
     catalog *cat;

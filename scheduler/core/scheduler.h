@@ -1,4 +1,4 @@
-/* sched.h - the scheduler core: workers, their index, and clusters.
+/* scheduler.h - the scheduler core: workers, their index, and clusters.
  *
  * The one object the broker and the simulator drive. Pure like all of the
  * core: it takes events (a worker registered, heartbeated or left, a client
