@@ -37,7 +37,7 @@
 #include "catalog.h"
 #include "ids.h"
 #include "regions.h"
-#include "sched.h"
+#include "scheduler.h"
 #include "strutil.h"
 #include "tiers.h"
 
