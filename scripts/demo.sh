@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # muster's main job, locally: install what is missing, build, start a broker
-# (musterd) and five agents with simulated GPUs in five countries, then show
-# the fleet with the CLI. One agent is then killed without warning to show
-# liveness at work. Everything listens on 127.0.0.1 only and is stopped on
-# exit; pass --keep to leave the fleet running until Ctrl-C.
+# (musterd) and five agents with simulated GPUs in five countries, show the
+# fleet, search it, get a quote, rent a cluster and wait until it is ready,
+# and show what happens with a request the fleet cannot serve. One agent is
+# then killed without warning to show liveness at work. Everything listens
+# on 127.0.0.1 only and is stopped on exit; pass --keep to leave the fleet
+# running until Ctrl-C.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 keep=0
@@ -57,23 +59,36 @@ if [ "$(online)" != 5 ]; then
   exit 1
 fi
 
+show() { # print the command (quoting what has spaces), then run it
+  echo
+  printf '$ muster'
+  for a in "$@"; do
+    case "$a" in *" "*) printf ' "%s"' "$a" ;; *) printf ' %s' "$a" ;; esac
+  done
+  echo
+  muster "$@"
+}
+show workers
+show status
+
+# A self-service user: what is there, what would it cost, then a cluster.
+show search --gpu "RTX 4090"
+show quote --gpu "RTX 4090" --workers 2 --region europe --bandwidth medium --hours 6
 echo
-echo "\$ muster workers"
-muster workers
-echo
-echo "\$ muster status"
-muster status
-first=$(muster workers --json | grep -oE '"id":[[:space:]]*"[0-9a-f-]+"' | head -1 | grep -oE '[0-9a-f]{8}-' | tr -d -)
-echo
-echo "\$ muster workers show $first"
-muster workers show "$first"
+echo "\$ muster cluster create --gpu \"RTX 4090\" --workers 2 --region europe --bandwidth medium --hours 6 --wait"
+cluster=$(muster cluster create --gpu "RTX 4090" --workers 2 --region europe --bandwidth medium \
+  --hours 6 --owner demo --wait)
+echo "$cluster"
+show cluster show "$cluster"
+# A request the fleet cannot serve: the reason, and what would work instead.
+show cluster create --gpu H100 --gpus-per-worker 8 --workers 2 --hours 6 || true
 
 echo
 echo "== killing sao-01 with SIGKILL: it stops heartbeating and goes suspect, then offline" >&2
 { kill -9 "$sao_pid" && wait "$sao_pid"; } 2>/dev/null || true
 sleep 3.5
-echo "\$ muster workers --state offline"
-muster workers --state offline
+show workers --state offline
+show cluster list
 
 if [ $keep = 1 ]; then
   echo

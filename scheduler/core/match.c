@@ -16,6 +16,7 @@
 #include "pricing.h"
 
 #define MAX_GROUPS 65 /* 64 regions + workers of unknown region */
+#define PLURAL(n)  ((n) == 1 ? "" : "s")
 
 /* --- the order and the filters ------------------------------------------------------ */
 
@@ -482,8 +483,8 @@ void match_explain_failure(const windex *ix, const registry *reg, const match_re
         size_t k = count_of(ix, reg, &alt, buf);
         if (k >= rq->workers) {
             snprintf(flags, sizeof(flags), "--bandwidth %s", tier_name((tier)t));
-            snprintf(text, sizeof(text), "%u workers at tier %s or better", rq->workers,
-                     tier_name((tier)t));
+            snprintf(text, sizeof(text), "%u worker%s at tier %s or better", rq->workers,
+                     PLURAL(rq->workers), tier_name((tier)t));
             add_alt(why, rq->workers, flags, text);
             break;
         }
@@ -498,7 +499,7 @@ void match_explain_failure(const windex *ix, const registry *reg, const match_re
             alt.n_countries = 0;
             if (count_of(ix, reg, &alt, buf) >= rq->workers) {
                 snprintf(flags, sizeof(flags), "--region %s", regions_name_at(regions, r));
-                snprintf(text, sizeof(text), "%u workers in %s", rq->workers,
+                snprintf(text, sizeof(text), "%u worker%s in %s", rq->workers, PLURAL(rq->workers),
                          regions_name_at(regions, r));
                 add_alt(why, rq->workers, flags, text);
                 added++;
@@ -521,8 +522,8 @@ void match_explain_failure(const windex *ix, const registry *reg, const match_re
             alt.min_uptime = steps[i];
             if (count_of(ix, reg, &alt, buf) >= rq->workers) {
                 snprintf(flags, sizeof(flags), "--min-uptime %.2f", (double)steps[i]);
-                snprintf(text, sizeof(text), "%u workers with uptime >= %.2f", rq->workers,
-                         (double)steps[i]);
+                snprintf(text, sizeof(text), "%u worker%s with uptime >= %.2f", rq->workers,
+                         PLURAL(rq->workers), (double)steps[i]);
                 add_alt(why, rq->workers, flags, text);
                 break;
             }
@@ -542,14 +543,15 @@ void match_explain_failure(const windex *ix, const registry *reg, const match_re
             char price[32];
             pricing_format(top, price, sizeof(price));
             snprintf(flags, sizeof(flags), "--max-price %s", price);
-            snprintf(text, sizeof(text), "%u workers at up to %s USD per GPU hour", rq->workers,
-                     price);
+            snprintf(text, sizeof(text), "%u worker%s at up to %s USD per GPU hour", rq->workers,
+                     PLURAL(rq->workers), price);
             add_alt(why, rq->workers, flags, text);
         }
     }
     if (why->available > 0 && why->available < rq->workers) {
         snprintf(flags, sizeof(flags), "--workers %u", why->available);
-        snprintf(text, sizeof(text), "%u workers as asked", why->available);
+        snprintf(text, sizeof(text), "%u worker%s as asked", why->available,
+                 why->available == 1 ? "" : "s");
         add_alt(why, why->available, flags, text);
     }
     mu_free(buf);
