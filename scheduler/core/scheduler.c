@@ -101,13 +101,21 @@ static void end_cluster(sched *s, cluster *c, cluster_state to, uint64_t now, co
 
 /* --- what the registry tells us ------------------------------------------------------- */
 
-static void degrade(sched *s, cluster *c, uint64_t now, const worker *w, const char *why)
+/* A seat stopped being served (its member is marked lost or vacated by the
+ * caller). The state changes before any event goes out, so every event
+ * carries the state after the change. */
+static void seat_lost(sched *s, cluster *c, uint64_t now, const worker *w, const char *what,
+                      const char *reason, const char *degrade_why)
 {
-    if (c->state != CLUSTER_READY)
-        return;
-    c->state = CLUSTER_DEGRADED;
-    cluster_record(c, now, NIL, "degraded", why);
-    emit(s, c, "cluster.degraded", w, why);
+    cluster_record(c, now, w->slot, what, reason);
+    bool degrades = c->state == CLUSTER_READY;
+    if (degrades) {
+        c->state = CLUSTER_DEGRADED;
+        cluster_record(c, now, NIL, "degraded", degrade_why);
+    }
+    emit(s, c, "cluster.member_lost", w, reason);
+    if (degrades)
+        emit(s, c, "cluster.degraded", w, degrade_why);
 }
 
 /* A member that re-registered as something its cluster's request does not
@@ -123,10 +131,9 @@ static bool vacate_if_unfit(sched *s, worker *w, uint64_t now)
     m->acked = 0;
     w->alloc = WORKER_FREE;
     w->cluster = NIL;
-    cluster_record(c, now, w->slot, "left", "re-registered outside the request");
-    emit(s, c, "cluster.member_lost", w, "re-registered outside the request");
+    seat_lost(s, c, now, w, "left", "re-registered outside the request",
+              "a member no longer fits the request");
     notice(s, c, w, false);
-    degrade(s, c, now, w, "a member no longer fits the request");
     return true;
 }
 
@@ -143,9 +150,7 @@ static void on_worker_state(void *arg, worker *w, worker_state from, worker_stat
         cluster_member *m = c ? member_of(c, w->slot) : NULL;
         if (m && to == WORKER_OFFLINE && !m->lost) {
             m->lost = 1;
-            cluster_record(c, now, w->slot, "lost", reason);
-            emit(s, c, "cluster.member_lost", w, reason);
-            degrade(s, c, now, w, "a member went offline");
+            seat_lost(s, c, now, w, "lost", reason, "a member went offline");
         } else if (m && to == WORKER_ONLINE && from == WORKER_OFFLINE && !m->lost) {
             /* Back within the grace after a restart: remind it of its cluster. */
             cluster_record(c, now, w->slot, "back", "reconnected after a broker restart");
@@ -254,9 +259,8 @@ static void end_grace(sched *s, uint64_t now)
             if (!w || m->lost || w->state != WORKER_OFFLINE)
                 continue;
             m->lost = 1;
-            cluster_record(c, now, w->slot, "lost", "not back after the broker restarted");
-            emit(s, c, "cluster.member_lost", w, "not back after the broker restarted");
-            degrade(s, c, now, w, "a member did not come back after the broker restarted");
+            seat_lost(s, c, now, w, "lost", "not back after the broker restarted",
+                      "a member did not come back after the broker restarted");
         }
     }
 }
