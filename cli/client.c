@@ -2,6 +2,7 @@
 #include "muster/client.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <string.h>
 #include <zmq.h>
 
@@ -102,21 +103,33 @@ int muster_client_call(muster_client *c, Muster__Envelope *req, Muster__Envelope
     }
 }
 
-/* Call and check that the reply is OK with the expected body. */
-static int call_expect(muster_client *c, Muster__Envelope *req, Muster__Envelope__BodyCase want,
-                       Muster__Envelope **reply, Muster__Status *status, mu_error *errp)
+/* Call and check that the reply is OK with the expected body. A
+ * STATUS_NOT_MET reply with its `not_met` body goes to *not_met when that is
+ * not NULL (else it is freed); *not_met is NULL otherwise. */
+static int call_expect_nm(muster_client *c, Muster__Envelope *req, Muster__Envelope__BodyCase want,
+                          Muster__Envelope **reply, Muster__Envelope **not_met,
+                          Muster__Status *status, mu_error *errp)
 {
     Muster__Envelope *env;
     if (status)
         *status = MUSTER__STATUS__STATUS_OK;
+    if (not_met)
+        *not_met = NULL;
     if (muster_client_call(c, req, &env, errp) < 0)
         return -1;
     if (env->status != MUSTER__STATUS__STATUS_OK) {
         if (status)
             *status = env->status;
-        errprintf(errp, "%s",
-                  env->reason && *env->reason ? env->reason : wire_status_name(env->status));
-        wire_free(env);
+        const char *why = env->reason && *env->reason ? env->reason : NULL;
+        bool has_body = env->status == MUSTER__STATUS__STATUS_NOT_MET &&
+                        env->body_case == MUSTER__ENVELOPE__BODY_NOT_MET && env->not_met;
+        if (!why && has_body && env->not_met->explanation && *env->not_met->explanation)
+            why = env->not_met->explanation;
+        errprintf(errp, "%s", why ? why : wire_status_name(env->status));
+        if (has_body && not_met)
+            *not_met = env;
+        else
+            wire_free(env);
         errno = EREMOTEIO;
         return -1;
     }
@@ -127,6 +140,12 @@ static int call_expect(muster_client *c, Muster__Envelope *req, Muster__Envelope
     }
     *reply = env;
     return 0;
+}
+
+static int call_expect(muster_client *c, Muster__Envelope *req, Muster__Envelope__BodyCase want,
+                       Muster__Envelope **reply, Muster__Status *status, mu_error *errp)
+{
+    return call_expect_nm(c, req, want, reply, NULL, status, errp);
 }
 
 int muster_list_workers(muster_client *c, const Muster__ListWorkersRequest *q,
@@ -160,4 +179,212 @@ int muster_broker_status(muster_client *c, Muster__Envelope **reply, Muster__Sta
     req.body_case = MUSTER__ENVELOPE__BODY_BROKER_STATUS;
     req.broker_status = &q;
     return call_expect(c, &req, MUSTER__ENVELOPE__BODY_BROKER_STATUS_REPLY, reply, status, errp);
+}
+
+int muster_quote(muster_client *c, const Muster__ClusterSpec *spec, Muster__Envelope **reply,
+                 Muster__Envelope **not_met, Muster__Status *status, mu_error *errp)
+{
+    Muster__QuoteRequest q = MUSTER__QUOTE_REQUEST__INIT;
+    q.spec = (Muster__ClusterSpec *)spec;
+    Muster__Envelope req;
+    wire_envelope_init(&req, 0);
+    req.body_case = MUSTER__ENVELOPE__BODY_QUOTE;
+    req.quote = &q;
+    return call_expect_nm(c, &req, MUSTER__ENVELOPE__BODY_QUOTE_REPLY, reply, not_met, status,
+                          errp);
+}
+
+int muster_create_cluster(muster_client *c, const Muster__ClusterSpec *spec, const char *owner,
+                          Muster__Envelope **reply, Muster__Envelope **not_met,
+                          Muster__Status *status, mu_error *errp)
+{
+    Muster__CreateClusterRequest q = MUSTER__CREATE_CLUSTER_REQUEST__INIT;
+    q.spec = (Muster__ClusterSpec *)spec;
+    q.owner = (char *)(owner ? owner : "");
+    Muster__Envelope req;
+    wire_envelope_init(&req, 0);
+    req.body_case = MUSTER__ENVELOPE__BODY_CREATE_CLUSTER;
+    req.create_cluster = &q;
+    return call_expect_nm(c, &req, MUSTER__ENVELOPE__BODY_CLUSTER_REPLY, reply, not_met, status,
+                          errp);
+}
+
+int muster_get_cluster(muster_client *c, const char *id, Muster__Envelope **reply,
+                       Muster__Status *status, mu_error *errp)
+{
+    Muster__GetClusterRequest q = MUSTER__GET_CLUSTER_REQUEST__INIT;
+    q.id = (char *)id;
+    Muster__Envelope req;
+    wire_envelope_init(&req, 0);
+    req.body_case = MUSTER__ENVELOPE__BODY_GET_CLUSTER;
+    req.get_cluster = &q;
+    return call_expect(c, &req, MUSTER__ENVELOPE__BODY_CLUSTER_REPLY, reply, status, errp);
+}
+
+int muster_list_clusters(muster_client *c, const Muster__ListClustersRequest *q,
+                         Muster__Envelope **reply, Muster__Status *status, mu_error *errp)
+{
+    Muster__Envelope req;
+    wire_envelope_init(&req, 0);
+    req.body_case = MUSTER__ENVELOPE__BODY_LIST_CLUSTERS;
+    req.list_clusters = (Muster__ListClustersRequest *)q;
+    return call_expect(c, &req, MUSTER__ENVELOPE__BODY_LIST_CLUSTERS_REPLY, reply, status, errp);
+}
+
+int muster_extend_cluster(muster_client *c, const char *id, uint32_t hours,
+                          Muster__Envelope **reply, Muster__Status *status, mu_error *errp)
+{
+    Muster__ExtendClusterRequest q = MUSTER__EXTEND_CLUSTER_REQUEST__INIT;
+    q.id = (char *)id;
+    q.hours = hours;
+    Muster__Envelope req;
+    wire_envelope_init(&req, 0);
+    req.body_case = MUSTER__ENVELOPE__BODY_EXTEND_CLUSTER;
+    req.extend_cluster = &q;
+    return call_expect(c, &req, MUSTER__ENVELOPE__BODY_CLUSTER_REPLY, reply, status, errp);
+}
+
+int muster_release_cluster(muster_client *c, const char *id, const char *reason,
+                           Muster__Envelope **reply, Muster__Status *status, mu_error *errp)
+{
+    Muster__ReleaseClusterRequest q = MUSTER__RELEASE_CLUSTER_REQUEST__INIT;
+    q.id = (char *)id;
+    q.reason = (char *)(reason ? reason : "");
+    Muster__Envelope req;
+    wire_envelope_init(&req, 0);
+    req.body_case = MUSTER__ENVELOPE__BODY_RELEASE_CLUSTER;
+    req.release_cluster = &q;
+    return call_expect(c, &req, MUSTER__ENVELOPE__BODY_CLUSTER_REPLY, reply, status, errp);
+}
+
+int muster_search(muster_client *c, const Muster__SearchRequest *q, Muster__Envelope **reply,
+                  Muster__Status *status, mu_error *errp)
+{
+    Muster__Envelope req;
+    wire_envelope_init(&req, 0);
+    req.body_case = MUSTER__ENVELOPE__BODY_SEARCH;
+    req.search = (Muster__SearchRequest *)q;
+    return call_expect(c, &req, MUSTER__ENVELOPE__BODY_SEARCH_REPLY, reply, status, errp);
+}
+
+/* --- events --------------------------------------------------------------------- */
+
+struct muster_events {
+    void *zctx;
+    void *sock;
+};
+
+/* The largest event the client accepts; events are small. */
+#define EVENT_MAX_BYTES (1u << 20)
+
+muster_events *muster_events_open(const char *endpoint, const char *topic_prefix, mu_error *errp)
+{
+    muster_events *ev = mu_calloc(1, sizeof(*ev));
+    if (!ev)
+        return errprintf(errp, "out of memory"), NULL;
+    if (!topic_prefix)
+        topic_prefix = "";
+    if (!(ev->zctx = zmq_ctx_new())) {
+        errprintf(errp, "zmq_ctx_new: %s", zmq_strerror(errno));
+        goto error;
+    }
+    if (!(ev->sock = zs_socket(ev->zctx, ZMQ_SUB, 4 * (int64_t)EVENT_MAX_BYTES, errp)))
+        goto error;
+    if (zmq_setsockopt(ev->sock, ZMQ_SUBSCRIBE, topic_prefix, strlen(topic_prefix)) < 0) {
+        errprintf(errp, "subscribe to \"%s\": %s", topic_prefix, zmq_strerror(errno));
+        goto error;
+    }
+    if (zs_connect(ev->sock, endpoint, errp) < 0)
+        goto error;
+    return ev;
+error:
+    muster_events_close(ev);
+    return NULL;
+}
+
+void muster_events_close(muster_events *ev)
+{
+    if (!ev)
+        return;
+    zs_close(ev->sock);
+    if (ev->zctx)
+        zmq_ctx_term(ev->zctx);
+    mu_free(ev);
+}
+
+/* Receive one whole message that is waiting: 0 and the last frame in
+ * *payload (the caller closes it), with *frames its number of frames; -1
+ * with errno (EAGAIN: nothing there). */
+static int recv_event_frames(void *sock, zmq_msg_t *payload, int *frames)
+{
+    *frames = 0;
+    zmq_msg_init(payload);
+    for (;;) {
+        zmq_msg_close(payload);
+        zmq_msg_init(payload);
+        if (zmq_msg_recv(payload, sock, *frames ? 0 : ZMQ_DONTWAIT) < 0) {
+            int e = errno;
+            zmq_msg_close(payload);
+            errno = e;
+            return -1;
+        }
+        (*frames)++;
+        if (!zmq_msg_more(payload))
+            return 0;
+    }
+}
+
+int muster_events_next(muster_events *ev, int timeout_ms, Muster__Envelope **event, mu_error *errp)
+{
+    uint64_t deadline = timeout_ms >= 0 ? clock_mono_ms() + (uint64_t)timeout_ms : UINT64_MAX;
+    for (;;) {
+        long wait = -1;
+        if (timeout_ms >= 0) {
+            uint64_t now = clock_mono_ms();
+            wait = now >= deadline ? 0 : (long)(deadline - now);
+        }
+        zmq_pollitem_t it = {ev->sock, 0, ZMQ_POLLIN, 0};
+        int n = zmq_poll(&it, 1, wait);
+        if (n < 0) {
+            int e = errno;
+            errprintf(errp, "zmq_poll: %s", zmq_strerror(e));
+            errno = e;
+            return -1;
+        }
+        if (n == 0 || !(it.revents & ZMQ_POLLIN)) {
+            if (timeout_ms >= 0 && clock_mono_ms() >= deadline)
+                return 1;
+            continue;
+        }
+        zmq_msg_t payload;
+        int frames;
+        if (recv_event_frames(ev->sock, &payload, &frames) < 0) {
+            if (errno == EAGAIN)
+                continue;
+            if (errno == EINTR) {
+                errprintf(errp, "interrupted");
+                errno = EINTR;
+                return -1;
+            }
+            int e = errno;
+            errprintf(errp, "receive an event: %s", zmq_strerror(e));
+            errno = e;
+            return -1;
+        }
+        Muster__Envelope *env = NULL;
+        Muster__Status st;
+        uint64_t rid;
+        int rc = frames != 2 ? -1
+                             : wire_decode(zmq_msg_data(&payload), zmq_msg_size(&payload),
+                                           EVENT_MAX_BYTES, &env, &st, &rid, NULL);
+        zmq_msg_close(&payload);
+        if (rc < 0)
+            continue; /* not an event as docs/protocol.md frames it: skip */
+        if (env->body_case != MUSTER__ENVELOPE__BODY_EVENT || !env->event) {
+            wire_free(env);
+            continue;
+        }
+        *event = env;
+        return 0;
+    }
 }

@@ -2,7 +2,9 @@
 #include "format.h"
 
 #include <cjson/cJSON.h>
+#include <inttypes.h>
 #include <string.h>
+#include <time.h>
 
 #include "strutil.h"
 
@@ -17,6 +19,71 @@ const char *format_state_name(Muster__WorkerState s)
         return "offline";
     default:
         return "unknown";
+    }
+}
+
+void format_usd(uint64_t uusd, char *out, size_t n)
+{
+    uint64_t cents = uusd / 10000 + (uusd % 10000 >= 5000);
+    if (uusd > 0 && cents == 0) {
+        /* Under half a cent: keep the digits that say how much. */
+        char buf[32];
+        snprintf(buf, sizeof(buf), "0.%06" PRIu64, uusd);
+        size_t len = strlen(buf);
+        while (len > 4 && buf[len - 1] == '0')
+            buf[--len] = '\0';
+        snprintf(out, n, "%s", buf);
+        return;
+    }
+    snprintf(out, n, "%" PRIu64 ".%02" PRIu64, cents / 100, cents % 100);
+}
+
+void format_time(uint64_t ms, char *out, size_t n)
+{
+    if (ms == 0) {
+        snprintf(out, n, "-");
+        return;
+    }
+    time_t t = (time_t)(ms / 1000);
+    struct tm tm;
+    if (!localtime_r(&t, &tm) || strftime(out, n, "%Y-%m-%d %H:%M:%S", &tm) == 0)
+        snprintf(out, n, "%" PRIu64, ms);
+}
+
+/* "45s", "59m", "5h 59m", "2d 3h". */
+static void span_text(uint64_t ms, char *out, size_t n)
+{
+    uint64_t s = ms / 1000;
+    if (s < 60)
+        snprintf(out, n, "%" PRIu64 "s", s);
+    else if (s < 3600)
+        snprintf(out, n, "%" PRIu64 "m", s / 60);
+    else if (s < 86400)
+        snprintf(out, n, "%" PRIu64 "h %" PRIu64 "m", s / 3600, s / 60 % 60);
+    else
+        snprintf(out, n, "%" PRIu64 "d %" PRIu64 "h", s / 86400, s / 3600 % 24);
+}
+
+int format_cluster_ended(const char *state)
+{
+    return state &&
+           (!strcmp(state, "released") || !strcmp(state, "expired") || !strcmp(state, "failed"));
+}
+
+/* Join n strings with sep into out; "any" when there are none. */
+static void join_text(char **v, size_t nv, const char *sep, const char *none, char *out, size_t n)
+{
+    size_t len = 0;
+    out[0] = '\0';
+    if (nv == 0) {
+        snprintf(out, n, "%s", none);
+        return;
+    }
+    for (size_t i = 0; i < nv && len < n; i++) {
+        int k = snprintf(out + len, n - len, "%s%s", i ? sep : "", v[i]);
+        if (k < 0)
+            break;
+        len += (size_t)k;
     }
 }
 
@@ -42,16 +109,18 @@ void format_workers_table(FILE *out, const Muster__ListWorkersReply *r)
         fprintf(out, "No workers.\n");
         return;
     }
-    fprintf(out, "%-8s  %-20s  %-16s  %-20s  %-6s  %-7s  %s\n", "ID", "HOST", "GPUS", "REGION",
-            "TIER", "STATE", "LAST SEEN");
+    fprintf(out, "%-8s  %-20s  %-16s  %-20s  %-6s  %7s  %6s  %-7s  %s\n", "ID", "HOST", "GPUS",
+            "REGION", "TIER", "$/GPU-H", "UPTIME", "STATE", "LAST SEEN");
     for (size_t i = 0; i < r->n_workers; i++) {
         const Muster__WorkerInfo *w = r->workers[i];
-        char gpus[64], where[48], seen[16];
+        char gpus[64], where[48], seen[16], price[24];
         gpus_text(w, gpus, sizeof(gpus));
         where_text(w, where, sizeof(where));
         str_duration(w->last_seen_ms_ago, seen, sizeof(seen));
-        fprintf(out, "%-8.8s  %-20.20s  %-16.16s  %-20.20s  %-6s  %-7s  %s ago\n", w->id,
-                w->hostname, gpus, where, w->tier, format_state_name(w->state), seen);
+        format_usd(w->price_micro_usd, price, sizeof(price));
+        fprintf(out, "%-8.8s  %-20.20s  %-16.16s  %-20.20s  %-6s  %7s  %6.3f  %-7s  %s ago\n",
+                w->id, w->hostname, gpus, where, w->tier, price, w->uptime,
+                format_state_name(w->state), seen);
     }
     size_t on = 0, gpus = 0;
     for (size_t i = 0; i < r->n_workers; i++) {
@@ -84,6 +153,14 @@ void format_worker_detail(FILE *out, const Muster__WorkerInfo *w)
     fprintf(out, "region:       %s\n", where);
     fprintf(out, "bandwidth:    %u/%u Mbit/s down/up, tier %s\n", w->bandwidth_down_mbps,
             w->bandwidth_up_mbps, w->tier);
+    char price[24];
+    format_usd(w->price_micro_usd, price, sizeof(price));
+    fprintf(out, "price:        %s USD per GPU hour\n", price);
+    fprintf(out, "uptime:       %.3f\n", w->uptime);
+    if (w->cluster_id && *w->cluster_id)
+        fprintf(out, "alloc:        %s, cluster %s\n", *w->alloc ? w->alloc : "-", w->cluster_id);
+    else
+        fprintf(out, "alloc:        %s\n", *w->alloc ? w->alloc : "-");
     fprintf(out, "agent:        %s\n", *w->agent_version ? w->agent_version : "-");
     for (size_t i = 0; i < w->n_devices; i++) {
         const Muster__Device *d = w->devices[i];
@@ -150,6 +227,10 @@ static cJSON *worker_json(const Muster__WorkerInfo *w)
     cJSON_AddNumberToObject(o, "connected_at_ms", (double)w->connected_at_ms);
     cJSON_AddStringToObject(o, "agent_version", w->agent_version);
     cJSON_AddBoolToObject(o, "simulated", w->simulated);
+    cJSON_AddNumberToObject(o, "price_micro_usd", (double)w->price_micro_usd);
+    cJSON_AddNumberToObject(o, "uptime", w->uptime);
+    cJSON_AddStringToObject(o, "alloc", w->alloc);
+    cJSON_AddStringToObject(o, "cluster_id", w->cluster_id);
     cJSON *devs = cJSON_AddArrayToObject(o, "devices");
     for (size_t i = 0; devs && i < w->n_devices; i++) {
         const Muster__Device *d = w->devices[i];
@@ -229,4 +310,510 @@ int format_error_json(FILE *out, const char *status, const char *reason)
     cJSON_AddStringToObject(e, "status", status);
     cJSON_AddStringToObject(e, "reason", reason);
     return print_json(out, o);
+}
+
+/* --- clusters, quotes, search, events ------------------------------------------ */
+
+/* "8 workers (at least 5) with 1+ RTX 4090, tier medium or better, in
+ * europe, countries DE/FR, uptime >= 0.95, at most 0.60 USD per GPU hour,
+ * placement pack, verified workers only". */
+static void spec_text(const Muster__ClusterSpec *s, char *out, size_t n)
+{
+    char models[160], regions[160], countries[96], price[24];
+    join_text(s->gpu_models, s->n_gpu_models, "/", "any GPU", models, sizeof(models));
+    join_text(s->regions, s->n_regions, ", ", "anywhere", regions, sizeof(regions));
+    join_text(s->countries, s->n_countries, "/", "", countries, sizeof(countries));
+    uint32_t per = s->gpus_per_worker ? s->gpus_per_worker : 1;
+    size_t len = 0;
+    int k;
+#define APPEND(...)                                                                                \
+    do {                                                                                           \
+        if (len < n && (k = snprintf(out + len, n - len, __VA_ARGS__)) > 0)                        \
+            len += (size_t)k;                                                                      \
+    } while (0)
+    out[0] = '\0';
+    if (s->workers)
+        APPEND("%u worker%s", s->workers, s->workers == 1 ? "" : "s");
+    else if (s->total_gpus)
+        APPEND("%u GPUs", s->total_gpus);
+    uint32_t asked =
+        s->workers ? s->workers : s->total_gpus / (s->gpus_per_worker ? s->gpus_per_worker : 1);
+    if (s->min_workers && s->min_workers < asked)
+        APPEND(" (at least %u)", s->min_workers);
+    APPEND("%s%ux %s", len ? " with " : "", per, models);
+    APPEND(", tier %s or better", *s->min_tier ? s->min_tier : "low");
+    APPEND(", %s%s", s->n_regions ? "in " : "", regions);
+    if (s->n_countries)
+        APPEND(", countries %s", countries);
+    if (s->min_uptime > 0)
+        APPEND(", uptime >= %.2f", s->min_uptime);
+    if (s->max_price_micro_usd) {
+        format_usd(s->max_price_micro_usd, price, sizeof(price));
+        APPEND(", at most %s USD per GPU hour", price);
+    }
+    if (*s->placement)
+        APPEND(", placement %s", s->placement);
+    APPEND(", %s", s->include_unverified ? "unverified workers too" : "verified workers only");
+#undef APPEND
+}
+
+void format_quote(FILE *out, const Muster__QuoteReply *q)
+{
+    char hour[24], total[24];
+    format_usd(q->price_per_hour_micro_usd, hour, sizeof(hour));
+    format_usd(q->total_micro_usd, total, sizeof(total));
+    fprintf(out, "%u worker%s with %u GPU%s: %s USD per hour, %s USD for %u hour%s\n", q->workers,
+            q->workers == 1 ? "" : "s", q->gpus, q->gpus == 1 ? "" : "s", hour, total, q->hours,
+            q->hours == 1 ? "" : "s");
+    fprintf(out, "(a quote reserves nothing: `muster cluster create` with the same flags asks "
+                 "for it)\n");
+}
+
+/* Distinct regions of the members, or of the spec, or "any". */
+static void cluster_regions(const Muster__ClusterInfo *c, char *out, size_t n)
+{
+    char *seen[16];
+    size_t ns = 0;
+    for (size_t i = 0; i < c->n_members && ns < 16; i++) {
+        const char *r = c->members[i]->region;
+        if (!r || !*r)
+            continue;
+        size_t j = 0;
+        while (j < ns && strcmp(seen[j], r))
+            j++;
+        if (j == ns)
+            seen[ns++] = (char *)r;
+    }
+    if (ns)
+        join_text(seen, ns, ",", "", out, n);
+    else if (c->spec)
+        join_text(c->spec->regions, c->spec->n_regions, ",", "any", out, n);
+    else
+        snprintf(out, n, "any");
+}
+
+static void cluster_models(const Muster__ClusterInfo *c, char *out, size_t n)
+{
+    if (c->spec && c->spec->n_gpu_models)
+        join_text(c->spec->gpu_models, c->spec->n_gpu_models, "/", "", out, n);
+    else if (c->n_members && *c->members[0]->gpu_model)
+        snprintf(out, n, "%s", c->members[0]->gpu_model);
+    else
+        snprintf(out, n, "any");
+}
+
+static uint32_t cluster_workers(const Muster__ClusterInfo *c)
+{
+    if (c->n_members)
+        return (uint32_t)c->n_members;
+    return c->spec ? c->spec->workers : 0;
+}
+
+static void ends_text(const Muster__ClusterInfo *c, uint64_t now_ms, char *out, size_t n)
+{
+    if (format_cluster_ended(c->state) || c->ended_at_ms)
+        snprintf(out, n, "-");
+    else if (c->ends_at_ms <= now_ms)
+        snprintf(out, n, "now");
+    else
+        span_text(c->ends_at_ms - now_ms, out, n);
+}
+
+void format_cluster_summary(FILE *out, const Muster__ClusterInfo *c)
+{
+    char models[96], regions[96], hour[24], total[24], ends[32];
+    cluster_models(c, models, sizeof(models));
+    cluster_regions(c, regions, sizeof(regions));
+    format_usd(c->price_per_hour_micro_usd, hour, sizeof(hour));
+    format_usd(c->total_micro_usd, total, sizeof(total));
+    format_time(c->ends_at_ms, ends, sizeof(ends));
+    uint32_t w = cluster_workers(c);
+    fprintf(out,
+            "cluster %s (%s): %u worker%s, %u GPU%s of %s in %s; %s USD per hour, %s USD for "
+            "%u hour%s; ends %s\n",
+            c->id, c->state, w, w == 1 ? "" : "s", c->gpus, c->gpus == 1 ? "" : "s", models,
+            regions, hour, total, c->hours, c->hours == 1 ? "" : "s", ends);
+}
+
+void format_clusters_table(FILE *out, const Muster__ListClustersReply *r, uint64_t now_ms)
+{
+    if (r->n_clusters == 0) {
+        fprintf(out, "No clusters.\n");
+        return;
+    }
+    fprintf(out, "%-8s  %-12s  %-12s  %7s  %5s  %-16s  %-20s  %8s  %s\n", "ID", "OWNER", "STATE",
+            "WORKERS", "GPUS", "MODEL", "REGION", "$/H", "ENDS IN");
+    uint64_t hourly = 0;
+    size_t active = 0;
+    for (size_t i = 0; i < r->n_clusters; i++) {
+        const Muster__ClusterInfo *c = r->clusters[i];
+        char models[96], regions[96], hour[24], ends[32];
+        cluster_models(c, models, sizeof(models));
+        cluster_regions(c, regions, sizeof(regions));
+        format_usd(c->price_per_hour_micro_usd, hour, sizeof(hour));
+        ends_text(c, now_ms, ends, sizeof(ends));
+        fprintf(out, "%-8.8s  %-12.12s  %-12.12s  %7u  %5u  %-16.16s  %-20.20s  %8s  %s\n", c->id,
+                c->owner, c->state, cluster_workers(c), c->gpus, models, regions, hour, ends);
+        if (!format_cluster_ended(c->state)) {
+            active++;
+            hourly += c->price_per_hour_micro_usd;
+        }
+    }
+    char h[24];
+    format_usd(hourly, h, sizeof(h));
+    fprintf(out, "%zu cluster%s, %zu active costing %s USD per hour", r->n_clusters,
+            r->n_clusters == 1 ? "" : "s", active, h);
+    if (r->total > r->n_clusters)
+        fprintf(out, " (of %u matching: see --limit)", r->total);
+    fputs(".\n", out);
+}
+
+void format_cluster_detail(FILE *out, const Muster__ClusterInfo *c, uint64_t now_ms)
+{
+    char buf[512], t[32], hour[24], total[24], span[32];
+    fprintf(out, "id:           %s\n", c->id);
+    fprintf(out, "owner:        %s\n", *c->owner ? c->owner : "-");
+    fprintf(out, "state:        %s", c->state);
+    if (*c->end_reason)
+        fprintf(out, " (%s)", c->end_reason);
+    fputc('\n', out);
+    if (c->spec) {
+        spec_text(c->spec, buf, sizeof(buf));
+        fprintf(out, "request:      %s\n", buf);
+    }
+    format_usd(c->price_per_hour_micro_usd, hour, sizeof(hour));
+    format_usd(c->total_micro_usd, total, sizeof(total));
+    fprintf(out, "gpus:         %u on %zu worker%s\n", c->gpus, c->n_members,
+            c->n_members == 1 ? "" : "s");
+    fprintf(out, "price:        %s USD per hour, %s USD for %u hour%s\n", hour, total, c->hours,
+            c->hours == 1 ? "" : "s");
+    format_time(c->created_at_ms, t, sizeof(t));
+    fprintf(out, "created:      %s\n", t);
+    if (c->ready_at_ms) {
+        format_time(c->ready_at_ms, t, sizeof(t));
+        fprintf(out, "ready:        %s (%.1f s after creation)\n", t,
+                c->ready_at_ms >= c->created_at_ms
+                    ? (double)(c->ready_at_ms - c->created_at_ms) / 1000.0
+                    : 0.0);
+    } else {
+        fprintf(out, "ready:        -\n");
+    }
+    format_time(c->ends_at_ms, t, sizeof(t));
+    if (!c->ended_at_ms && c->ends_at_ms > now_ms) {
+        span_text(c->ends_at_ms - now_ms, span, sizeof(span));
+        fprintf(out, "ends:         %s (in %s)\n", t, span);
+    } else {
+        fprintf(out, "ends:         %s\n", t);
+    }
+    if (c->ended_at_ms) {
+        format_time(c->ended_at_ms, t, sizeof(t));
+        fprintf(out, "ended:        %s%s%s\n", t, *c->end_reason ? ": " : "", c->end_reason);
+    }
+    size_t acked = 0, lost = 0;
+    for (size_t i = 0; i < c->n_members; i++) {
+        acked += c->members[i]->acknowledged;
+        lost += c->members[i]->lost;
+    }
+    fprintf(out, "members:      %zu, %zu joined, %zu lost\n", c->n_members, acked, lost);
+    if (c->n_members) {
+        fprintf(out, "  %-8s  %-20s  %-16s  %-20s  %-6s  %7s  %-6s  %s\n", "WORKER", "HOST", "GPUS",
+                "REGION", "TIER", "$/GPU-H", "JOINED", "STATE");
+        for (size_t i = 0; i < c->n_members; i++) {
+            const Muster__ClusterMember *m = c->members[i];
+            char gpus[64], where[48], price[24], state[32];
+            if (!*m->worker_id) {
+                fprintf(out, "  %-8s  (vacant seat)\n", "-");
+                continue;
+            }
+            snprintf(gpus, sizeof(gpus), "%ux %s", m->gpu_count, m->gpu_model);
+            if (*m->country)
+                snprintf(where, sizeof(where), "%s/%s", m->region, m->country);
+            else
+                snprintf(where, sizeof(where), "%s", m->region);
+            format_usd(m->price_micro_usd, price, sizeof(price));
+            snprintf(state, sizeof(state), "%s%s", *m->worker_state ? m->worker_state : "-",
+                     m->lost ? ", lost" : "");
+            fprintf(out, "  %-8.8s  %-20.20s  %-16.16s  %-20.20s  %-6s  %7s  %-6s  %s\n",
+                    m->worker_id, m->hostname, gpus, where, m->tier, price,
+                    m->acknowledged ? "yes" : "no", state);
+        }
+    }
+    if (c->n_history) {
+        fprintf(out, "history:\n");
+        for (size_t i = 0; i < c->n_history; i++) {
+            const Muster__ClusterChange *h = c->history[i];
+            format_time(h->time_ms, t, sizeof(t));
+            fprintf(out, "  %s  %-8.8s  %s%s%s\n", t, *h->worker_id ? h->worker_id : "-", h->what,
+                    *h->reason ? ": " : "", h->reason);
+        }
+    }
+}
+
+void format_search_table(FILE *out, const Muster__SearchReply *r)
+{
+    if (r->n_rows == 0) {
+        fprintf(out, "No free workers match.\n");
+        return;
+    }
+    fprintf(out, "%-16s  %-16s  %-6s  %7s  %5s  %-11s  %-13s  %s\n", "MODEL", "REGION", "TIER",
+            "WORKERS", "GPUS", "GPUS/WORKER", "$/GPU-H", "UPTIME (best / mean)");
+    uint64_t workers = 0, gpus = 0;
+    for (size_t i = 0; i < r->n_rows; i++) {
+        const Muster__SearchRow *w = r->rows[i];
+        char lo[24], hi[24], range[56];
+        format_usd(w->min_price_micro_usd, lo, sizeof(lo));
+        format_usd(w->max_price_micro_usd, hi, sizeof(hi));
+        if (w->min_price_micro_usd == w->max_price_micro_usd)
+            snprintf(range, sizeof(range), "%s", lo);
+        else
+            snprintf(range, sizeof(range), "%s-%s", lo, hi);
+        fprintf(out, "%-16.16s  %-16.16s  %-6s  %7u  %5u  %-11.11s  %-13s  %.3f / %.3f\n",
+                w->gpu_model, w->region, w->tier, w->workers, w->gpus, w->gpus_per_worker, range,
+                w->best_uptime, w->mean_uptime);
+        workers += w->workers;
+        gpus += w->gpus;
+    }
+    fprintf(out, "%" PRIu64 " free worker%s with %" PRIu64 " GPU%s in %zu row%s", workers,
+            workers == 1 ? "" : "s", gpus, gpus == 1 ? "" : "s", r->n_rows,
+            r->n_rows == 1 ? "" : "s");
+    if (r->total_workers > workers)
+        fprintf(out, " (of %u matching free workers: see --limit)", r->total_workers);
+    fputs(".\n", out);
+}
+
+void format_not_met(FILE *out, const Muster__NotMet *nm)
+{
+    fprintf(out, "muster: cannot be met now: %s\n", *nm->explanation ? nm->explanation : "-");
+    if (nm->n_alternatives == 0) {
+        fprintf(out, "no nearby request would succeed now\n");
+        return;
+    }
+    int width = 24;
+    for (size_t i = 0; i < nm->n_alternatives; i++) {
+        int len = (int)strlen(nm->alternatives[i]->flags);
+        if (len > width)
+            width = len;
+    }
+    fprintf(out, "nearest requests that would succeed:\n");
+    for (size_t i = 0; i < nm->n_alternatives; i++)
+        fprintf(out, "  %-*s  %s\n", width, nm->alternatives[i]->flags, nm->alternatives[i]->text);
+}
+
+void format_event_line(FILE *out, const Muster__Event *e)
+{
+    char t[48], ms[8];
+    time_t sec = (time_t)(e->time_ms / 1000);
+    struct tm tm;
+    if (!localtime_r(&sec, &tm) || strftime(t, sizeof(t), "%H:%M:%S", &tm) == 0)
+        snprintf(t, sizeof(t), "%" PRIu64, e->time_ms / 1000);
+    snprintf(ms, sizeof(ms), ".%03u", (unsigned)(e->time_ms % 1000));
+    fprintf(out, "%s%s  %-22s  ", t, ms, e->topic);
+    if (*e->worker_id)
+        fprintf(out, "worker %.8s: ", e->worker_id);
+    fputs(*e->detail ? e->detail : "-", out);
+    if (*e->cluster_state)
+        fprintf(out, " [%s]", e->cluster_state);
+    fputc('\n', out);
+}
+
+/* --- their JSON --- */
+
+/* An array of strings (empty when there are none, unlike
+ * cJSON_CreateStringArray with NULL). */
+static cJSON *strings_json(char **v, size_t n)
+{
+    cJSON *a = cJSON_CreateArray();
+    for (size_t i = 0; a && i < n; i++)
+        cJSON_AddItemToArray(a, cJSON_CreateString(v[i]));
+    return a;
+}
+
+static cJSON *spec_json(const Muster__ClusterSpec *s)
+{
+    cJSON *o = cJSON_CreateObject();
+    if (!o)
+        return NULL;
+    cJSON_AddItemToObject(o, "gpu_models", strings_json(s->gpu_models, s->n_gpu_models));
+    cJSON_AddNumberToObject(o, "gpus_per_worker", s->gpus_per_worker);
+    cJSON_AddNumberToObject(o, "workers", s->workers);
+    cJSON_AddNumberToObject(o, "total_gpus", s->total_gpus);
+    cJSON_AddNumberToObject(o, "min_workers", s->min_workers);
+    cJSON_AddStringToObject(o, "min_tier", s->min_tier);
+    cJSON_AddItemToObject(o, "regions", strings_json(s->regions, s->n_regions));
+    cJSON_AddItemToObject(o, "countries", strings_json(s->countries, s->n_countries));
+    cJSON_AddNumberToObject(o, "min_uptime", s->min_uptime);
+    cJSON_AddNumberToObject(o, "max_price_micro_usd", (double)s->max_price_micro_usd);
+    cJSON_AddBoolToObject(o, "include_unverified", s->include_unverified);
+    cJSON_AddStringToObject(o, "placement", s->placement);
+    cJSON_AddNumberToObject(o, "hours", s->hours);
+    return o;
+}
+
+static cJSON *cluster_json(const Muster__ClusterInfo *c)
+{
+    cJSON *o = cJSON_CreateObject();
+    if (!o)
+        return NULL;
+    cJSON_AddStringToObject(o, "id", c->id);
+    cJSON_AddStringToObject(o, "owner", c->owner);
+    cJSON_AddStringToObject(o, "state", c->state);
+    if (c->spec)
+        cJSON_AddItemToObject(o, "spec", spec_json(c->spec));
+    cJSON *ms = cJSON_AddArrayToObject(o, "members");
+    for (size_t i = 0; ms && i < c->n_members; i++) {
+        const Muster__ClusterMember *m = c->members[i];
+        cJSON *x = cJSON_CreateObject();
+        if (!x)
+            break;
+        cJSON_AddStringToObject(x, "worker_id", m->worker_id);
+        cJSON_AddStringToObject(x, "hostname", m->hostname);
+        cJSON_AddStringToObject(x, "gpu_model", m->gpu_model);
+        cJSON_AddNumberToObject(x, "gpu_count", m->gpu_count);
+        cJSON_AddStringToObject(x, "region", m->region);
+        cJSON_AddStringToObject(x, "country", m->country);
+        cJSON_AddStringToObject(x, "tier", m->tier);
+        cJSON_AddNumberToObject(x, "price_micro_usd", (double)m->price_micro_usd);
+        cJSON_AddBoolToObject(x, "acknowledged", m->acknowledged);
+        cJSON_AddBoolToObject(x, "lost", m->lost);
+        cJSON_AddStringToObject(x, "worker_state", m->worker_state);
+        cJSON_AddItemToArray(ms, x);
+    }
+    cJSON_AddNumberToObject(o, "gpus", c->gpus);
+    cJSON_AddNumberToObject(o, "hours", c->hours);
+    cJSON_AddNumberToObject(o, "created_at_ms", (double)c->created_at_ms);
+    cJSON_AddNumberToObject(o, "ready_at_ms", (double)c->ready_at_ms);
+    cJSON_AddNumberToObject(o, "ends_at_ms", (double)c->ends_at_ms);
+    cJSON_AddNumberToObject(o, "ended_at_ms", (double)c->ended_at_ms);
+    cJSON_AddNumberToObject(o, "price_per_hour_micro_usd", (double)c->price_per_hour_micro_usd);
+    cJSON_AddNumberToObject(o, "total_micro_usd", (double)c->total_micro_usd);
+    cJSON_AddStringToObject(o, "end_reason", c->end_reason);
+    cJSON *hs = cJSON_AddArrayToObject(o, "history");
+    for (size_t i = 0; hs && i < c->n_history; i++) {
+        const Muster__ClusterChange *h = c->history[i];
+        cJSON *x = cJSON_CreateObject();
+        if (!x)
+            break;
+        cJSON_AddNumberToObject(x, "time_ms", (double)h->time_ms);
+        cJSON_AddStringToObject(x, "worker_id", h->worker_id);
+        cJSON_AddStringToObject(x, "what", h->what);
+        cJSON_AddStringToObject(x, "reason", h->reason);
+        cJSON_AddItemToArray(hs, x);
+    }
+    return o;
+}
+
+int format_quote_json(FILE *out, const Muster__QuoteReply *q)
+{
+    cJSON *o = cJSON_CreateObject();
+    if (!o)
+        return -1;
+    cJSON_AddNumberToObject(o, "workers", q->workers);
+    cJSON_AddNumberToObject(o, "gpus", q->gpus);
+    cJSON_AddNumberToObject(o, "price_per_hour_micro_usd", (double)q->price_per_hour_micro_usd);
+    cJSON_AddNumberToObject(o, "total_micro_usd", (double)q->total_micro_usd);
+    cJSON_AddNumberToObject(o, "hours", q->hours);
+    return print_json(out, o);
+}
+
+int format_cluster_json(FILE *out, const Muster__ClusterInfo *c)
+{
+    return print_json(out, cluster_json(c));
+}
+
+int format_clusters_json(FILE *out, const Muster__ListClustersReply *r)
+{
+    cJSON *root = cJSON_CreateObject();
+    cJSON *arr = root ? cJSON_AddArrayToObject(root, "clusters") : NULL;
+    if (!arr) {
+        cJSON_Delete(root);
+        return -1;
+    }
+    cJSON_AddNumberToObject(root, "total", r->total);
+    for (size_t i = 0; i < r->n_clusters; i++) {
+        cJSON *c = cluster_json(r->clusters[i]);
+        if (!c) {
+            cJSON_Delete(root);
+            return -1;
+        }
+        cJSON_AddItemToArray(arr, c);
+    }
+    return print_json(out, root);
+}
+
+int format_search_json(FILE *out, const Muster__SearchReply *r)
+{
+    cJSON *root = cJSON_CreateObject();
+    cJSON *arr = root ? cJSON_AddArrayToObject(root, "rows") : NULL;
+    if (!arr) {
+        cJSON_Delete(root);
+        return -1;
+    }
+    cJSON_AddNumberToObject(root, "total_workers", r->total_workers);
+    for (size_t i = 0; i < r->n_rows; i++) {
+        const Muster__SearchRow *w = r->rows[i];
+        cJSON *x = cJSON_CreateObject();
+        if (!x) {
+            cJSON_Delete(root);
+            return -1;
+        }
+        cJSON_AddStringToObject(x, "gpu_model", w->gpu_model);
+        cJSON_AddStringToObject(x, "region", w->region);
+        cJSON_AddStringToObject(x, "tier", w->tier);
+        cJSON_AddNumberToObject(x, "workers", w->workers);
+        cJSON_AddNumberToObject(x, "gpus", w->gpus);
+        cJSON_AddNumberToObject(x, "min_price_micro_usd", (double)w->min_price_micro_usd);
+        cJSON_AddNumberToObject(x, "max_price_micro_usd", (double)w->max_price_micro_usd);
+        cJSON_AddNumberToObject(x, "best_uptime", w->best_uptime);
+        cJSON_AddNumberToObject(x, "mean_uptime", w->mean_uptime);
+        cJSON_AddStringToObject(x, "gpus_per_worker", w->gpus_per_worker);
+        cJSON_AddItemToArray(arr, x);
+    }
+    return print_json(out, root);
+}
+
+int format_not_met_json(FILE *out, const Muster__NotMet *nm, const char *reason)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON *e = o ? cJSON_AddObjectToObject(o, "error") : NULL;
+    if (!e) {
+        cJSON_Delete(o);
+        return -1;
+    }
+    cJSON_AddStringToObject(e, "status", "not_met");
+    cJSON_AddStringToObject(e, "reason", reason && *reason ? reason : nm->explanation);
+    cJSON_AddStringToObject(o, "constraint", nm->constraint);
+    cJSON_AddNumberToObject(o, "available", nm->available);
+    cJSON_AddStringToObject(o, "explanation", nm->explanation);
+    cJSON *alts = cJSON_AddArrayToObject(o, "alternatives");
+    for (size_t i = 0; alts && i < nm->n_alternatives; i++) {
+        cJSON *x = cJSON_CreateObject();
+        if (!x)
+            break;
+        cJSON_AddStringToObject(x, "flags", nm->alternatives[i]->flags);
+        cJSON_AddStringToObject(x, "text", nm->alternatives[i]->text);
+        cJSON_AddNumberToObject(x, "available", nm->alternatives[i]->available);
+        cJSON_AddItemToArray(alts, x);
+    }
+    return print_json(out, o);
+}
+
+int format_event_json(FILE *out, const Muster__Event *e)
+{
+    cJSON *o = cJSON_CreateObject();
+    if (!o)
+        return -1;
+    cJSON_AddNumberToObject(o, "seq", (double)e->seq);
+    cJSON_AddNumberToObject(o, "time_ms", (double)e->time_ms);
+    cJSON_AddStringToObject(o, "topic", e->topic);
+    cJSON_AddStringToObject(o, "worker_id", e->worker_id);
+    cJSON_AddStringToObject(o, "detail", e->detail);
+    cJSON_AddStringToObject(o, "cluster_id", e->cluster_id);
+    cJSON_AddStringToObject(o, "cluster_state", e->cluster_state);
+    char *text = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    if (!text)
+        return -1;
+    fprintf(out, "%s\n", text);
+    cJSON_free(text);
+    return 0;
 }

@@ -10,6 +10,8 @@
 #ifndef MUSTER_CLIENT_H
 #define MUSTER_CLIENT_H
 
+#include <stdint.h>
+
 #include "error.h"
 #include "muster.pb-c.h"
 
@@ -30,14 +32,86 @@ int muster_client_call(muster_client *c, Muster__Envelope *req, Muster__Envelope
                        mu_error *errp);
 
 /* Convenience calls: each returns 0 and a reply whose status is OK and
- * whose body is the expected one; -1 with a reason otherwise (errno
- * ETIMEDOUT, EPROTO, or EREMOTEIO when the broker answered with an error,
- * whose status is then in *status when status is not NULL). */
+ * whose body is the expected one (the caller frees it with wire_free); -1
+ * with a reason otherwise (errno ETIMEDOUT, EPROTO, or EREMOTEIO when the
+ * broker answered with an error, whose status is then in *status when
+ * status is not NULL). */
 int muster_list_workers(muster_client *c, const Muster__ListWorkersRequest *q,
                         Muster__Envelope **reply, Muster__Status *status, mu_error *errp);
 int muster_get_worker(muster_client *c, const char *id, Muster__Envelope **reply,
                       Muster__Status *status, mu_error *errp);
 int muster_broker_status(muster_client *c, Muster__Envelope **reply, Muster__Status *status,
                          mu_error *errp);
+
+/* --- clusters ----------------------------------------------------------------
+ *
+ * A quote or a cluster request that is valid but cannot be served by the
+ * fleet now is answered with STATUS_NOT_MET and a `not_met` body: why (the
+ * constraint that ran out, how many members the request could get) and the
+ * nearest requests that would succeed. muster_quote and
+ * muster_create_cluster then return -1 with errno EREMOTEIO, *status
+ * STATUS_NOT_MET, the explanation as the reason, and, when not_met is not
+ * NULL, that whole reply in *not_met (its body_case is
+ * MUSTER__ENVELOPE__BODY_NOT_MET): the caller frees it with wire_free. On
+ * every other outcome *not_met is set to NULL. */
+
+/* What SPEC would get and cost now (reply body `quote_reply`). Reserves
+ * nothing. */
+int muster_quote(muster_client *c, const Muster__ClusterSpec *spec, Muster__Envelope **reply,
+                 Muster__Envelope **not_met, Muster__Status *status, mu_error *errp);
+
+/* Ask for a cluster for OWNER (reply body `cluster_reply`). Its members are
+ * chosen and allocated at once; the cluster starts as "provisioning" and is
+ * "ready" once every member has acknowledged joining (watch its events, or
+ * poll muster_get_cluster). */
+int muster_create_cluster(muster_client *c, const Muster__ClusterSpec *spec, const char *owner,
+                          Muster__Envelope **reply, Muster__Envelope **not_met,
+                          Muster__Status *status, mu_error *errp);
+
+/* One cluster, with members and history (reply body `cluster_reply`). ID is
+ * a full id or a unique prefix of at least 4 characters. */
+int muster_get_cluster(muster_client *c, const char *id, Muster__Envelope **reply,
+                       Muster__Status *status, mu_error *errp);
+
+/* Clusters, newest first, filtered by Q (reply body `list_clusters_reply`). */
+int muster_list_clusters(muster_client *c, const Muster__ListClustersRequest *q,
+                         Muster__Envelope **reply, Muster__Status *status, mu_error *errp);
+
+/* Add HOURS to an active cluster (reply body `cluster_reply`). */
+int muster_extend_cluster(muster_client *c, const char *id, uint32_t hours,
+                          Muster__Envelope **reply, Muster__Status *status, mu_error *errp);
+
+/* End an active cluster now and free its members; REASON may be NULL
+ * (reply body `cluster_reply`). */
+int muster_release_cluster(muster_client *c, const char *id, const char *reason,
+                           Muster__Envelope **reply, Muster__Status *status, mu_error *errp);
+
+/* Free workers available now, grouped by model, region and tier (reply body
+ * `search_reply`). */
+int muster_search(muster_client *c, const Muster__SearchRequest *q, Muster__Envelope **reply,
+                  Muster__Status *status, mu_error *errp);
+
+/* --- events -------------------------------------------------------------------
+ *
+ * A SUB socket on the broker's event endpoint (StatusReply.event_endpoint).
+ * Topics: "worker.<state>", and "cluster.<cluster id>" for everything about
+ * one cluster; a subscription is a topic prefix ("cluster." gets every
+ * cluster, "" everything). Events are fire-and-forget: what is published
+ * before the subscription reaches the broker (a few milliseconds after
+ * opening) is missed, so a client waiting for a state should also poll it.
+ */
+typedef struct muster_events muster_events;
+
+/* Subscribe to TOPIC_PREFIX (NULL or "": everything) at ENDPOINT. NULL with
+ * a reason on failure (a bad endpoint). */
+muster_events *muster_events_open(const char *endpoint, const char *topic_prefix, mu_error *errp);
+
+/* Wait at most timeout_ms (< 0: without limit) for the next event. Returns 0
+ * and *event (an Envelope whose body is `event`; the caller frees it with
+ * wire_free); 1 when the time ran out; -1 with a reason on error, with errno
+ * EINTR when a signal interrupted the wait (a caller that handles SIGINT
+ * checks its flag and calls again or stops). Malformed messages are skipped. */
+int muster_events_next(muster_events *ev, int timeout_ms, Muster__Envelope **event, mu_error *errp);
+void muster_events_close(muster_events *ev);
 
 #endif
