@@ -22,23 +22,20 @@ PR_SET_PDEATHSIG), and the temporary directory is removed. Standard library
 only.
 """
 import argparse
-import ctypes
 import json
 import os
-import re
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 
+from harness import SANITIZER_RE, Fatal, Proc, Watchdog, free_port, set_pdeathsig
+
 HEARTBEAT_MS = 200
 LIVENESS = 3
 WINDOW_S = HEARTBEAT_MS * LIVENESS / 1000.0  # silence before offline
 WATCHDOG_S = 160  # the whole run, whatever happens (ctest gives 180)
-SANITIZER_RE = re.compile(r"ERROR: (Address|Leak|Memory|Thread)Sanitizer|runtime error:|"
-                          r"SUMMARY: (Address|Leak|Undefined)")
 HERE = os.path.dirname(os.path.abspath(__file__))
 CATALOG = os.path.join(HERE, "..", "..", "data", "gpus.json")
 
@@ -58,74 +55,11 @@ for i in range(4):
 N_4090 = 12
 
 
-class Fatal(Exception):
-    """A failed check after which the rest of the run makes no sense."""
-
-
-class Watchdog(Exception):
-    pass
-
-
-def _set_pdeathsig():
-    """In the child before exec: die with the test (e.g. when ctest kills it)."""
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
-    except Exception:  # pragma: no cover - best effort only
-        pass
-
-
-def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def loads(text):
     try:
         return json.loads(text)
     except ValueError:
         return None
-
-
-class Proc:
-    """A process we started, with its combined output in a log file."""
-
-    def __init__(self, name, argv, logpath):
-        self.name = name
-        self.argv = argv
-        self.logpath = logpath
-        self.log = open(logpath, "ab")
-        self.log.write(("=== %s\n" % " ".join(argv)).encode())
-        self.log.flush()
-        self.p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=self.log,
-                                  stderr=subprocess.STDOUT, preexec_fn=_set_pdeathsig)
-        self.pid = self.p.pid
-
-    def alive(self):
-        return self.p.poll() is None
-
-    def signal(self, sig):
-        if self.alive():
-            self.p.send_signal(sig)
-
-    def wait(self, timeout):
-        try:
-            return self.p.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            return None
-
-    def text(self):
-        if not self.log.closed:
-            self.log.flush()
-        try:
-            with open(self.logpath, "rb") as f:
-                return f.read().decode(errors="replace")
-        except OSError:
-            return ""
-
-    def close(self):
-        self.log.close()
 
 
 class Fleet:
@@ -189,7 +123,7 @@ class Fleet:
         try:
             r = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True,
                                timeout=wall_s or timeout_ms / 1000.0 + 10,
-                               preexec_fn=_set_pdeathsig)
+                               preexec_fn=set_pdeathsig)
         except subprocess.TimeoutExpired:
             return None, "", "muster did not exit in time"
         out, err = r.stdout.decode(errors="replace"), r.stderr.decode(errors="replace")
@@ -200,7 +134,7 @@ class Fleet:
         """Start the CLI in the background: a Popen with pipes."""
         argv = self.cli_argv(args, timeout_ms)
         p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, preexec_fn=_set_pdeathsig)
+                             stderr=subprocess.PIPE, preexec_fn=set_pdeathsig)
         p.argv_text = " ".join(argv)
         self.clis.append(p)
         return p

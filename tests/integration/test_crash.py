@@ -25,24 +25,19 @@ import json
 import os
 import random
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 
+from harness import free_port
+
 HEARTBEAT_MS = 200
 AGENTS = [("DE", "RTX 4090:1"), ("FR", "RTX 4090:1"), ("NL", "RTX 4090:2"),
           ("US", "RTX 4090:1"), ("US", "RTX 4090:1"), ("CA", "RTX 4090:2"),
           ("JP", "RTX 4090:1"), ("DE", "RTX 4090:1"), ("PL", "RTX 4090:1"),
           ("BR", "RTX 4090:1"), ("US", "RTX 4090:2"), ("FR", "RTX 4090:1")]
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Run:

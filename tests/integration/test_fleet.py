@@ -17,23 +17,21 @@ PR_SET_PDEATHSIG), and the temporary directory is removed. Standard library
 only.
 """
 import argparse
-import ctypes
 import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 
+from harness import SANITIZER_RE, Fatal, Proc, Watchdog, free_port, set_pdeathsig
+
 HEARTBEAT_MS = 200
 LIVENESS = 3
 WINDOW_S = HEARTBEAT_MS * LIVENESS / 1000.0  # silence before offline
 WATCHDOG_S = 100  # the whole run, whatever happens (ctest gives 120)
-SANITIZER_RE = re.compile(r"ERROR: (Address|Leak|Memory|Thread)Sanitizer|runtime error:|"
-                          r"SUMMARY: (Address|Leak|Undefined)")
 
 AGENTS = {
     # name: (flags, expected attributes)
@@ -53,70 +51,6 @@ AGENTS = {
            "region": "asia-east", "tier": "none", "simulated": True,
            "bandwidth_down_mbps": 50, "bandwidth_up_mbps": 50}),
 }
-
-
-class Fatal(Exception):
-    """A failed check after which the rest of the run makes no sense."""
-
-
-class Watchdog(Exception):
-    pass
-
-
-def _set_pdeathsig():
-    """In the child before exec: die with the test (e.g. when ctest kills it)."""
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
-    except Exception:  # pragma: no cover - best effort only
-        pass
-
-
-def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Proc:
-    """A process we started, with its combined output in a log file."""
-
-    def __init__(self, name, argv, logpath):
-        self.name = name
-        self.argv = argv
-        self.logpath = logpath
-        self.log = open(logpath, "ab")
-        self.log.write(("=== %s\n" % " ".join(argv)).encode())
-        self.log.flush()
-        self.p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=self.log,
-                                  stderr=subprocess.STDOUT, preexec_fn=_set_pdeathsig)
-        self.pid = self.p.pid
-
-    def alive(self):
-        return self.p.poll() is None
-
-    def signal(self, sig):
-        if self.alive():
-            self.p.send_signal(sig)
-
-    def wait(self, timeout):
-        """Exit status, or None if still running after timeout seconds."""
-        try:
-            return self.p.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            return None
-
-    def text(self):
-        if not self.log.closed:
-            self.log.flush()
-        try:
-            with open(self.logpath, "rb") as f:
-                return f.read().decode(errors="replace")
-        except OSError:
-            return ""
-
-    def close(self):
-        self.log.close()
 
 
 class Fleet:
@@ -171,7 +105,7 @@ class Fleet:
                 "--timeout", str(timeout_ms)] + list(args)
         try:
             r = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True,
-                               timeout=timeout_ms / 1000.0 + 10, preexec_fn=_set_pdeathsig)
+                               timeout=timeout_ms / 1000.0 + 10, preexec_fn=set_pdeathsig)
         except subprocess.TimeoutExpired:
             return None, "", "muster did not exit in time"
         out, err = r.stdout.decode(errors="replace"), r.stderr.decode(errors="replace")
