@@ -20,7 +20,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <cjson/cJSON.h>
+
+#include "alloc.h"
 #include "clock.h"
+#include "fsutil.h"
+#include "jsonutil.h"
 #include "muster/client.h"
 #include "store.h"
 #include "strutil.h"
@@ -151,9 +156,52 @@ static pid_t spawn(char *const argv[], const char *log)
     return pid;
 }
 
-static int port_base(void)
+/* Wait for the broker to write <state>/endpoints.json (it binds port "*",
+ * so no port is guessed) and copy out the agent and client endpoints. */
+static int broker_endpoints(pid_t broker, const char *sdir, char *aep, char *cep, size_t cap)
 {
-    return 20000 + (int)(getpid() % 20000);
+    char path[700];
+    snprintf(path, sizeof(path), "%s/endpoints.json", sdir);
+    double deadline = now_s() + 15;
+    while (now_s() < deadline) {
+        if (waitpid(broker, NULL, WNOHANG) == broker) {
+            fprintf(stderr, "durability_bench: musterd exited at start\n");
+            return -1;
+        }
+        mu_error err;
+        char *text = fs_read_file(path, 1 << 16, NULL, &err);
+        cJSON *j = text ? cJSON_Parse(text) : NULL;
+        mu_free(text);
+        const char *a = NULL, *c = NULL;
+        bool ok = j && json_get_string(j, "agent_endpoint", true, &a, "endpoints", &err) == 0 &&
+                  json_get_string(j, "client_endpoint", true, &c, "endpoints", &err) == 0;
+        if (ok) {
+            str_copy(aep, a, cap);
+            str_copy(cep, c, cap);
+        }
+        cJSON_Delete(j);
+        if (ok)
+            return 0;
+        usleep(20000);
+    }
+    fprintf(stderr, "durability_bench: musterd wrote no %s in 15 s\n", path);
+    return -1;
+}
+
+static void remove_dir(const char *dir)
+{
+    char cmd[700];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "durability_bench: could not remove %s\n", dir);
+}
+
+static void print_log(const char *log)
+{
+    mu_error err;
+    char *text = fs_read_file(log, 1 << 20, NULL, &err);
+    fprintf(stderr, "--- %s\n%s--- end of log\n", log, text ? text : err.text);
+    mu_free(text);
 }
 
 static void usage(FILE *out)
@@ -213,21 +261,17 @@ int main(int argc, char **argv)
 
     double baseline = sqlite_rate(dir, o.full_sync, 500);
 
-    int base = port_base();
-    char aep[64], cep[64], eep[64], sdir[600], path[600], log[600];
-    snprintf(aep, sizeof(aep), "tcp://127.0.0.1:%d", base);
-    snprintf(cep, sizeof(cep), "tcp://127.0.0.1:%d", base + 1);
-    snprintf(eep, sizeof(eep), "tcp://127.0.0.1:%d", base + 2);
+    char aep[256], cep[256], sdir[600], path[600], log[600];
     snprintf(sdir, sizeof(sdir), "%s/broker", dir);
     snprintf(path, sizeof(path), "%s/musterd", o.bindir);
     snprintf(log, sizeof(log), "%s/musterd.log", dir);
     char *bargv[] = {path,
                      "--agent-endpoint",
-                     aep,
+                     "tcp://127.0.0.1:*",
                      "--client-endpoint",
-                     cep,
+                     "tcp://127.0.0.1:*",
                      "--event-endpoint",
-                     eep,
+                     "tcp://127.0.0.1:*",
                      "--state-dir",
                      sdir,
                      "--durability",
@@ -236,6 +280,13 @@ int main(int argc, char **argv)
                      "warn",
                      NULL};
     pid_t broker = spawn(bargv, log);
+    if (broker_endpoints(broker, sdir, aep, cep, sizeof(aep)) < 0) {
+        print_log(log);
+        kill(broker, SIGKILL);
+        waitpid(broker, NULL, 0);
+        remove_dir(dir);
+        return 1;
+    }
     pid_t *agents = calloc(o.agents, sizeof(pid_t));
     char apath[600];
     snprintf(apath, sizeof(apath), "%s/muster-agent", o.bindir);
@@ -267,8 +318,8 @@ int main(int argc, char **argv)
     muster_client_destroy(probe);
     int rc = 0;
     if (online < o.agents) {
-        fprintf(stderr, "durability_bench: only %u of %u agents registered (log: %s)\n", online,
-                o.agents, log);
+        fprintf(stderr, "durability_bench: only %u of %u agents registered\n", online, o.agents);
+        print_log(log);
         rc = 1;
     }
     client_arg *args = calloc(o.clients, sizeof(*args));
@@ -325,10 +376,7 @@ int main(int argc, char **argv)
                " mean create latency %.2f ms\n",
                refused, errors, creates + refused ? 1000 * lat / (double)(creates + refused) : 0);
     }
-    char cmd[700];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "durability_bench: could not remove %s\n", dir);
+    remove_dir(dir);
     free(agents);
     free(args);
     free(threads);

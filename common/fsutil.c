@@ -47,7 +47,8 @@ char *fs_read_file(const char *path, size_t max_bytes, size_t *len, mu_error *er
     }
     close(fd);
     buf[got] = '\0';
-    *len = got;
+    if (len)
+        *len = got;
     return buf;
 }
 

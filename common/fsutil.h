@@ -7,7 +7,7 @@
 #include "error.h"
 
 /* Read a whole file of at most max_bytes. Returns a NUL-terminated buffer
- * the caller frees with mu_free (*len excludes the NUL), or NULL. */
+ * the caller frees with mu_free (*len, when LEN is not NULL, excludes the NUL), or NULL. */
 char *fs_read_file(const char *path, size_t max_bytes, size_t *len, mu_error *errp);
 
 /* Replace path atomically: write PATH.tmp, fsync it, rename it over PATH,

@@ -9,14 +9,18 @@
 #include "broker.h"
 #include "broker_int.h"
 
+#include <cjson/cJSON.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 #include <zmq.h>
 
 #include "alloc.h"
 #include "catalog.h"
 #include "clock.h"
+#include "fsutil.h"
 #include "idmap.h"
 #include "ids.h"
 #include "log.h"
@@ -651,6 +655,33 @@ static int open_socket(broker *b, int type, const char *ep, int idx, void **out,
     return 0;
 }
 
+/* <state-dir>/endpoints.json names the endpoints as bound, so that a
+ * broker started on port "*" (any free port) can be found by scripts and
+ * tests without guessing a port that might be taken. */
+static int write_endpoints(broker *b, mu_error *errp)
+{
+    cJSON *j = cJSON_CreateObject();
+    if (!j || !cJSON_AddStringToObject(j, "agent_endpoint", b->endpoints[0]) ||
+        !cJSON_AddStringToObject(j, "client_endpoint", b->endpoints[1]) ||
+        !cJSON_AddStringToObject(j, "event_endpoint", b->endpoints[2]) ||
+        !cJSON_AddNumberToObject(j, "pid", (double)getpid())) {
+        cJSON_Delete(j);
+        return errprintf(errp, "out of memory");
+    }
+    char *text = cJSON_Print(j);
+    cJSON_Delete(j);
+    if (!text)
+        return errprintf(errp, "out of memory");
+    char path[PATH_MAX];
+    int rc = 0;
+    if ((size_t)snprintf(path, sizeof(path), "%s/endpoints.json", b->cfg.state_dir) >= sizeof(path))
+        rc = errprintf(errp, "state directory path too long");
+    else
+        rc = fs_write_atomic(path, text, strlen(text), errp);
+    cJSON_free(text);
+    return rc < 0 ? errprefix(errp, "endpoints file") : 0;
+}
+
 int broker_core_create(broker *b, mu_error *errp)
 {
     sched_config sc = {
@@ -713,7 +744,8 @@ broker *broker_create(const broker_config *cfg, mu_error *errp)
     }
     if (open_socket(b, ZMQ_ROUTER, cfg->agent_endpoint, 0, &b->agents, errp) < 0 ||
         open_socket(b, ZMQ_ROUTER, cfg->client_endpoint, 1, &b->clients, errp) < 0 ||
-        open_socket(b, ZMQ_PUB, cfg->event_endpoint, 2, &b->events, errp) < 0)
+        open_socket(b, ZMQ_PUB, cfg->event_endpoint, 2, &b->events, errp) < 0 ||
+        write_endpoints(b, errp) < 0)
         goto error;
     log_info("broker.started", "version=%s catalog_models=%zu regions=%zu countries=%zu",
              MUSTER_VERSION, catalog_count(b->cat), regions_count(b->regions),
@@ -748,6 +780,13 @@ void broker_destroy(broker *b)
 {
     if (!b)
         return;
+    if (b->zctx && b->agents && b->clients && b->events) {
+        /* Stopped cleanly: nobody should find this broker any more. */
+        char path[PATH_MAX];
+        if ((size_t)snprintf(path, sizeof(path), "%s/endpoints.json", b->cfg.state_dir) <
+            sizeof(path))
+            unlink(path);
+    }
     zs_close(b->agents);
     zs_close(b->clients);
     zs_close(b->events);

@@ -470,11 +470,20 @@ def check_counters(f, label):
 
 def check_shutdown(f):
     p = f.broker
+    epfile = os.path.join(f.tmp, "broker-state", "endpoints.json")
+    try:
+        with open(epfile) as fh:
+            eps = json.load(fh)
+    except (OSError, ValueError) as e:
+        eps = {"_error": str(e)}
+    f.check(eps.get("client_endpoint") == f.client_ep() and eps.get("pid") == p.pid,
+            "10. endpoints.json names the bound endpoints and the pid", json.dumps(eps))
     t0 = time.monotonic()
     p.signal(signal.SIGTERM)
     rc = p.wait(3.0)
     f.check(rc == 0, "10. musterd exits 0 on SIGTERM within 3 s",
             "exit status %s after %.2f s" % (rc, time.monotonic() - t0))
+    f.check(not os.path.exists(epfile), "10. a cleanly stopped musterd removes endpoints.json")
     for name in ("A", "C"):
         a = f.agents[name]
         a.signal(signal.SIGTERM)

@@ -131,6 +131,12 @@ static void test_broker_bad_flags(void **state)
             fail_msg("case %zu: \"%s\" lacks \"%s\"", i, err.text, cases[i].needle);
         assert_null(strchr(err.text, '\n')); /* one line */
     }
+    /* Port "*" (any free port) may be asked for by every endpoint. */
+    memset(&err, 0, sizeof(err));
+    assert_int_equal(broker_args(&cfg, &err, &action, "--agent-endpoint", "tcp://127.0.0.1:*",
+                                 "--client-endpoint", "tcp://127.0.0.1:*", "--event-endpoint",
+                                 "tcp://127.0.0.1:*", NULL),
+                     0);
     assert_true(endpoint_is_local("ipc:///tmp/x"));
     assert_false(endpoint_is_local("tcp://localhost:1")); /* libzmq cannot bind a name */
     assert_true(endpoint_is_local("tcp://127.0.0.1:*"));
