@@ -33,6 +33,7 @@ void agent_config_default(agent_config *cfg)
     cfg->log_level = LOG_INFO;
     cfg->reconnect_min_ms = 1000;
     cfg->reconnect_max_ms = 32000;
+    cfg->sim_speed = 1.0;
 }
 
 int agent_parse_simulate(const char *s, char *model, size_t n, uint32_t *count, mu_error *errp)
@@ -192,6 +193,16 @@ void agent_config_usage(FILE *out)
             "      --log-level LEVEL      debug, info, warn, error, off [info]\n"
             "      --reconnect-min-ms MS  first reconnect delay [1000]\n"
             "      --reconnect-max-ms MS  longest reconnect delay (doubling) [32000]\n"
+            "      --pow-backend NAME     proof-of-work backend: auto (CUDA when built and\n"
+            "                             a device is there, else cpu), cpu, cuda, or sim\n"
+            "                             (simulated GPUs; the default with --simulate-gpu)\n"
+            "      --sim-speed F          sim backend: fraction of the claimed throughput\n"
+            "                             delivered, 0.01..4 (below 0.7 fails) [1.0]\n"
+            "      --sim-skip F           sim backend: fraction of the work skipped, 0..0.99,\n"
+            "                             to test the broker's spot checks [0]\n"
+            "      --sim-jitter-ms MS     sim backend: up to MS of random delay added [0]\n"
+            "      --sim-speed-after N:F  sim backend: from the (N+1)th challenge on, run at\n"
+            "                             speed F (a GPU swapped out after verification)\n"
             "  -h, --help                 show this help and exit\n"
             "      --version              show the version and exit\n"
             "\n"
@@ -213,6 +224,11 @@ enum {
     OPT_RMIN,
     OPT_RMAX,
     OPT_VERSION,
+    OPT_POWBACKEND,
+    OPT_SIMSPEED,
+    OPT_SIMSKIP,
+    OPT_SIMJITTER,
+    OPT_SIMAFTER,
     OPT_PRICE,
 };
 
@@ -225,6 +241,11 @@ static const struct option long_opts[] = {
     {"simulate-gpu", required_argument, NULL, OPT_SIMULATE},
     {"bandwidth", required_argument, NULL, OPT_BANDWIDTH},
     {"price", required_argument, NULL, OPT_PRICE},
+    {"pow-backend", required_argument, NULL, OPT_POWBACKEND},
+    {"sim-speed", required_argument, NULL, OPT_SIMSPEED},
+    {"sim-skip", required_argument, NULL, OPT_SIMSKIP},
+    {"sim-jitter-ms", required_argument, NULL, OPT_SIMJITTER},
+    {"sim-speed-after", required_argument, NULL, OPT_SIMAFTER},
     {"hostname", required_argument, NULL, OPT_HOSTNAME},
     {"topology", required_argument, NULL, OPT_TOPOLOGY},
     {"data-dir", required_argument, NULL, OPT_DATADIR},
@@ -302,6 +323,49 @@ int agent_config_from_args(agent_config *cfg, int argc, char **argv, agent_actio
         case OPT_PRICE:
             rc = agent_parse_price(optarg, &cfg->price_uusd, errp);
             break;
+        case OPT_POWBACKEND:
+            if (strcmp(optarg, "auto") && strcmp(optarg, "cpu") && strcmp(optarg, "cuda") &&
+                strcmp(optarg, "sim"))
+                rc = errprintf(errp, "--pow-backend: \"%s\" is not auto, cpu, cuda or sim", optarg);
+            else
+                str_copy(cfg->pow_backend, optarg, sizeof(cfg->pow_backend));
+            break;
+        case OPT_SIMSPEED:
+            if (str_to_double(optarg, &cfg->sim_speed) < 0 || cfg->sim_speed < 0.01 ||
+                cfg->sim_speed > 4)
+                rc = errprintf(errp, "--sim-speed: \"%s\" is not a number in 0.01..4", optarg);
+            break;
+        case OPT_SIMSKIP:
+            if (str_to_double(optarg, &cfg->sim_skip) < 0 || cfg->sim_skip < 0 ||
+                cfg->sim_skip > 0.99)
+                rc = errprintf(errp, "--sim-skip: \"%s\" is not a number in 0..0.99", optarg);
+            break;
+        case OPT_SIMJITTER:
+            if (str_to_u64(optarg, 0, 60000, &v) < 0)
+                rc = errprintf(errp, "--sim-jitter-ms: \"%s\" is not 0..60000", optarg);
+            else
+                cfg->sim_jitter_ms = (uint32_t)v;
+            break;
+        case OPT_SIMAFTER: {
+            char *colon = strchr(optarg, ':');
+            char count[16];
+            if (!colon || (size_t)(colon - optarg) >= sizeof(count)) {
+                rc = errprintf(errp, "--sim-speed-after: expected N:F, e.g. 1:0.5");
+                break;
+            }
+            memcpy(count, optarg, (size_t)(colon - optarg));
+            count[colon - optarg] = '\0';
+            if (str_to_u64(count, 1, 1000000, &v) < 0 ||
+                str_to_double(colon + 1, &cfg->sim_speed_after) < 0 ||
+                cfg->sim_speed_after < 0.01 || cfg->sim_speed_after > 4)
+                rc = errprintf(errp,
+                               "--sim-speed-after: \"%s\" is not N:F with N >= 1 and F in "
+                               "0.01..4",
+                               optarg);
+            else
+                cfg->sim_switch_after = (uint32_t)v;
+            break;
+        }
         case OPT_HOSTNAME:
             rc = set_str(cfg->hostname, sizeof(cfg->hostname), optarg, "--hostname", errp);
             break;

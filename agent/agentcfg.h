@@ -44,6 +44,17 @@ typedef struct agent_config {
     enum log_level log_level;
     uint32_t reconnect_min_ms;
     uint32_t reconnect_max_ms;
+    /* Proof of work (prover.h): backend "auto", "cpu", "cuda" or "sim"
+     * ("" = "sim" with --simulate-gpu, else "auto"); the sim backend's
+     * speed factor (1.0 honest), skipped fraction and jitter. */
+    char pow_backend[8];
+    double sim_speed;
+    double sim_skip;
+    uint32_t sim_jitter_ms;
+    /* sim: after this many challenges, run at sim_speed_after instead (a
+     * GPU swapped out after it was verified); 0: never. */
+    uint32_t sim_switch_after;
+    double sim_speed_after;
 } agent_config;
 
 typedef enum agent_action { AGENT_RUN, AGENT_HELP, AGENT_VERSION } agent_action;

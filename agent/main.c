@@ -10,6 +10,7 @@
 #include "inventory.h"
 #include "link.h"
 #include "log.h"
+#include "pow.h"
 #include "strutil.h"
 
 static volatile sig_atomic_t stop_requested;
@@ -94,6 +95,7 @@ int main(int argc, char **argv)
         return 0;
     }
     log_init("muster-agent", cfg.log_level, stderr);
+    pow_init(); /* the fast hash for proofs of work */
 
     /* The catalog lets a bad --simulate-gpu fail here, with suggestions,
      * rather than at the broker; real GPUs are resolved by the broker. */

@@ -1244,7 +1244,11 @@ int main(int argc, char **argv)
         return 2;
     }
     counters cnt = {0};
-    sched_config cfg = {.reg = {1000, 3, e.cat, e.regions, &e.tiers}};
+    sched_config cfg = {.reg = {.heartbeat_interval_ms = 1000,
+                                .liveness = 3,
+                                .cat = e.cat,
+                                .regions = e.regions,
+                                .tiers = &e.tiers}};
     sched_ops ops = {.cluster_event = on_event, .member_notice = on_notice, .arg = &cnt};
     mu_error err;
     sched *s = sched_create(&cfg, &ops, &err);

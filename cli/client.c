@@ -257,6 +257,18 @@ int muster_release_cluster(muster_client *c, const char *id, const char *reason,
     return call_expect(c, &req, MUSTER__ENVELOPE__BODY_CLUSTER_REPLY, reply, status, errp);
 }
 
+int muster_shrink_cluster(muster_client *c, const char *id, Muster__Envelope **reply,
+                          Muster__Status *status, mu_error *errp)
+{
+    Muster__ShrinkClusterRequest q = MUSTER__SHRINK_CLUSTER_REQUEST__INIT;
+    q.id = (char *)id;
+    Muster__Envelope req;
+    wire_envelope_init(&req, 0);
+    req.body_case = MUSTER__ENVELOPE__BODY_SHRINK_CLUSTER;
+    req.shrink_cluster = &q;
+    return call_expect(c, &req, MUSTER__ENVELOPE__BODY_CLUSTER_REPLY, reply, status, errp);
+}
+
 int muster_search(muster_client *c, const Muster__SearchRequest *q, Muster__Envelope **reply,
                   Muster__Status *status, mu_error *errp)
 {

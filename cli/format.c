@@ -109,8 +109,8 @@ void format_workers_table(FILE *out, const Muster__ListWorkersReply *r)
         fprintf(out, "No workers.\n");
         return;
     }
-    fprintf(out, "%-8s  %-20s  %-16s  %-20s  %-6s  %7s  %6s  %-7s  %s\n", "ID", "HOST", "GPUS",
-            "REGION", "TIER", "$/GPU-H", "UPTIME", "STATE", "LAST SEEN");
+    fprintf(out, "%-8s  %-20s  %-16s  %-20s  %-6s  %7s  %6s  %-7s  %-8s  %s\n", "ID", "HOST",
+            "GPUS", "REGION", "TIER", "$/GPU-H", "UPTIME", "STATE", "VERIFIED", "LAST SEEN");
     for (size_t i = 0; i < r->n_workers; i++) {
         const Muster__WorkerInfo *w = r->workers[i];
         char gpus[64], where[48], seen[16], price[24];
@@ -118,9 +118,9 @@ void format_workers_table(FILE *out, const Muster__ListWorkersReply *r)
         where_text(w, where, sizeof(where));
         str_duration(w->last_seen_ms_ago, seen, sizeof(seen));
         format_usd(w->price_micro_usd, price, sizeof(price));
-        fprintf(out, "%-8.8s  %-20.20s  %-16.16s  %-20.20s  %-6s  %7s  %6.3f  %-7s  %s ago\n",
+        fprintf(out, "%-8.8s  %-20.20s  %-16.16s  %-20.20s  %-6s  %7s  %6.3f  %-7s  %-8s  %s ago\n",
                 w->id, w->hostname, gpus, where, w->tier, price, w->uptime,
-                format_state_name(w->state), seen);
+                format_state_name(w->state), *w->verification ? w->verification : "-", seen);
     }
     size_t on = 0, gpus = 0;
     for (size_t i = 0; i < r->n_workers; i++) {
@@ -162,6 +162,14 @@ void format_worker_detail(FILE *out, const Muster__WorkerInfo *w)
     else
         fprintf(out, "alloc:        %s\n", *w->alloc ? w->alloc : "-");
     fprintf(out, "agent:        %s\n", *w->agent_version ? w->agent_version : "-");
+    fprintf(out, "verification: %s, %u check%s\n", *w->verification ? w->verification : "-",
+            w->verification_checks, w->verification_checks == 1 ? "" : "s");
+    for (size_t i = 0; i < w->n_verification_history; i++) {
+        const Muster__VerificationResult *r = w->verification_history[i];
+        char when[40];
+        format_time(r->time_ms, when, sizeof(when));
+        fprintf(out, "  %s  %-9s -> %-7s %s\n", when, r->outcome, r->state, r->text);
+    }
     for (size_t i = 0; i < w->n_devices; i++) {
         const Muster__Device *d = w->devices[i];
         fprintf(out, "device %zu:     %s, PCI %04x:%04x at %s, %llu MiB, driver %s", i, d->model,
@@ -231,6 +239,24 @@ static cJSON *worker_json(const Muster__WorkerInfo *w)
     cJSON_AddNumberToObject(o, "uptime", w->uptime);
     cJSON_AddStringToObject(o, "alloc", w->alloc);
     cJSON_AddStringToObject(o, "cluster_id", w->cluster_id);
+    cJSON_AddStringToObject(o, "verification", w->verification);
+    cJSON_AddNumberToObject(o, "verification_checks", w->verification_checks);
+    cJSON *hist = cJSON_AddArrayToObject(o, "verification_history");
+    for (size_t i = 0; hist && i < w->n_verification_history; i++) {
+        const Muster__VerificationResult *r = w->verification_history[i];
+        cJSON *x = cJSON_CreateObject();
+        if (!x)
+            break;
+        cJSON_AddNumberToObject(x, "time_ms", (double)r->time_ms);
+        cJSON_AddStringToObject(x, "outcome", r->outcome);
+        cJSON_AddStringToObject(x, "state", r->state);
+        cJSON_AddNumberToObject(x, "expected_ms", r->expected_ms);
+        cJSON_AddNumberToObject(x, "measured_ms", r->measured_ms);
+        cJSON_AddNumberToObject(x, "rtt_ms", r->rtt_ms);
+        cJSON_AddNumberToObject(x, "throughput_ratio", r->throughput_ratio);
+        cJSON_AddStringToObject(x, "text", r->text);
+        cJSON_AddItemToArray(hist, x);
+    }
     cJSON *devs = cJSON_AddArrayToObject(o, "devices");
     for (size_t i = 0; devs && i < w->n_devices; i++) {
         const Muster__Device *d = w->devices[i];

@@ -70,6 +70,7 @@ static void usage(FILE *out)
                  "  cluster list           your clusters (all, or by --state / --owner)\n"
                  "  cluster show ID        one cluster: request, members, price, history\n"
                  "  cluster extend ID --hours N\n"
+                 "  cluster shrink ID      give up seats no replacement could fill\n"
                  "  cluster release ID     end it now and free its workers\n"
                  "  cluster watch ID       stream its events until it ends\n"
                  "REQUEST is --gpu MODEL and --workers N or --total-gpus N, plus optional\n"
@@ -367,7 +368,6 @@ enum {
     OPT_MAX_PRICE,
     OPT_PLACEMENT,
     OPT_HOURS,
-    OPT_UNVERIFIED,
     OPT_OWNER,
     OPT_WAIT,
     OPT_WAIT_TIMEOUT,
@@ -395,7 +395,7 @@ static const char *const REQUEST_FLAGS_HELP =
     "                         (repeat or comma list)\n"
     "  --min-uptime F         lowest rolling uptime of a worker, 0..1 (e.g. 0.95)\n"
     "  --max-price USD        highest price per GPU hour in USD, e.g. 0.60\n"
-    "  --include-unverified   also hire workers whose GPUs are not verified yet\n";
+    "Only workers that passed proof-of-work verification are hired.\n";
 
 static void quote_help(void)
 {
@@ -519,7 +519,6 @@ static int parse_spec(spec_mode mode, int argc, char **argv, spec_args *a)
         {"max-price", required_argument, NULL, OPT_MAX_PRICE},
         {"placement", required_argument, NULL, OPT_PLACEMENT},
         {"hours", required_argument, NULL, OPT_HOURS},
-        {"include-unverified", no_argument, NULL, OPT_UNVERIFIED},
         {"owner", required_argument, NULL, OPT_OWNER},
         {"wait", no_argument, NULL, OPT_WAIT},
         {"wait-timeout", required_argument, NULL, OPT_WAIT_TIMEOUT},
@@ -627,9 +626,6 @@ static int parse_spec(spec_mode mode, int argc, char **argv, spec_args *a)
             if ((rc = parse_hours(optarg, &a->spec.hours)))
                 return rc;
             a->have_hours = true;
-            break;
-        case OPT_UNVERIFIED:
-            a->spec.include_unverified = true;
             break;
         case OPT_OWNER:
             if (!*optarg || strlen(optarg) > 63)
@@ -1032,6 +1028,14 @@ static void show_released(const Muster__ClusterInfo *ci)
            ci->n_members == 1 ? "" : "s");
 }
 
+static void show_shrunk(const Muster__ClusterInfo *ci)
+{
+    char price[24];
+    format_usd(ci->price_per_hour_micro_usd, price, sizeof(price));
+    printf("cluster %s %s: %zu member%s, %s USD per hour\n", ci->id, ci->state, ci->n_members,
+           ci->n_members == 1 ? "" : "s", price);
+}
+
 static void cluster_help(FILE *out)
 {
     fprintf(out, "Usage: muster cluster create REQUEST --hours N [--owner NAME] [--wait]\n"
@@ -1040,6 +1044,7 @@ static void cluster_help(FILE *out)
                  "                           [--offset N] [--json]\n"
                  "       muster cluster show ID [--json]\n"
                  "       muster cluster extend ID --hours N [--json]\n"
+                 "       muster cluster shrink ID [--json]\n"
                  "       muster cluster release ID [--reason TEXT] [--json]\n"
                  "       muster cluster watch ID [--timeout S] [--json]\n"
                  "\n"
@@ -1053,6 +1058,9 @@ static void cluster_help(FILE *out)
                  "  show     request, members (worker, host, model, region, tier, price,\n"
                  "           joined, lost), price per hour and in total, times, history\n"
                  "  extend   add N hours (1..2160) to an active cluster\n"
+                 "  shrink   give up the seats of a degraded cluster that no replacement could\n"
+                 "           fill (members offline or failed are replaced automatically, same\n"
+                 "           region first); it keeps its present members at their price\n"
                  "  release  end it now and free its workers; --reason is kept in its history\n"
                  "  watch    print its events as they happen (\"TIME  TOPIC  detail\"; --json:\n"
                  "           one JSON object per line) until it ends (released, expired,\n"
@@ -1335,7 +1343,7 @@ static int cmd_cluster(cli *c, int argc, char **argv)
     if (!strcmp(sub, "list"))
         return cluster_list(c, argc, argv);
     if (strcmp(sub, "show") && strcmp(sub, "extend") && strcmp(sub, "release") &&
-        strcmp(sub, "watch"))
+        strcmp(sub, "watch") && strcmp(sub, "shrink"))
         return usage_error("cluster: unknown command \"%s\"", sub);
     const char *id, *reason = NULL;
     uint32_t hours = 0, timeout_s = 0;
@@ -1360,6 +1368,9 @@ static int cmd_cluster(cli *c, int argc, char **argv)
     } else if (release) {
         rc = muster_release_cluster(mc, id, reason, &reply, &st, &err);
         code = one_cluster_reply(c, rc, reply, st, &err, show_released);
+    } else if (!strcmp(sub, "shrink")) {
+        rc = muster_shrink_cluster(mc, id, &reply, &st, &err);
+        code = one_cluster_reply(c, rc, reply, st, &err, show_shrunk);
     } else {
         rc = muster_get_cluster(mc, id, &reply, &st, &err);
         code = one_cluster_reply(c, rc, reply, st, &err, show_detail);

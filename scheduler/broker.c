@@ -14,6 +14,7 @@
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/random.h>
 #include <unistd.h>
 #include <zmq.h>
 
@@ -181,6 +182,10 @@ typedef struct worker_view {
     Muster__WorkerInfo info;
     char id[ID_TEXT_LEN];
     char cluster_id[ID_TEXT_LEN];
+    verify_result hist[VERIFY_HISTORY];
+    Muster__VerificationResult vr[VERIFY_HISTORY];
+    Muster__VerificationResult *vrp[VERIFY_HISTORY];
+    char vtext[VERIFY_HISTORY][160];
     Muster__Device dev[WORKER_MAX_DEVICES];
     Muster__Device *devp[WORKER_MAX_DEVICES];
 } worker_view;
@@ -231,6 +236,16 @@ static void view_fill(const broker *b, const worker *w, worker_view *v)
     if (c)
         id_format(&c->id, v->cluster_id);
     i->cluster_id = v->cluster_id;
+    const verifier *ver = sched_verifier(b->core);
+    i->verification = (char *)verify_state_name(verifier_state(ver, w));
+    i->verification_checks = verifier_checks(ver, w);
+    size_t n = verifier_history(ver, w, v->hist);
+    for (size_t k = 0; k < n; k++) {
+        rpc_verify_result_fill(&v->hist[k], &v->vr[k], v->vtext[k], sizeof(v->vtext[k]));
+        v->vrp[k] = &v->vr[k];
+    }
+    i->n_verification_history = n;
+    i->verification_history = v->vrp;
 }
 
 /* --- agent handlers ------------------------------------------------------------------ */
@@ -301,6 +316,10 @@ static void on_register(broker *b, const request *rq)
     const worker *prev = id_parse(m->worker_id, &wid) == 0 ? registry_get(b->reg, &wid) : NULL;
     if (prev)
         peer_forget_slot(b, prev->slot);
+    /* Where it connects from: workers behind one address are verified
+     * together (verify.h). libzmq knows it; the agent cannot claim it. */
+    const char *addr = zmq_msg_gets((zmq_msg_t *)&rq->msg->payload, "Peer-Address");
+    spec.address = addr ? addr : "";
     const worker *w = sched_register(b->core, &spec, b->now, &err);
     if (!w) {
         char host[65];
@@ -508,6 +527,8 @@ static const struct route {
     {MUSTER__ENVELOPE__BODY_HEARTBEAT, EP_AGENT, true, on_heartbeat},
     {MUSTER__ENVELOPE__BODY_GOODBYE, EP_AGENT, true, on_goodbye},
     {MUSTER__ENVELOPE__BODY_CLUSTER_ACK, EP_AGENT, true, rpc_cluster_ack},
+    {MUSTER__ENVELOPE__BODY_POW_COMMIT, EP_AGENT, true, rpc_pow_commit},
+    {MUSTER__ENVELOPE__BODY_POW_PROOFS, EP_AGENT, true, rpc_pow_proofs},
     {MUSTER__ENVELOPE__BODY_LIST_WORKERS, EP_CLIENT, false, on_list_workers},
     {MUSTER__ENVELOPE__BODY_GET_WORKER, EP_CLIENT, false, on_get_worker},
     {MUSTER__ENVELOPE__BODY_BROKER_STATUS, EP_CLIENT, false, on_status},
@@ -517,8 +538,11 @@ static const struct route {
     {MUSTER__ENVELOPE__BODY_LIST_CLUSTERS, EP_CLIENT, false, rpc_list_clusters},
     {MUSTER__ENVELOPE__BODY_EXTEND_CLUSTER, EP_CLIENT, false, rpc_extend_cluster},
     {MUSTER__ENVELOPE__BODY_RELEASE_CLUSTER, EP_CLIENT, false, rpc_release_cluster},
+    {MUSTER__ENVELOPE__BODY_SHRINK_CLUSTER, EP_CLIENT, false, rpc_shrink_cluster},
     {MUSTER__ENVELOPE__BODY_SEARCH, EP_CLIENT, false, rpc_search},
 };
+
+static void note_connection(broker *b, const zs_msg *msg);
 
 static void dispatch(broker *b, enum endpoint from, const zs_msg *msg)
 {
@@ -567,10 +591,76 @@ static void dispatch(broker *b, enum endpoint from, const zs_msg *msg)
                        "unknown worker: register again");
         else
             route->fn(b, &rq);
+        note_connection(b, msg);
     } else {
         route->fn(b, &rq);
     }
     wire_free(env);
+}
+
+/* Drain the agent socket's monitor: a closed connection makes its worker
+ * suspect at once (sched_disconnected), so a crashed agent is replaced
+ * after the reconnect grace instead of the whole liveness window. Drained
+ * before the agent socket, so a connection that reuses the descriptor is
+ * never taken for the closed one. */
+static void drain_monitor(broker *b)
+{
+    for (int i = 0; i < BATCH; i++) {
+        zmq_msg_t ev, addr;
+        zmq_msg_init(&ev);
+        if (zmq_msg_recv(&ev, b->monitor, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close(&ev);
+            return;
+        }
+        /* Frame 1: event (u16) and value (u32, the descriptor); frame 2:
+         * the endpoint. */
+        uint16_t event = 0;
+        uint32_t fd = UINT32_MAX;
+        if (zmq_msg_size(&ev) >= 6) {
+            memcpy(&event, zmq_msg_data(&ev), 2);
+            memcpy(&fd, (uint8_t *)zmq_msg_data(&ev) + 2, 4);
+        }
+        while (zmq_msg_more(&ev)) {
+            zmq_msg_init(&addr);
+            int more = zmq_msg_recv(&addr, b->monitor, 0) >= 0 && zmq_msg_more(&addr);
+            zmq_msg_close(&addr);
+            if (!more)
+                break;
+        }
+        zmq_msg_close(&ev);
+        if (event != ZMQ_EVENT_DISCONNECTED || fd >= b->fd_cap || b->fd_slot[fd] == UINT32_MAX)
+            continue;
+        uint32_t slot = b->fd_slot[fd];
+        b->fd_slot[fd] = UINT32_MAX;
+        const worker *w = registry_at(b->reg, slot);
+        if (w && slot < b->slot_peer_cap && b->slot_peer[slot].fd == (int)fd) {
+            b->slot_peer[slot].fd = -1;
+            sched_disconnected(b->core, &w->id, b->now);
+        }
+    }
+}
+
+/* Remember which connection (descriptor) a registered worker speaks on. */
+static void note_connection(broker *b, const zs_msg *msg)
+{
+    const worker *w = broker_peer_worker(b, &msg->peer);
+    int fd = zmq_msg_get((zmq_msg_t *)&msg->payload, ZMQ_SRCFD);
+    if (!w || fd < 0 || fd > 1 << 20 || w->slot >= b->slot_peer_cap)
+        return;
+    if ((size_t)fd >= b->fd_cap) {
+        size_t ncap = b->fd_cap ? b->fd_cap : 256;
+        while (ncap <= (size_t)fd)
+            ncap *= 2;
+        uint32_t *n = mu_realloc(b->fd_slot, ncap * sizeof(*n));
+        if (!n)
+            return; /* out of memory: liveness still catches it, later */
+        for (size_t i = b->fd_cap; i < ncap; i++)
+            n[i] = UINT32_MAX;
+        b->fd_slot = n;
+        b->fd_cap = ncap;
+    }
+    b->fd_slot[fd] = w->slot;
+    b->slot_peer[w->slot].fd = fd;
 }
 
 /* Receive and handle up to BATCH messages from one socket. */
@@ -609,8 +699,10 @@ int broker_run(broker *b, volatile sig_atomic_t *stop, mu_error *errp)
             timeout = deadline <= b->now ? 0 : (long)(deadline - b->now + 1);
         if (timeout > 1000)
             timeout = 1000;
-        zmq_pollitem_t items[2] = {{b->agents, 0, ZMQ_POLLIN, 0}, {b->clients, 0, ZMQ_POLLIN, 0}};
-        if (zmq_poll(items, 2, timeout) < 0) {
+        zmq_pollitem_t items[3] = {{b->agents, 0, ZMQ_POLLIN, 0},
+                                   {b->clients, 0, ZMQ_POLLIN, 0},
+                                   {b->monitor, 0, ZMQ_POLLIN, 0}};
+        if (zmq_poll(items, 3, timeout) < 0) {
             if (errno == EINTR)
                 continue;
             return errprintf(errp, "zmq_poll: %s", zmq_strerror(errno));
@@ -620,6 +712,7 @@ int broker_run(broker *b, volatile sig_atomic_t *stop, mu_error *errp)
          * any of its replies or events leaves (group commit). */
         persist_begin_batch(b);
         int rc = 0;
+        drain_monitor(b);
         if ((items[0].revents & ZMQ_POLLIN) && drain_socket(b, EP_AGENT, errp) < 0)
             rc = -1;
         if (rc == 0 && (items[1].revents & ZMQ_POLLIN) && drain_socket(b, EP_CLIENT, errp) < 0)
@@ -655,6 +748,16 @@ static int open_socket(broker *b, int type, const char *ep, int idx, void **out,
     return 0;
 }
 
+static int open_monitor(broker *b, mu_error *errp)
+{
+    char ep[64];
+    snprintf(ep, sizeof(ep), "inproc://musterd-agents-%p", (void *)b);
+    if (zmq_socket_monitor(b->agents, ep, ZMQ_EVENT_DISCONNECTED) < 0 ||
+        !(b->monitor = zmq_socket(b->zctx, ZMQ_PAIR)) || zmq_connect(b->monitor, ep) < 0)
+        return errprintf(errp, "agent socket monitor: %s", zmq_strerror(errno));
+    return 0;
+}
+
 /* <state-dir>/endpoints.json names the endpoints as bound, so that a
  * broker started on port "*" (any free port) can be found by scripts and
  * tests without guessing a port that might be taken. */
@@ -684,19 +787,37 @@ static int write_endpoints(broker *b, mu_error *errp)
 
 int broker_core_create(broker *b, mu_error *errp)
 {
+    /* Challenge seeds and spots must not be guessable by agents. */
+    uint64_t seed = 0;
+    if (getrandom(&seed, sizeof(seed), 0) != (ssize_t)sizeof(seed))
+        seed = clock_wall_ms() ^ ((uint64_t)getpid() << 32);
     sched_config sc = {
         .reg =
             {
                 .heartbeat_interval_ms = b->cfg.heartbeat_interval_ms,
                 .liveness = b->cfg.liveness,
+                .reconnect_grace_ms = b->cfg.reconnect_grace_ms,
                 .cat = b->cat,
                 .regions = b->regions,
                 .tiers = &b->cfg.tiers,
+            },
+        .verify =
+            {
+                .enabled = b->cfg.verify,
+                .target_ms = b->cfg.verify_target_ms,
+                .units_per_tflop_s = b->cfg.verify_scale,
+                .recheck_ms = b->cfg.verify_recheck_ms,
+                .reverify_ms = b->cfg.verify_reverify_s * 1000u,
+                .light_ms = b->cfg.verify_light_ms,
+                .seed = seed,
             },
     };
     sched_ops ops = {.worker_state = on_state_change,
                      .cluster_event = rpc_cluster_event,
                      .member_notice = rpc_member_notice,
+                     .challenge = rpc_verify_challenge,
+                     .spots = rpc_verify_spots,
+                     .verdict = rpc_verify_verdict,
                      .arg = b};
     if (!(b->core = sched_create(&sc, &ops, errp)))
         return -1;
@@ -745,7 +866,7 @@ broker *broker_create(const broker_config *cfg, mu_error *errp)
     if (open_socket(b, ZMQ_ROUTER, cfg->agent_endpoint, 0, &b->agents, errp) < 0 ||
         open_socket(b, ZMQ_ROUTER, cfg->client_endpoint, 1, &b->clients, errp) < 0 ||
         open_socket(b, ZMQ_PUB, cfg->event_endpoint, 2, &b->events, errp) < 0 ||
-        write_endpoints(b, errp) < 0)
+        open_monitor(b, errp) < 0 || write_endpoints(b, errp) < 0)
         goto error;
     log_info("broker.started", "version=%s catalog_models=%zu regions=%zu countries=%zu",
              MUSTER_VERSION, catalog_count(b->cat), regions_count(b->regions),
@@ -787,6 +908,9 @@ void broker_destroy(broker *b)
             sizeof(path))
             unlink(path);
     }
+    zs_close(b->monitor);
+    if (b->agents)
+        zmq_socket_monitor(b->agents, NULL, 0);
     zs_close(b->agents);
     zs_close(b->clients);
     zs_close(b->events);
@@ -795,6 +919,7 @@ void broker_destroy(broker *b)
     persist_close(b);
     idmap_destroy(b->peer_to_slot);
     mu_free(b->slot_peer);
+    mu_free(b->fd_slot);
     sched_destroy(b->core);
     regions_destroy(b->regions);
     catalog_destroy(b->cat);

@@ -26,6 +26,7 @@ enum endpoint { EP_AGENT = 1, EP_CLIENT = 2 };
 typedef struct peer_slot {
     uint8_t len; /* 0: not connected */
     uint8_t id[IDMAP_KEY_MAX];
+    int fd; /* the connection it last spoke on (ZMQ_SRCFD), -1 unknown */
 } peer_slot;
 
 typedef struct counters {
@@ -44,6 +45,9 @@ struct broker {
     void *agents;
     void *clients;
     void *events;
+    void *monitor;     /* PAIR: the agent socket's disconnect events */
+    uint32_t *fd_slot; /* connection descriptor -> worker slot (UINT32_MAX: none) */
+    size_t fd_cap;
     char endpoints[3][256]; /* as bound */
     idmap *peer_to_slot;    /* routing id -> worker slot */
     peer_slot *slot_peer;   /* worker slot -> routing id */
@@ -88,6 +92,19 @@ void rpc_cluster_ack(broker *b, const request *rq);
 void rpc_cluster_event(void *arg, const cluster *c, const char *topic, const worker *w,
                        const char *detail);
 void rpc_member_notice(void *arg, const cluster *c, const worker *w, bool join);
+void rpc_shrink_cluster(broker *b, const request *rq);
+/* Verification (rpc_verify.c): core callbacks and the agents' answers. */
+void rpc_verify_challenge(void *arg, const worker *w, uint64_t challenge_id, const pow_params *p,
+                          uint32_t expected_ms);
+void rpc_verify_spots(void *arg, const worker *w, uint64_t challenge_id, const uint32_t *idx,
+                      uint32_t n);
+void rpc_verify_verdict(void *arg, const worker *w, const verify_result *r, verify_state from,
+                        verify_state to);
+void rpc_pow_commit(broker *b, const request *rq);
+void rpc_pow_proofs(broker *b, const request *rq);
+/* A VerificationResult that borrows from r and text. */
+void rpc_verify_result_fill(const verify_result *r, Muster__VerificationResult *out, char *text,
+                            size_t cap);
 /* --- durability (persist.c) --- */
 
 typedef enum out_kind { OUT_AGENT, OUT_CLIENT, OUT_EVENT } out_kind;

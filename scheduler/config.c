@@ -39,6 +39,13 @@ void broker_config_default(broker_config *cfg)
         str_copy(cfg->state_dir, ".musterd", sizeof(cfg->state_dir));
     cfg->full_sync = true;
     cfg->restore_grace_ms = 30000;
+    cfg->reconnect_grace_ms = 1500;
+    cfg->verify = true;
+    cfg->verify_target_ms = 300;
+    cfg->verify_scale = 2e7;
+    cfg->verify_recheck_ms = 2000;
+    cfg->verify_reverify_s = 6 * 3600;
+    cfg->verify_light_ms = 600000;
 }
 
 static int set_str(char *dst, size_t n, const char *v, const char *what, mu_error *errp)
@@ -53,11 +60,29 @@ static int set_str(char *dst, size_t n, const char *v, const char *what, mu_erro
 int broker_config_parse_json(broker_config *cfg, const char *text, size_t len, const char *where,
                              mu_error *errp)
 {
-    static const char *const keys[] = {
-        "agent_endpoint", "client_endpoint",   "event_endpoint",  "heartbeat_interval_ms",
-        "liveness",       "max_message_bytes", "data_dir",        "catalog",
-        "regions",        "log_level",         "tiers",           "state_dir",
-        "durability",     "restore_grace_ms",  "store_max_bytes", NULL};
+    static const char *const keys[] = {"agent_endpoint",
+                                       "client_endpoint",
+                                       "event_endpoint",
+                                       "heartbeat_interval_ms",
+                                       "liveness",
+                                       "max_message_bytes",
+                                       "data_dir",
+                                       "catalog",
+                                       "regions",
+                                       "log_level",
+                                       "tiers",
+                                       "state_dir",
+                                       "durability",
+                                       "restore_grace_ms",
+                                       "store_max_bytes",
+                                       "reconnect_grace_ms",
+                                       "verify",
+                                       "verify_target_ms",
+                                       "verify_scale",
+                                       "verify_recheck_ms",
+                                       "verify_reverify_s",
+                                       "verify_light_ms",
+                                       NULL};
     broker_config n = *cfg;
     cJSON *root = json_parse(text, len, where, errp);
     if (!root)
@@ -106,6 +131,19 @@ int broker_config_parse_json(broker_config *cfg, const char *text, size_t len, c
         goto out;
     if (maxb > 0)
         n.store_max_bytes = (uint64_t)maxb;
+    if (json_get_u32(root, "reconnect_grace_ms", false, 10, 3600000, &n.reconnect_grace_ms, where,
+                     errp) < 0 ||
+        json_get_bool(root, "verify", false, &n.verify, where, errp) < 0 ||
+        json_get_u32(root, "verify_target_ms", false, 1, 600000, &n.verify_target_ms, where, errp) <
+            0 ||
+        json_get_number(root, "verify_scale", false, 1, 1e15, &n.verify_scale, where, errp) < 0 ||
+        json_get_u32(root, "verify_recheck_ms", false, 10, 86400000, &n.verify_recheck_ms, where,
+                     errp) < 0 ||
+        json_get_u32(root, "verify_light_ms", false, 0, 86400000, &n.verify_light_ms, where, errp) <
+            0 ||
+        json_get_u32(root, "verify_reverify_s", false, 1, 30 * 86400, &n.verify_reverify_s, where,
+                     errp) < 0)
+        goto out;
     const cJSON *tiers = cJSON_GetObjectItemCaseSensitive(root, "tiers");
     if (tiers && tiers_from_json(&n.tiers, tiers, where, errp) < 0)
         goto out;
@@ -154,6 +192,16 @@ void broker_config_usage(FILE *out)
             "                               process: they survive a musterd crash only\n"
             "      --restore-grace-ms MS    after a restart, how long cluster members have\n"
             "                               to come back before they count as lost [30000]\n"
+            "      --reconnect-grace-ms MS  a worker whose connection closed is offline, and\n"
+            "                               its cluster seat given to another, unless back\n"
+            "                               within this [1500]\n"
+            "      --no-verify              hire workers without proof-of-work verification\n"
+            "      --verify-target-ms MS    a full check's length on the claimed GPU [300]\n"
+            "      --verify-scale UNITS     proof-of-work units per second per claimed FP32\n"
+            "                               TFLOPS (the calibration; docs/operator.md) [2e7]\n"
+            "      --verify-recheck-ms MS   re-check a worker that failed a check after [2000]\n"
+            "      --verify-light-ms MS     a light check (1/8 of the work) of each hired\n"
+            "                               worker this often; 0: none [600000]\n"
             "      --check                  verify the store (and its invariants), then exit\n"
             "      --dump                   print the store as JSON on stdout, then exit\n"
             "  -h, --help                   show this help and exit\n"
@@ -186,6 +234,12 @@ enum {
     OPT_GRACE,
     OPT_CHECK,
     OPT_DUMP,
+    OPT_RECONNECT,
+    OPT_NOVERIFY,
+    OPT_VTARGET,
+    OPT_VSCALE,
+    OPT_VRECHECK,
+    OPT_VLIGHT,
 };
 
 static const struct option long_opts[] = {
@@ -203,6 +257,12 @@ static const struct option long_opts[] = {
     {"restore-grace-ms", required_argument, NULL, OPT_GRACE},
     {"check", no_argument, NULL, OPT_CHECK},
     {"dump", no_argument, NULL, OPT_DUMP},
+    {"reconnect-grace-ms", required_argument, NULL, OPT_RECONNECT},
+    {"no-verify", no_argument, NULL, OPT_NOVERIFY},
+    {"verify-target-ms", required_argument, NULL, OPT_VTARGET},
+    {"verify-scale", required_argument, NULL, OPT_VSCALE},
+    {"verify-recheck-ms", required_argument, NULL, OPT_VRECHECK},
+    {"verify-light-ms", required_argument, NULL, OPT_VLIGHT},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, OPT_VERSION},
     {NULL, 0, NULL, 0},
@@ -296,6 +356,30 @@ int broker_config_from_args(broker_config *cfg, int argc, char **argv, config_ac
         case OPT_GRACE:
             rc = parse_u32_flag("restore-grace-ms", optarg, 0, 3600000, &cfg->restore_grace_ms,
                                 errp);
+            break;
+        case OPT_RECONNECT:
+            rc = parse_u32_flag("reconnect-grace-ms", optarg, 10, 3600000, &cfg->reconnect_grace_ms,
+                                errp);
+            break;
+        case OPT_NOVERIFY:
+            cfg->verify = false;
+            break;
+        case OPT_VTARGET:
+            rc =
+                parse_u32_flag("verify-target-ms", optarg, 1, 600000, &cfg->verify_target_ms, errp);
+            break;
+        case OPT_VSCALE:
+            if (str_to_double(optarg, &cfg->verify_scale) < 0 || cfg->verify_scale < 1 ||
+                cfg->verify_scale > 1e15)
+                rc = errprintf(errp, "--verify-scale: \"%s\" is not a number in 1..1e15", optarg);
+            break;
+        case OPT_VRECHECK:
+            rc = parse_u32_flag("verify-recheck-ms", optarg, 10, 86400000, &cfg->verify_recheck_ms,
+                                errp);
+            break;
+        case OPT_VLIGHT:
+            rc =
+                parse_u32_flag("verify-light-ms", optarg, 0, 86400000, &cfg->verify_light_ms, errp);
             break;
         case OPT_LOGLEVEL:
             if (log_level_parse(optarg, &cfg->log_level) < 0)

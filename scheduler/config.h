@@ -18,6 +18,17 @@
  *   restore_grace_ms       after a restart, how long members of clusters have to
  *                          come back before they count as lost (30000)
  *   store_max_bytes        cap on the store's size, 0: none (0)
+ *   reconnect_grace_ms     a worker whose connection closed is offline (and its
+ *                          cluster seat replaced) unless back within this (1500)
+ *   verify                 proof-of-work verification of workers: true (default)
+ *                          or false (every worker is hireable at once)
+ *   verify_target_ms       what a full check takes on the claimed GPU (300)
+ *   verify_scale           work units per second per claimed FP32 TFLOPS: the
+ *                          calibration of the proof of work (2e7)
+ *   verify_recheck_ms      a worker that failed a check is checked again after (2000)
+ *   verify_reverify_s      a free, verified worker is checked again after (21600)
+ *   verify_light_ms        a hired worker gets a light check (1/8 of the work) this
+ *                          often; 0: none, only its liveness and GPU identity (600000)
  *   tiers                  {"low": {"down": 100, "up": 75}, "medium": ..., ...}
  * Most keys have a flag (--agent-endpoint, --heartbeat-ms, --liveness,
  * --max-message-bytes, --data-dir, --log-level), which overrides the file;
@@ -52,6 +63,13 @@ typedef struct broker_config {
     bool full_sync;
     uint32_t restore_grace_ms;
     uint64_t store_max_bytes;
+    uint32_t reconnect_grace_ms;
+    bool verify;
+    uint32_t verify_target_ms;
+    double verify_scale;
+    uint32_t verify_recheck_ms;
+    uint32_t verify_reverify_s;
+    uint32_t verify_light_ms;
 } broker_config;
 
 void broker_config_default(broker_config *cfg);

@@ -6,6 +6,7 @@
 #include "broker.h"
 #include "config.h"
 #include "log.h"
+#include "pow.h"
 
 /* Set by the signal handler, read by the loop: the one global a daemon
  * with signals cannot avoid. */
@@ -46,6 +47,7 @@ int main(int argc, char **argv)
         return 0;
     }
     log_init("musterd", cfg.log_level, stderr);
+    pow_init(); /* the fast hash for checking proofs of work */
 
     /* No SA_RESTART: zmq_poll must return EINTR so the loop sees the flag. */
     struct sigaction sa;

@@ -234,6 +234,13 @@ static int save_cluster(broker *b, const cluster *c, mu_error *errp)
     uint8_t *sbuf = mu_malloc(slen ? slen : 1);
     store_member *members = mu_calloc(c->n_members ? c->n_members : 1, sizeof(*members));
     store_change changes[CLUSTER_HISTORY];
+    mu_id excluded[CLUSTER_EXCLUDED];
+    size_t n_excluded = 0;
+    for (uint32_t i = 0; i < c->n_excluded && i < CLUSTER_EXCLUDED; i++) {
+        const worker *xw = registry_at(reg, c->excluded[i]);
+        if (xw)
+            excluded[n_excluded++] = xw->id;
+    }
     if (!sbuf || !members ||
         grow((void **)&o->hist_saved, &o->hist_cap, (size_t)c->slot + 1, sizeof(uint32_t)) < 0) {
         mu_free(sbuf);
@@ -283,6 +290,9 @@ static int save_cluster(broker *b, const cluster *c, mu_error *errp)
         .history = changes,
         .n_history = n_changes,
         .history_seq = start,
+        .excluded = excluded,
+        .n_excluded = n_excluded,
+        .replaced = c->replaced,
     };
     int rc = store_put_cluster(b->st, &sc, errp);
     if (rc == 0)
@@ -290,6 +300,24 @@ static int save_cluster(broker *b, const cluster *c, mu_error *errp)
     mu_free(sbuf);
     mu_free(members);
     return rc;
+}
+
+static int save_verification(broker *b, const worker *w, mu_error *errp)
+{
+    const verifier *v = sched_verifier(b->core);
+    uint32_t checks = verifier_checks(v, w);
+    verify_state st = verifier_state(v, w);
+    if (!checks && st == VERIFY_PENDING)
+        return 0; /* nothing judged yet: nothing to keep */
+    verify_result hist[VERIFY_HISTORY];
+    store_verify_result out[VERIFY_HISTORY];
+    size_t n = verifier_history(v, w, hist);
+    for (size_t i = 0; i < n; i++)
+        out[i] = (store_verify_result){
+            hist[i].at, hist[i].expected_ms, hist[i].measured_ms, hist[i].rtt_ms, hist[i].leaf,
+            /* bit 7: a light check */
+            (uint8_t)(hist[i].outcome | (hist[i].light ? 0x80 : 0)), hist[i].state};
+    return store_put_verification(b->st, &w->id, (int)st, checks, out, n, errp);
 }
 
 static void save_dirty(broker *b)
@@ -300,6 +328,8 @@ static void save_dirty(broker *b)
         const worker *w = registry_at(b->reg, o->workers.list[i]);
         if (w && in_tx(b) == 0 && store_put_uptime(b->st, &w->id, &w->up, &err) < 0)
             fail(b, "save uptime", &err);
+        if (w && !o->failed && save_verification(b, w, &err) < 0)
+            fail(b, "save verification", &err);
     }
     for (size_t i = 0; i < o->clusters.n && !o->failed; i++) {
         const cluster *c = sched_cluster_at(b->core, o->clusters.list[i]);
@@ -415,6 +445,9 @@ static int on_cluster_loaded(void *arg, const store_cluster *sc, mu_error *errp)
         cr.history = changes;
         cr.n_history = n;
         cr.history_total = sc->history_seq + (uint32_t)n;
+        cr.excluded = sc->excluded;
+        cr.n_excluded = sc->n_excluded;
+        cr.replaced = sc->replaced;
         const cluster *c = sched_restore_cluster(b->core, &cr, errp);
         if (!c)
             rc = -1;
@@ -431,6 +464,26 @@ static int on_cluster_loaded(void *arg, const store_cluster *sc, mu_error *errp)
     return 0;
 }
 
+static int on_verification_loaded(void *arg, const mu_id *id, int state, uint32_t checks,
+                                  const store_verify_result *hist, size_t n, mu_error *errp)
+{
+    broker *b = arg;
+    const worker *w = registry_get(b->reg, id);
+    if (!w)
+        return errprintf(errp, "saved verification of a worker that was not saved");
+    verify_result r[STORE_VERIFY_HISTORY];
+    for (size_t i = 0; i < n && i < STORE_VERIFY_HISTORY; i++)
+        r[i] = (verify_result){.at = hist[i].at,
+                               .expected_ms = hist[i].expected_ms,
+                               .measured_ms = hist[i].measured_ms,
+                               .rtt_ms = hist[i].rtt_ms,
+                               .leaf = hist[i].leaf,
+                               .outcome = hist[i].outcome & 0x7f,
+                               .light = (hist[i].outcome & 0x80) != 0,
+                               .state = hist[i].state};
+    return sched_restore_verification(b->core, w, (verify_state)state, r, n, checks, errp);
+}
+
 /* Build the core from the store, from scratch. */
 static int load(broker *b, mu_error *errp)
 {
@@ -443,7 +496,8 @@ static int load(broker *b, mu_error *errp)
     if (b->out->hist_saved)
         memset(b->out->hist_saved, 0, b->out->hist_cap * sizeof(uint32_t));
     if (broker_core_create(b, errp) < 0 ||
-        store_load(b->st, on_worker_loaded, on_cluster_loaded, b, errp) < 0)
+        store_load(b->st, on_worker_loaded, on_cluster_loaded, b, errp) < 0 ||
+        store_load_verification(b->st, on_verification_loaded, b, errp) < 0)
         return -1;
     sched_restore_finish(b->core, b->now, b->cfg.restore_grace_ms);
     log_info("store.loaded", "workers=%zu clusters=%zu active=%zu grace_ms=%u",

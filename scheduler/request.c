@@ -109,8 +109,11 @@ int request_from_spec(const Muster__ClusterSpec *spec, const catalog *cat,
     if (spec->max_price_micro_usd > PRICING_MAX_UUSD)
         return errprintf(errp, "maximum price must be at most 1000 USD per GPU hour");
     rq->max_price_uusd = (uint32_t)spec->max_price_micro_usd;
-    /* Verification arrives with its own issue: until then every worker
-     * counts as verified, so include_unverified changes nothing. */
+    /* Only verified workers are in the index: an unverified GPU is not
+     * hired, whoever asks. */
+    if (spec->include_unverified && !for_search)
+        return errprintf(errp, "include_unverified is not supported: only workers that passed "
+                               "proof-of-work verification are hired");
     if (for_search)
         return 0;
     return match_validate(rq, cat, errp);

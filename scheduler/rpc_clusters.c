@@ -374,6 +374,19 @@ void rpc_release_cluster(broker *b, const request *rq)
         reply_cluster(b, rq, c);
 }
 
+void rpc_shrink_cluster(broker *b, const request *rq)
+{
+    const Muster__ShrinkClusterRequest *q = rq->env->shrink_cluster;
+    const cluster *c = find_or_reply(b, rq, q->id);
+    if (!c)
+        return;
+    mu_error err;
+    if (sched_cluster_shrink(b->core, &c->id, b->now, NULL, &err) < 0)
+        reply_change_failed(b, rq, &err);
+    else
+        reply_cluster(b, rq, c);
+}
+
 void rpc_search(broker *b, const request *rq)
 {
     const Muster__SearchRequest *q = rq->env->search;

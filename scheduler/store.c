@@ -15,6 +15,7 @@ struct store {
     int version;
     bool in_tx;
     sqlite3_stmt *put_worker, *put_uptime, *put_cluster, *del_members, *put_member, *put_change;
+    sqlite3_stmt *put_verification, *put_excluded;
 };
 
 /* --- schema ------------------------------------------------------------------------ */
@@ -54,6 +55,14 @@ static const char *const migrations[] = {
     "  seq INTEGER NOT NULL,"
     "  at INTEGER NOT NULL, worker BLOB, what TEXT NOT NULL, reason TEXT NOT NULL,"
     "  PRIMARY KEY (cluster, seq));",
+    /* 2 -> 3: verification verdicts; workers a cluster lost (reroute) */
+    "CREATE TABLE verification ("
+    "  worker BLOB PRIMARY KEY REFERENCES workers(id),"
+    "  state INTEGER NOT NULL,"
+    "  checks INTEGER NOT NULL,"
+    "  history BLOB NOT NULL);" /* store_verify_result records, oldest first */
+    "ALTER TABLE clusters ADD COLUMN excluded BLOB NOT NULL DEFAULT x'';" /* 16-byte ids */
+    "ALTER TABLE clusters ADD COLUMN replaced INTEGER NOT NULL DEFAULT 0;",
 };
 
 static int sql_error(store *st, mu_error *errp, const char *what)
@@ -175,8 +184,9 @@ store *store_open_version(const char *path, bool full_sync, int version, mu_erro
         goto error;
     if (st->version >= 2 &&
         (prepare(st, &st->put_cluster,
-                 "INSERT OR REPLACE INTO clusters VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, "
-                 "?10, ?11, ?12)",
+                 "INSERT OR REPLACE INTO clusters (id, owner, state, spec, hours, created_at, "
+                 "ready_at, ends_at, ended_at, provision_deadline, price_per_hour, end_reason) "
+                 "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
                  errp) < 0 ||
          prepare(st, &st->del_members, "DELETE FROM cluster_members WHERE cluster = ?1", errp) <
              0 ||
@@ -185,6 +195,12 @@ store *store_open_version(const char *path, bool full_sync, int version, mu_erro
          prepare(st, &st->put_change,
                  "INSERT OR REPLACE INTO cluster_history VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                  errp) < 0))
+        goto error;
+    if (st->version >= 3 &&
+        (prepare(st, &st->put_verification,
+                 "INSERT OR REPLACE INTO verification VALUES (?1, ?2, ?3, ?4)", errp) < 0 ||
+         prepare(st, &st->put_excluded,
+                 "UPDATE clusters SET excluded = ?2, replaced = ?3 WHERE id = ?1", errp) < 0))
         goto error;
     return st;
 error:
@@ -209,6 +225,8 @@ void store_close(store *st)
     sqlite3_finalize(st->del_members);
     sqlite3_finalize(st->put_member);
     sqlite3_finalize(st->put_change);
+    sqlite3_finalize(st->put_verification);
+    sqlite3_finalize(st->put_excluded);
     sqlite3_close(st->db);
     mu_free(st);
 }
@@ -328,6 +346,15 @@ int store_put_cluster(store *st, const store_cluster *c, mu_error *errp)
         sqlite3_bind_int(q, 4, c->members[i].acked);
         sqlite3_bind_int(q, 5, c->members[i].lost);
         if (step_done(st, q, errp, "save member") < 0)
+            return -1;
+    }
+    if (st->version >= 3) {
+        q = st->put_excluded;
+        bind_id(q, 1, &c->id);
+        sqlite3_bind_blob(q, 2, c->excluded ? (const void *)c->excluded : "",
+                          (int)(c->n_excluded * sizeof(mu_id)), SQLITE_TRANSIENT);
+        sqlite3_bind_int64(q, 3, c->replaced);
+        if (step_done(st, q, errp, "save lost workers") < 0)
             return -1;
     }
     for (size_t i = 0; i < c->n_history; i++) {
@@ -453,6 +480,36 @@ static int load_parts(store *st, const mu_id *id, store_member **members, size_t
     return 0;
 }
 
+/* The workers a cluster lost, and how many seats were refilled. */
+static int load_excluded(store *st, store_cluster *c, mu_id **buf, mu_error *errp)
+{
+    sqlite3_stmt *q;
+    if (sqlite3_prepare_v2(st->db, "SELECT excluded, replaced FROM clusters WHERE id = ?1", -1, &q,
+                           NULL) != SQLITE_OK)
+        return sql_error(st, errp, "load lost workers");
+    bind_id(q, 1, &c->id);
+    int rc = 0;
+    if (sqlite3_step(q) == SQLITE_ROW) {
+        size_t len = (size_t)sqlite3_column_bytes(q, 0);
+        if (len % sizeof(mu_id)) {
+            rc = errprintf(errp, "store: a cluster's lost workers are %zu bytes", len);
+        } else if (len) {
+            mu_id *n = mu_realloc(*buf, len);
+            if (!n) {
+                rc = errprintf(errp, "out of memory");
+            } else {
+                memcpy(n, sqlite3_column_blob(q, 0), len);
+                *buf = n;
+                c->excluded = n;
+                c->n_excluded = len / sizeof(mu_id);
+            }
+        }
+        c->replaced = (uint32_t)sqlite3_column_int64(q, 1);
+    }
+    sqlite3_finalize(q);
+    return rc;
+}
+
 static int load_clusters(store *st, store_cluster_fn fn, void *arg, mu_error *errp)
 {
     sqlite3_stmt *q;
@@ -465,6 +522,7 @@ static int load_clusters(store *st, store_cluster_fn fn, void *arg, mu_error *er
     store_member *members = NULL;
     store_change history[32];
     char *texts = NULL;
+    mu_id *excluded = NULL;
     int rc = 0, s;
     while (rc == 0 && (s = sqlite3_step(q)) == SQLITE_ROW) {
         store_cluster c = {0};
@@ -483,6 +541,8 @@ static int load_clusters(store *st, store_cluster_fn fn, void *arg, mu_error *er
         c.end_reason = (const char *)sqlite3_column_text(q, 11);
         rc = load_parts(st, &c.id, &members, &c.n_members, history, &c.n_history, &c.history_seq,
                         &texts, errp);
+        if (rc == 0 && st->version >= 3)
+            rc = load_excluded(st, &c, &excluded, errp);
         if (rc == 0) {
             c.members = members;
             c.history = history;
@@ -494,6 +554,7 @@ static int load_clusters(store *st, store_cluster_fn fn, void *arg, mu_error *er
     sqlite3_finalize(q);
     mu_free(members);
     mu_free(texts);
+    mu_free(excluded);
     return rc;
 }
 
@@ -505,6 +566,76 @@ int store_load(store *st, store_worker_fn on_worker, store_cluster_fn on_cluster
     if (st->version >= 2 && load_clusters(st, on_cluster, arg, errp) < 0)
         return -1;
     return 0;
+}
+
+int store_put_verification(store *st, const mu_id *worker, int state, uint32_t checks,
+                           const store_verify_result *hist, size_t n, mu_error *errp)
+{
+    if (st->version < 3)
+        return errprintf(errp, "store: schema %d has no verification", st->version);
+    /* Fixed little-endian records, so the file reads the same anywhere. */
+    uint8_t buf[STORE_VERIFY_HISTORY * STORE_VERIFY_RECORD];
+    if (n > STORE_VERIFY_HISTORY)
+        n = STORE_VERIFY_HISTORY;
+    for (size_t i = 0; i < n; i++) {
+        uint8_t *p = buf + i * STORE_VERIFY_RECORD;
+        uint64_t v[6] = {hist[i].at,     hist[i].expected_ms, hist[i].measured_ms,
+                         hist[i].rtt_ms, hist[i].leaf,        0};
+        for (int k = 0; k < 8; k++)
+            p[k] = (uint8_t)(v[0] >> (8 * k));
+        for (int f = 1; f < 5; f++)
+            for (int k = 0; k < 4; k++)
+                p[8 + (f - 1) * 4 + k] = (uint8_t)(v[f] >> (8 * k));
+        p[24] = hist[i].outcome;
+        p[25] = hist[i].state;
+    }
+    sqlite3_stmt *q = st->put_verification;
+    bind_id(q, 1, worker);
+    sqlite3_bind_int(q, 2, state);
+    sqlite3_bind_int64(q, 3, checks);
+    sqlite3_bind_blob(q, 4, n ? (const void *)buf : "", (int)(n * STORE_VERIFY_RECORD),
+                      SQLITE_TRANSIENT);
+    return step_done(st, q, errp, "save verification");
+}
+
+int store_load_verification(store *st, store_verification_fn fn, void *arg, mu_error *errp)
+{
+    if (st->version < 3)
+        return 0;
+    sqlite3_stmt *q;
+    if (sqlite3_prepare_v2(st->db, "SELECT worker, state, checks, history FROM verification", -1,
+                           &q, NULL) != SQLITE_OK)
+        return sql_error(st, errp, "load verification");
+    int rc = 0, s;
+    while (rc == 0 && (s = sqlite3_step(q)) == SQLITE_ROW) {
+        mu_id id;
+        column_id(q, 0, &id);
+        size_t len = (size_t)sqlite3_column_bytes(q, 3);
+        const uint8_t *b = sqlite3_column_blob(q, 3);
+        if (len % STORE_VERIFY_RECORD || len > STORE_VERIFY_HISTORY * STORE_VERIFY_RECORD) {
+            rc = errprintf(errp, "store: a verification history is %zu bytes", len);
+            break;
+        }
+        store_verify_result hist[STORE_VERIFY_HISTORY];
+        size_t n = len / STORE_VERIFY_RECORD;
+        for (size_t i = 0; i < n; i++) {
+            const uint8_t *p = b + i * STORE_VERIFY_RECORD;
+            uint64_t at = 0;
+            uint32_t f[4] = {0};
+            for (int k = 0; k < 8; k++)
+                at |= (uint64_t)p[k] << (8 * k);
+            for (int j = 0; j < 4; j++)
+                for (int k = 0; k < 4; k++)
+                    f[j] |= (uint32_t)p[8 + j * 4 + k] << (8 * k);
+            hist[i] = (store_verify_result){at, f[0], f[1], f[2], f[3], p[24], p[25]};
+        }
+        rc = fn(arg, &id, sqlite3_column_int(q, 1), (uint32_t)sqlite3_column_int64(q, 2), hist, n,
+                errp);
+    }
+    if (rc == 0 && s != SQLITE_DONE)
+        rc = sql_error(st, errp, "load verification");
+    sqlite3_finalize(q);
+    return rc;
 }
 
 int store_set_max_bytes(store *st, uint64_t bytes, mu_error *errp)
@@ -540,7 +671,7 @@ static int count_query(store *st, const char *sql, uint64_t *n, mu_error *errp)
 int store_count(store *st, const char *table, uint64_t *n, mu_error *errp)
 {
     static const char *const tables[] = {"workers", "clusters", "cluster_members",
-                                         "cluster_history"};
+                                         "cluster_history", "verification"};
     for (size_t i = 0; i < sizeof(tables) / sizeof(tables[0]); i++) {
         if (!strcmp(table, tables[i])) {
             char sql[64];

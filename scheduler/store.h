@@ -28,7 +28,7 @@
 #include "ids.h"
 #include "uptime.h"
 
-#define STORE_SCHEMA_VERSION 2
+#define STORE_SCHEMA_VERSION 3
 
 typedef struct store store;
 
@@ -83,11 +83,31 @@ typedef struct store_cluster {
     const store_change *history; /* on put: only the changes to add; on load:
                                     the latest 32, oldest first */
     size_t n_history;
-    uint32_t history_seq; /* seq of history[0] (changes are numbered from 0) */
+    uint32_t history_seq;  /* seq of history[0] (changes are numbered from 0) */
+    const mu_id *excluded; /* workers the cluster lost (schema 3) */
+    size_t n_excluded;
+    uint32_t replaced; /* seats refilled, ever */
 } store_cluster;
 
 /* Insert or replace a cluster and its members; append its new changes. */
 int store_put_cluster(store *st, const store_cluster *c, mu_error *errp);
+
+/* One judged verification check (scheduler/core/verify.h), as stored. */
+typedef struct store_verify_result {
+    uint64_t at;
+    uint32_t expected_ms, measured_ms, rtt_ms, leaf;
+    uint8_t outcome, state;
+} store_verify_result;
+#define STORE_VERIFY_HISTORY 16
+#define STORE_VERIFY_RECORD  26 /* bytes per record in the history blob */
+
+/* A worker's verification state, checks judged and latest results. */
+int store_put_verification(store *st, const mu_id *worker, int state, uint32_t checks,
+                           const store_verify_result *hist, size_t n, mu_error *errp);
+typedef int (*store_verification_fn)(void *arg, const mu_id *worker, int state, uint32_t checks,
+                                     const store_verify_result *hist, size_t n, mu_error *errp);
+/* Every saved verification (none before schema 3). */
+int store_load_verification(store *st, store_verification_fn fn, void *arg, mu_error *errp);
 
 typedef int (*store_worker_fn)(void *arg, const mu_id *id, const void *reg, size_t len,
                                uint64_t registered_at, const uptime *up, mu_error *errp);

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # muster's main job, locally: install what is missing, build, start a broker
-# (musterd) and five agents with simulated GPUs in five countries, show the
-# fleet, search it, get a quote, rent a cluster and wait until it is ready,
-# and show what happens with a request the fleet cannot serve. One agent is
-# then killed without warning to show liveness at work. Everything listens
-# on 127.0.0.1 only and is stopped on exit; pass --keep to leave the fleet
-# running until Ctrl-C.
+# (musterd) and six agents with simulated GPUs in five countries, plus one
+# spoofer that claims an H100 it does not have; watch every worker prove its
+# GPU (proof of work) and the spoofer fail; search the fleet, get a quote,
+# rent a cluster and wait until it is ready, and show what happens with a
+# request the fleet cannot serve. A member of the cluster is then killed
+# without warning and replaced. Everything listens on 127.0.0.1 only and is
+# stopped on exit; pass --keep to leave the fleet running until Ctrl-C.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 keep=0
@@ -31,30 +32,42 @@ trap cleanup EXIT INT TERM
 muster() { build/muster --broker "$clients_ep" "$@"; }
 
 echo "== starting musterd (logs: $work/musterd.log)" >&2
+# Simulated GPUs prove themselves with a small proof of work, padded to the
+# time the claimed model needs (--verify-scale: see docs/operator.md).
 build/musterd --agent-endpoint "$agents_ep" --client-endpoint "$clients_ep" \
-  --event-endpoint "$events_ep" --state-dir "$work/musterd" 2>"$work/musterd.log" &
+  --event-endpoint "$events_ep" --state-dir "$work/musterd" --verify-scale 20000 \
+  2>"$work/musterd.log" &
 pids+=($!)
 
-start_agent() { # name country gpus bandwidth
-  build/muster-agent --broker "$agents_ep" --state-dir "$work/$1" --hostname "$1" \
-    --country "$2" --simulate-gpu "$3" --bandwidth "$4" 2>"$work/$1.log" &
+declare -A agent_pid
+start_agent() { # name country gpus bandwidth [agent flags]
+  local name=$1 country=$2 gpus=$3 bw=$4
+  shift 4
+  build/muster-agent --broker "$agents_ep" --state-dir "$work/$name" --hostname "$name" \
+    --country "$country" --simulate-gpu "$gpus" --bandwidth "$bw" "$@" 2>"$work/$name.log" &
   pids+=($!)
+  agent_pid[$name]=$!
 }
-echo "== starting 5 agents with simulated GPUs" >&2
+echo "== starting 6 agents with simulated GPUs, and a spoofer" >&2
 start_agent fra-01 DE "RTX 4090:2" 500/400
 start_agent ams-01 NL "RTX 4090:4" 900/700
+start_agent par-01 FR "RTX 4090:2" 600/500
 start_agent nyc-01 US "H100:8" 2000/1500
 start_agent tyo-01 JP "A100 80GB:4" 800/600
 start_agent sao-01 BR "RTX 3090:1" 120/80
-sao_pid=${pids[-1]}
+# claims an H100, computes at a third of its speed
+start_agent fake-01 US "H100:1" 2000/1500 --sim-speed 0.33
 
-online() { muster status --json 2>/dev/null | grep -oE '"workers_online":[[:space:]]*[0-9]+' | grep -oE '[0-9]+$' || echo 0; }
-for _ in $(seq 1 100); do
-  [ "$(online)" = 5 ] && break
+count() { # how many workers' JSON field $1 has the value $2
+  muster workers --json 2>/dev/null | grep -oE "\"$1\":[[:space:]]*\"$2\"" | wc -l || true
+}
+echo "== waiting for every worker to prove its GPU" >&2
+for _ in $(seq 1 150); do
+  [ "$(count verification passed)" = 6 ] && [ "$(count verification failed)" = 1 ] && break
   sleep 0.1
 done
-if [ "$(online)" != 5 ]; then
-  echo "demo: the agents did not all register; logs follow" >&2
+if [ "$(count verification passed)" != 6 ]; then
+  echo "demo: the agents were not all verified; logs follow" >&2
   tail -n 5 "$work"/*.log >&2
   exit 1
 fi
@@ -83,12 +96,19 @@ show cluster show "$cluster"
 # A request the fleet cannot serve: the reason, and what would work instead.
 show cluster create --gpu H100 --gpus-per-worker 8 --workers 2 --hours 6 || true
 
+# The JSON flattened, to pick fields with grep.
+flat() { muster "$@" --json | tr -d ' \t\n'; }
+fake=$(flat workers | grep -oE '"id":"[0-9a-f-]+","hostname":"fake-01"' | cut -d'"' -f4 || true)
+[ -n "$fake" ] && show workers show "$fake"
+
+# Kill a member of the cluster without warning: its connection closes, it
+# is offline after the reconnect grace, and a replacement takes its seat.
+victim=$(flat cluster show "$cluster" | grep -oE '"hostname":"[a-z]+-01"' | head -1 | cut -d'"' -f4 || true)
 echo
-echo "== killing sao-01 with SIGKILL: it stops heartbeating and goes suspect, then offline" >&2
-{ kill -9 "$sao_pid" && wait "$sao_pid"; } 2>/dev/null || true
-sleep 3.5
-show workers --state offline
-show cluster list
+echo "== killing cluster member $victim with SIGKILL: it is replaced" >&2
+{ kill -9 "${agent_pid[$victim]}" && wait "${agent_pid[$victim]}"; } 2>/dev/null || true
+sleep 2.5
+show cluster show "$cluster"
 
 if [ $keep = 1 ]; then
   echo

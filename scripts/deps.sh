@@ -7,7 +7,7 @@ set -euo pipefail
 PACKAGES=(
   build-essential cmake pkg-config
   libzmq3-dev libprotobuf-c-dev protobuf-c-compiler libhwloc-dev uuid-dev
-  libcurl4-openssl-dev libcjson-dev libsqlite3-dev libcmocka-dev
+  libcurl4-openssl-dev libcjson-dev libsqlite3-dev libcmocka-dev libsodium-dev
   python3
 )
 

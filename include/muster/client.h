@@ -81,6 +81,11 @@ int muster_list_clusters(muster_client *c, const Muster__ListClustersRequest *q,
 int muster_extend_cluster(muster_client *c, const char *id, uint32_t hours,
                           Muster__Envelope **reply, Muster__Status *status, mu_error *errp);
 
+/* Give up the seats of a degraded cluster that no replacement could fill:
+ * it keeps its present members at their price (reply body `cluster_reply`). */
+int muster_shrink_cluster(muster_client *c, const char *id, Muster__Envelope **reply,
+                          Muster__Status *status, mu_error *errp);
+
 /* End an active cluster now and free its members; REASON may be NULL
  * (reply body `cluster_reply`). */
 int muster_release_cluster(muster_client *c, const char *id, const char *reason,

@@ -42,7 +42,8 @@ typedef struct cluster_member {
     uint8_t lost;    /* not serving: offline (seat kept) or vacant */
 } cluster_member;
 
-#define CLUSTER_HISTORY 32 /* changes kept per cluster (the latest) */
+#define CLUSTER_HISTORY  32 /* changes kept per cluster (the latest) */
+#define CLUSTER_EXCLUDED 32 /* workers a cluster remembers it lost */
 
 typedef struct cluster_change {
     uint64_t at;
@@ -67,6 +68,12 @@ typedef struct cluster {
     uint32_t n_history; /* total recorded; the last CLUSTER_HISTORY are kept */
     uint32_t slot;
     uint32_t heap_pos; /* UINT32_MAX when not active */
+    /* Workers lost by this cluster (offline or failed verification): never
+     * seated in it again. Registry slots, the latest CLUSTER_EXCLUDED. */
+    uint32_t excluded[CLUSTER_EXCLUDED];
+    uint32_t n_excluded;
+    uint32_t replaced;  /* seats filled by a replacement, ever */
+    uint64_t vacant_at; /* since when a seat has been vacant; 0: none */
 } cluster;
 
 typedef struct cluster_table cluster_table;

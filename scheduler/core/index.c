@@ -54,8 +54,9 @@ void index_destroy(windex *ix)
 
 bool index_eligible(const worker *w)
 {
-    return w->state == WORKER_ONLINE && w->alloc == WORKER_FREE && w->tier > TIER_NONE &&
-           w->gpu_count > 0 && w->model && w->model->cls != GPU_CLASS_CPU;
+    /* vstate 1: verification passed (verify.h; the index does not need the rest). */
+    return w->state == WORKER_ONLINE && w->alloc == WORKER_FREE && w->vstate == 1 &&
+           w->tier > TIER_NONE && w->gpu_count > 0 && w->model && w->model->cls != GPU_CLASS_CPU;
 }
 
 uint16_t index_uptime_class(float fraction)

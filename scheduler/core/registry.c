@@ -14,7 +14,10 @@
 #define NIL          UINT32_MAX
 #define HOSTNAME_MAX 255
 
-enum { LIST_ONLINE = 0, LIST_SUSPECT = 1, LIST_COUNT = 2 };
+/* Suspect workers whose connection closed wait in LIST_GONE, ordered by
+ * when it closed: they go offline after the reconnect grace, sooner than
+ * silence alone would take them. */
+enum { LIST_ONLINE = 0, LIST_SUSPECT = 1, LIST_GONE = 2, LIST_COUNT = 3 };
 
 typedef struct list {
     uint32_t head, tail;
@@ -25,6 +28,7 @@ struct registry {
     registry_observer obs;
     uint64_t suspect_after_ms;
     uint64_t offline_after_ms;
+    uint64_t gone_after_ms; /* reconnect grace after a closed connection */
     worker **slots;
     size_t n, cap;
     idmap *by_id;
@@ -70,6 +74,10 @@ registry *registry_create(const registry_config *cfg, const registry_observer *o
         r->obs = *obs;
     r->suspect_after_ms = (uint64_t)cfg->heartbeat_interval_ms * 3 / 2;
     r->offline_after_ms = (uint64_t)cfg->heartbeat_interval_ms * cfg->liveness;
+    r->gone_after_ms = cfg->reconnect_grace_ms ? cfg->reconnect_grace_ms
+                                               : (uint64_t)cfg->heartbeat_interval_ms * 3 / 2;
+    if (r->gone_after_ms > r->offline_after_ms)
+        r->gone_after_ms = r->offline_after_ms;
     for (int i = 0; i < LIST_COUNT; i++)
         r->lists[i].head = r->lists[i].tail = NIL;
     r->cpu_model = catalog_find(cfg->cat, "CPU");
@@ -99,14 +107,16 @@ void registry_destroy(registry *r)
 
 /* --- liveness lists ------------------------------------------------------- */
 
-static int list_of(worker_state s)
+static int list_of(const worker *w)
 {
-    return s == WORKER_ONLINE ? LIST_ONLINE : s == WORKER_SUSPECT ? LIST_SUSPECT : -1;
+    if (w->state == WORKER_SUSPECT)
+        return w->gone_at ? LIST_GONE : LIST_SUSPECT;
+    return w->state == WORKER_ONLINE ? LIST_ONLINE : -1;
 }
 
 static void list_unlink(registry *r, worker *w)
 {
-    int l = list_of(w->state);
+    int l = list_of(w);
     if (l < 0)
         return;
     list *li = &r->lists[l];
@@ -123,7 +133,7 @@ static void list_unlink(registry *r, worker *w)
 
 static void list_append(registry *r, worker *w)
 {
-    int l = list_of(w->state);
+    int l = list_of(w);
     if (l < 0)
         return;
     list *li = &r->lists[l];
@@ -168,6 +178,8 @@ static void set_state(registry *r, worker *w, worker_state to, uint64_t now, con
     if (from == WORKER_ONLINE)
         r->gpus_online -= w->gpu_count;
     w->state = to;
+    if (to != WORKER_SUSPECT)
+        w->gone_at = 0; /* only a suspect waits on its reconnect grace */
     r->by_state[to]++;
     if (to == WORKER_ONLINE)
         r->gpus_online += w->gpu_count;
@@ -305,6 +317,7 @@ static worker *worker_from_spec(const registry *r, const worker_spec *s, mu_erro
         return errprintf(errp, "out of memory"), NULL;
     }
     str_copy(w->fingerprint, s->fingerprint ? s->fingerprint : "", sizeof(w->fingerprint));
+    str_copy(w->address, s->address ? s->address : "", sizeof(w->address));
     str_copy(w->country, country, sizeof(w->country));
     for (char *c = w->country; *c; c++)
         *c = (char)(*c >= 'a' && *c <= 'z' ? *c - 'a' + 'A' : *c);
@@ -362,6 +375,7 @@ const worker *registry_register(registry *r, const worker_spec *spec, uint64_t n
         old->agent_version = w->agent_version;
         old->devices = w->devices;
         memcpy(old->fingerprint, w->fingerprint, sizeof(old->fingerprint));
+        memcpy(old->address, w->address, sizeof(old->address));
         memcpy(old->country, w->country, sizeof(old->country));
         old->region = w->region;
         old->model = w->model;
@@ -488,6 +502,35 @@ int registry_touch(registry *r, const mu_id *id, uint64_t now)
     return 0;
 }
 
+int registry_disconnected(registry *r, const mu_id *id, uint64_t now)
+{
+    worker *w = lookup(r, id);
+    if (!w) {
+        errno = ENOENT;
+        return -1;
+    }
+    if (w->state == WORKER_OFFLINE || w->gone_at)
+        return 0;
+    if (w->state == WORKER_SUSPECT) {
+        list_unlink(r, w);
+        w->gone_at = now ? now : 1;
+        list_append(r, w);
+    } else {
+        /* Unlink from the online list first: list_of follows gone_at. */
+        list_unlink(r, w);
+        w->gone_at = now ? now : 1;
+        r->by_state[WORKER_ONLINE]--;
+        r->gpus_online -= w->gpu_count;
+        advance_uptime(w, now, WORKER_SUSPECT);
+        w->state = WORKER_SUSPECT;
+        r->by_state[WORKER_SUSPECT]++;
+        list_append(r, w);
+        if (r->obs.state)
+            r->obs.state(r->obs.arg, w, WORKER_ONLINE, WORKER_SUSPECT, "connection closed");
+    }
+    return 0;
+}
+
 int registry_goodbye(registry *r, const mu_id *id, uint64_t now, const char *reason)
 {
     worker *w = lookup(r, id);
@@ -521,6 +564,14 @@ size_t registry_tick(registry *r, uint64_t now)
         set_state(r, w, WORKER_OFFLINE, now, "silent past the liveness window");
         changes++;
     }
+    list *gone = &r->lists[LIST_GONE];
+    while (gone->head != NIL) {
+        worker *w = r->slots[gone->head];
+        if (now < w->gone_at + r->gone_after_ms)
+            break;
+        set_state(r, w, WORKER_OFFLINE, now, "connection closed, not back within the grace");
+        changes++;
+    }
     return changes;
 }
 
@@ -533,6 +584,11 @@ uint64_t registry_next_deadline(const registry *r)
         uint64_t s = r->slots[r->lists[LIST_SUSPECT].head]->last_seen + r->offline_after_ms;
         if (s < t)
             t = s;
+    }
+    if (r->lists[LIST_GONE].head != NIL) {
+        uint64_t g = r->slots[r->lists[LIST_GONE].head]->gone_at + r->gone_after_ms;
+        if (g < t)
+            t = g;
     }
     return t;
 }

@@ -58,6 +58,7 @@ typedef struct worker {
     mu_id id;
     char *hostname;
     char fingerprint[17];
+    char address[48];       /* the peer's network address as the shell saw it; "" unknown */
     char country[3];        /* "" when the agent did not say */
     const char *region;     /* borrowed from the region table, or "unknown" */
     const gpu_model *model; /* borrowed from the catalog; NULL: no GPU, no CPU entry */
@@ -75,6 +76,7 @@ typedef struct worker {
     uint64_t registered_at; /* first registration */
     uint64_t connected_at;  /* latest registration */
     uint64_t last_seen;
+    uint64_t gone_at;    /* suspect because its connection closed at; 0: not */
     uptime up;           /* rolling uptime, see uptime.h */
     float uptime;        /* uptime_value(&up), kept with it */
     uint32_t price_uusd; /* per GPU hour, micro-USD (pricing.h) */
@@ -84,6 +86,7 @@ typedef struct worker {
     uint32_t prev, next;
     /* Owned by the scheduler (scheduler.c, index.c), never touched here: */
     uint8_t alloc;      /* worker_alloc */
+    uint8_t vstate;     /* verify_state (verify.h), owned by the verifier; 1: passed */
     uint32_t cluster;   /* cluster slot while allocated */
     uint32_t ix_bucket; /* index bucket, or UINT32_MAX when not indexed */
     uint32_t ix_left, ix_right, ix_parent;
@@ -107,6 +110,7 @@ typedef struct worker_spec {
     const char *id;
     const char *hostname;
     const char *fingerprint;
+    const char *address; /* where the registration came from (not from the agent) */
     const worker_device_spec *devices;
     size_t n_devices;
     uint32_t cpu_cores;
@@ -123,6 +127,7 @@ typedef struct worker_spec {
 typedef struct registry_config {
     uint32_t heartbeat_interval_ms; /* >= 10 */
     uint32_t liveness;              /* >= 2 intervals before offline */
+    uint32_t reconnect_grace_ms;    /* closed connection -> offline; 0: 1.5 intervals */
     const catalog *cat;             /* borrowed, required */
     const region_table *regions;    /* borrowed, required */
     const tier_table *tiers;        /* borrowed, required */
@@ -164,6 +169,13 @@ const worker *registry_restore(registry *r, const worker_spec *spec, uint64_t re
 /* Traffic from a worker: it is alive at `now`. Returns 0, or -1 with errno
  * ENOENT (unknown id) or ESTALE (worker is offline and must register again). */
 int registry_touch(registry *r, const mu_id *id, uint64_t now);
+
+/* The worker's connection closed (the shell saw it): it is suspect at once
+ * and offline when it is not heard from within the reconnect grace, which
+ * is what lets a crashed agent be replaced long before silence alone would
+ * tell. Anything heard from it before then (registry_touch) brings it back.
+ * 0, or -1 with ENOENT. */
+int registry_disconnected(registry *r, const mu_id *id, uint64_t now);
 
 /* A clean goodbye: the worker is offline at once. 0, or -1 with ENOENT. */
 int registry_goodbye(registry *r, const mu_id *id, uint64_t now, const char *reason);

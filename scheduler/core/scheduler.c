@@ -15,8 +15,15 @@ struct sched {
     registry *reg;
     windex *ix;
     cluster_table *clusters;
+    verifier *ver;
     uint64_t grace_until; /* after a restore: when missing members count as lost; 0 none */
+    /* Clusters with a vacant seat, tried again every reroute_retry_ms. */
+    uint32_t *needy;
+    size_t n_needy, needy_cap;
+    uint64_t retry_at;
 };
+
+static void reroute(sched *s, cluster *c, uint64_t now);
 
 /* --- events out -------------------------------------------------------------------- */
 
@@ -70,8 +77,9 @@ static void maybe_ready(sched *s, cluster *c, uint64_t now)
     if (first)
         c->ready_at = now;
     cluster_table_schedule(s->clusters, c);
-    cluster_record(c, now, NIL, "ready", first ? "all members acknowledged" : "all members back");
-    emit(s, c, "cluster.ready", NULL, first ? "all members acknowledged" : "all members back");
+    const char *why = first ? "all members acknowledged" : "every seat served again";
+    cluster_record(c, now, NIL, "ready", why);
+    emit(s, c, "cluster.ready", NULL, why);
 }
 
 /* End an active cluster: free its members and tell those still there. */
@@ -92,7 +100,9 @@ static void end_cluster(sched *s, cluster *c, cluster_state to, uint64_t now, co
         /* Back in the index if it can serve; failure to file it (out of
          * memory) only hides it from matching until its next change. */
         index_refresh(s->ix, w);
+        verifier_worker_freed(s->ver, w, now);
     }
+    c->vacant_at = 0;
     cluster_record(c, now, NIL, cluster_state_name(to), reason);
     char topic[32];
     snprintf(topic, sizeof(topic), "cluster.%s", cluster_state_name(to));
@@ -118,22 +128,64 @@ static void seat_lost(sched *s, cluster *c, uint64_t now, const worker *w, const
         emit(s, c, "cluster.degraded", w, degrade_why);
 }
 
-/* A member that re-registered as something its cluster's request does not
- * accept (another model, a lower tier, a higher price) leaves its seat. */
-static bool vacate_if_unfit(sched *s, worker *w, uint64_t now)
+static void exclude(cluster *c, uint32_t worker_slot)
 {
-    cluster *c = cluster_table_at(s->clusters, w->cluster);
-    cluster_member *m = c ? member_of(c, w->slot) : NULL;
-    if (!m || match_worker_fits(&c->req, w))
-        return false;
+    for (uint32_t i = 0; i < c->n_excluded && i < CLUSTER_EXCLUDED; i++)
+        if (c->excluded[i] == worker_slot)
+            return;
+    c->excluded[c->n_excluded % CLUSTER_EXCLUDED] = worker_slot;
+    c->n_excluded++;
+}
+
+static bool excluded(const cluster *c, uint32_t worker_slot)
+{
+    for (uint32_t i = 0; i < c->n_excluded && i < CLUSTER_EXCLUDED; i++)
+        if (c->excluded[i] == worker_slot)
+            return true;
+    return false;
+}
+
+/* A member stops serving for good (offline past its grace, failed
+ * verification, no longer what the request asked for): its seat is
+ * vacated, the worker freed and never seated in this cluster again, and a
+ * replacement is looked for at once. tell: the worker is still reachable
+ * and is told to leave. */
+static void vacate(sched *s, cluster *c, cluster_member *m, worker *w, uint64_t now,
+                   const char *what, const char *reason, const char *degrade_why, bool tell)
+{
     m->worker = NIL;
     m->lost = 1;
     m->acked = 0;
     w->alloc = WORKER_FREE;
     w->cluster = NIL;
-    seat_lost(s, c, now, w, "left", "re-registered outside the request",
-              "a member no longer fits the request");
-    notice(s, c, w, false);
+    exclude(c, w->slot);
+    if (!c->vacant_at)
+        c->vacant_at = now ? now : 1;
+    seat_lost(s, c, now, w, what, reason, degrade_why);
+    if (tell)
+        notice(s, c, w, false);
+    index_refresh(s->ix, w);
+    verifier_worker_freed(s->ver, w, now);
+    reroute(s, c, now);
+}
+
+/* A member that re-registered as something its cluster's request does not
+ * accept (another model, a lower tier, a higher price), or whose GPUs are
+ * no longer the ones verified, leaves its seat. */
+static bool vacate_if_unfit(sched *s, worker *w, uint64_t now)
+{
+    cluster *c = cluster_table_at(s->clusters, w->cluster);
+    cluster_member *m = c ? member_of(c, w->slot) : NULL;
+    if (!m)
+        return false;
+    if (!match_worker_fits(&c->req, w))
+        vacate(s, c, m, w, now, "left", "re-registered outside the request",
+               "a member no longer fits the request", true);
+    else if (w->vstate != VERIFY_PASSED)
+        vacate(s, c, m, w, now, "left", "its GPUs are not the ones verified",
+               "a member's GPUs changed", true);
+    else
+        return false;
     return true;
 }
 
@@ -142,6 +194,7 @@ static void on_worker_state(void *arg, worker *w, worker_state from, worker_stat
 {
     sched *s = arg;
     uint64_t now = w->last_seen > w->up.at ? w->last_seen : w->up.at;
+    verifier_worker_changed(s->ver, w, now);
     if (w->alloc == WORKER_ALLOCATED && to == WORKER_ONLINE)
         vacate_if_unfit(s, w, now);
     index_refresh(s->ix, w);
@@ -149,8 +202,7 @@ static void on_worker_state(void *arg, worker *w, worker_state from, worker_stat
         cluster *c = cluster_table_at(s->clusters, w->cluster);
         cluster_member *m = c ? member_of(c, w->slot) : NULL;
         if (m && to == WORKER_OFFLINE && !m->lost) {
-            m->lost = 1;
-            seat_lost(s, c, now, w, "lost", reason, "a member went offline");
+            vacate(s, c, m, w, now, "lost", reason, "a member went offline", false);
         } else if (m && to == WORKER_ONLINE && from == WORKER_OFFLINE && !m->lost) {
             /* Back within the grace after a restart: remind it of its cluster. */
             cluster_record(c, now, w->slot, "back", "reconnected after a broker restart");
@@ -171,9 +223,173 @@ static void on_worker_state(void *arg, worker *w, worker_state from, worker_stat
 static void on_worker_updated(void *arg, worker *w)
 {
     sched *s = arg;
+    verifier_worker_changed(s->ver, w, w->last_seen);
     if (w->alloc == WORKER_ALLOCATED)
         vacate_if_unfit(s, w, w->last_seen);
     index_refresh(s->ix, w);
+}
+
+/* --- verification ----------------------------------------------------------------------------- */
+
+static void on_challenge(void *arg, const worker *w, uint64_t id, const pow_params *p,
+                         uint32_t expected_ms)
+{
+    sched *s = arg;
+    if (s->ops.challenge)
+        s->ops.challenge(s->ops.arg, w, id, p, expected_ms);
+}
+
+static void on_spots(void *arg, const worker *w, uint64_t id, const uint32_t *idx, uint32_t n)
+{
+    sched *s = arg;
+    if (s->ops.spots)
+        s->ops.spots(s->ops.arg, w, id, idx, n);
+}
+
+static void on_verdict(void *arg, const worker *cw, const verify_result *r, verify_state from,
+                       verify_state to)
+{
+    sched *s = arg;
+    worker *w = registry_at_mut(s->reg, cw->slot);
+    /* The shell hears the verdict before any cluster change it causes. */
+    if (s->ops.verdict)
+        s->ops.verdict(s->ops.arg, w, r, from, to);
+    index_refresh(s->ix, w);
+    if (to == VERIFY_FAILED && w->alloc == WORKER_ALLOCATED) {
+        cluster *c = cluster_table_at(s->clusters, w->cluster);
+        cluster_member *m = c ? member_of(c, w->slot) : NULL;
+        if (m) {
+            char why[64];
+            snprintf(why, sizeof(why), "failed verification (%s)",
+                     verify_outcome_name((verify_outcome)r->outcome));
+            vacate(s, c, m, w, r->at, "failed", why, "a member failed verification", true);
+        }
+    }
+}
+
+/* --- reroute ---------------------------------------------------------------------------------- */
+
+/* A free worker for one seat of c: what the request accepts, not lost by
+ * c before; from region `prefer` if the request allows it, else anywhere
+ * the request allows. NIL when there is none. */
+static uint32_t find_replacement(sched *s, const cluster *c, uint8_t prefer)
+{
+    match_request rq = c->req;
+    rq.placement = PLACE_PACK;
+    rq.min_workers = 1;
+    rq.workers = 1 + (c->n_excluded < CLUSTER_EXCLUDED ? c->n_excluded : CLUSTER_EXCLUDED);
+    uint32_t out[1 + CLUSTER_EXCLUDED];
+    for (int pass = 0; pass < 2; pass++) {
+        match_request r = rq;
+        if (pass == 0) {
+            if (prefer >= 64 || (rq.regions && !(rq.regions & (1ull << prefer))))
+                continue;
+            r.regions = 1ull << prefer;
+        }
+        size_t n = match_find(s->ix, s->reg, &r, out);
+        for (size_t i = 0; i < n; i++)
+            if (!excluded(c, out[i]))
+                return out[i];
+    }
+    return NIL;
+}
+
+/* The region of the member a vacant seat last had, to look there first. */
+static uint8_t seat_region(sched *s, const cluster *c)
+{
+    for (uint32_t i = c->n_excluded; i-- > 0 && c->n_excluded - i <= CLUSTER_EXCLUDED;) {
+        const worker *w = registry_at(s->reg, c->excluded[i % CLUSTER_EXCLUDED]);
+        if (w)
+            return w->region_idx;
+    }
+    return REGION_UNKNOWN;
+}
+
+static void recompute_price(sched *s, cluster *c)
+{
+    uint64_t p = 0;
+    for (uint32_t i = 0; i < c->n_members; i++) {
+        const worker *w =
+            c->members[i].worker == NIL ? NULL : registry_at(s->reg, c->members[i].worker);
+        if (w)
+            p += (uint64_t)w->price_uusd * w->gpu_count;
+    }
+    c->price_uusd_per_hour = p;
+}
+
+static void add_needy(sched *s, cluster *c, uint64_t now)
+{
+    for (size_t i = 0; i < s->n_needy; i++)
+        if (s->needy[i] == c->slot)
+            return;
+    if (s->n_needy == s->needy_cap) {
+        size_t ncap = s->needy_cap ? s->needy_cap * 2 : 16;
+        uint32_t *nn = mu_realloc(s->needy, ncap * sizeof(*nn));
+        if (!nn)
+            return; /* out of memory: tried again on its next loss */
+        s->needy = nn;
+        s->needy_cap = ncap;
+    }
+    s->needy[s->n_needy++] = c->slot;
+    if (s->n_needy == 1)
+        s->retry_at = now + s->cfg.reroute_retry_ms;
+}
+
+/* Fill every vacant seat of an active cluster that can be filled now; the
+ * cluster is ready again once the replacements acknowledge. What cannot be
+ * filled is tried again every reroute_retry_ms. */
+static void reroute(sched *s, cluster *c, uint64_t now)
+{
+    if (!cluster_active(c))
+        return;
+    bool vacant = false;
+    for (uint32_t i = 0; i < c->n_members; i++) {
+        cluster_member *m = &c->members[i];
+        if (m->worker != NIL)
+            continue;
+        uint32_t slot = find_replacement(s, c, seat_region(s, c));
+        if (slot == NIL) {
+            vacant = true;
+            continue;
+        }
+        worker *w = registry_at_mut(s->reg, slot);
+        m->worker = slot;
+        m->lost = 0;
+        m->acked = 0;
+        w->alloc = WORKER_ALLOCATED;
+        w->cluster = c->slot;
+        index_remove(s->ix, w);
+        verifier_worker_hired(s->ver, w, now);
+        c->replaced++;
+        recompute_price(s, c);
+        char detail[64];
+        snprintf(detail, sizeof(detail), "seat %u, after %.1f s", i,
+                 (double)(now - (c->vacant_at ? c->vacant_at : now)) / 1000.0);
+        cluster_record(c, now, slot, "replaced", detail);
+        emit(s, c, "cluster.member_replaced", w, detail);
+        notice(s, c, w, true);
+    }
+    if (vacant)
+        add_needy(s, c, now);
+    else
+        c->vacant_at = 0;
+}
+
+static void retry_needy(sched *s, uint64_t now)
+{
+    size_t keep = 0;
+    for (size_t i = 0; i < s->n_needy; i++) {
+        cluster *c = cluster_table_at(s->clusters, s->needy[i]);
+        if (!c || !cluster_active(c) || !c->vacant_at)
+            continue;
+        reroute(s, c, now);
+        if (c->vacant_at)
+            s->needy[keep++] = s->needy[i];
+    }
+    /* reroute may have appended (it does not: c is still listed), so keep
+     * is the count of those still waiting. */
+    s->n_needy = keep;
+    s->retry_at = now + s->cfg.reroute_retry_ms;
 }
 
 /* --- lifecycle ----------------------------------------------------------------------------- */
@@ -188,10 +404,15 @@ sched *sched_create(const sched_config *cfg, const sched_ops *ops, mu_error *err
         s->cfg.provision_timeout_ms = SCHED_PROVISION_TIMEOUT_DEFAULT_MS;
     if (!s->cfg.max_hours)
         s->cfg.max_hours = SCHED_MAX_HOURS_DEFAULT;
+    if (!s->cfg.reroute_retry_ms)
+        s->cfg.reroute_retry_ms = SCHED_REROUTE_RETRY_DEFAULT_MS;
     if (ops)
         s->ops = *ops;
     registry_observer obs = {on_worker_state, on_worker_updated, s};
     if (!(s->reg = registry_create(&cfg->reg, &obs, errp)))
+        goto error;
+    verify_ops vops = {on_challenge, on_spots, on_verdict, s};
+    if (!(s->ver = verifier_create(&cfg->verify, s->reg, &vops, errp)))
         goto error;
     if (!(s->ix = index_create(s->reg, catalog_count(cfg->reg.cat), errp)))
         goto error;
@@ -210,6 +431,8 @@ void sched_destroy(sched *s)
     if (!s)
         return;
     cluster_table_destroy(s->clusters);
+    verifier_destroy(s->ver);
+    mu_free(s->needy);
     index_destroy(s->ix);
     registry_destroy(s->reg);
     mu_free(s);
@@ -245,6 +468,40 @@ int sched_goodbye(sched *s, const mu_id *id, uint64_t now, const char *reason)
     return registry_goodbye(s->reg, id, now, reason);
 }
 
+int sched_disconnected(sched *s, const mu_id *id, uint64_t now)
+{
+    return registry_disconnected(s->reg, id, now);
+}
+
+int sched_verify_commit(sched *s, const mu_id *id, uint64_t challenge_id,
+                        const uint8_t root[POW_HASH_BYTES], uint64_t now, mu_error *errp)
+{
+    const worker *w = registry_get(s->reg, id);
+    if (!w) {
+        errno = ENOENT;
+        return errprintf(errp, "unknown worker");
+    }
+    return verifier_commit(s->ver, w, challenge_id, root, now, errp);
+}
+
+int sched_verify_proofs(sched *s, const mu_id *id, uint64_t challenge_id, const uint8_t *leaves,
+                        size_t leaves_len, const uint8_t *paths, size_t paths_len, uint64_t now,
+                        mu_error *errp)
+{
+    const worker *w = registry_get(s->reg, id);
+    if (!w) {
+        errno = ENOENT;
+        return errprintf(errp, "unknown worker");
+    }
+    return verifier_proofs(s->ver, w, challenge_id, leaves, leaves_len, paths, paths_len, now,
+                           errp);
+}
+
+const verifier *sched_verifier(const sched *s)
+{
+    return s->ver;
+}
+
 /* The grace after a restore is over: members still offline are lost. */
 static void end_grace(sched *s, uint64_t now)
 {
@@ -256,12 +513,13 @@ static void end_grace(sched *s, uint64_t now)
         for (uint32_t i = 0; i < c->n_members; i++) {
             cluster_member *m = &c->members[i];
             const worker *w = m->worker == NIL ? NULL : registry_at(s->reg, m->worker);
-            if (!w || m->lost || w->state != WORKER_OFFLINE)
+            if (!w || w->state != WORKER_OFFLINE)
                 continue;
-            m->lost = 1;
-            seat_lost(s, c, now, w, "lost", "not back after the broker restarted",
-                      "a member did not come back after the broker restarted");
+            vacate(s, c, m, registry_at_mut(s->reg, m->worker), now, "lost",
+                   "not back after the broker restarted",
+                   "a member did not come back after the broker restarted", false);
         }
+        reroute(s, c, now); /* seats vacant since before the restart too */
     }
 }
 
@@ -270,6 +528,9 @@ void sched_tick(sched *s, uint64_t now)
     registry_tick(s->reg, now);
     if (s->grace_until && now >= s->grace_until)
         end_grace(s, now);
+    verifier_tick(s->ver, now);
+    if (s->n_needy && now >= s->retry_at)
+        retry_needy(s, now);
     cluster *c;
     while ((c = cluster_table_next_due(s->clusters)) && cluster_deadline(c) <= now) {
         if (c->state == CLUSTER_PROVISIONING && c->provision_deadline <= now &&
@@ -292,6 +553,11 @@ uint64_t sched_next_deadline(const sched *s)
     uint64_t t = registry_next_deadline(s->reg);
     if (s->grace_until && s->grace_until < t)
         t = s->grace_until;
+    uint64_t v = verifier_next_deadline(s->ver);
+    if (v < t)
+        t = v;
+    if (s->n_needy && s->retry_at < t)
+        t = s->retry_at;
     const cluster *c = cluster_table_next_due(s->clusters);
     if (c && cluster_deadline(c) < t)
         t = cluster_deadline(c);
@@ -393,6 +659,7 @@ const cluster *sched_cluster_create(sched *s, const mu_id *id, const char *owner
         w->alloc = WORKER_ALLOCATED;
         w->cluster = c->slot;
         index_remove(s->ix, w);
+        verifier_worker_hired(s->ver, w, now);
         c->price_uusd_per_hour += (uint64_t)w->price_uusd * w->gpu_count;
     }
     mu_free(out);
@@ -466,6 +733,56 @@ int sched_cluster_extend(sched *s, const mu_id *cluster_id, uint32_t hours, uint
     return 0;
 }
 
+int sched_cluster_shrink(sched *s, const mu_id *cluster_id, uint64_t now, uint32_t *dropped,
+                         mu_error *errp)
+{
+    cluster *c = active_cluster(s, cluster_id, errp);
+    if (!c)
+        return -1;
+    uint32_t keep = 0;
+    for (uint32_t i = 0; i < c->n_members; i++)
+        keep += !c->members[i].lost;
+    if (keep == c->n_members) {
+        errno = EINVAL;
+        return errprintf(errp, "every seat is served: nothing to shrink");
+    }
+    if (keep == 0) {
+        errno = EINVAL;
+        return errprintf(errp, "no member would remain: release the cluster instead");
+    }
+    uint32_t k = 0;
+    for (uint32_t i = 0; i < c->n_members; i++) {
+        cluster_member m = c->members[i];
+        if (!m.lost) {
+            c->members[k++] = m;
+            continue;
+        }
+        if (m.worker != NIL) { /* offline but seated (after a restart) */
+            worker *w = registry_at_mut(s->reg, m.worker);
+            w->alloc = WORKER_FREE;
+            w->cluster = NIL;
+            exclude(c, w->slot);
+            index_refresh(s->ix, w);
+            verifier_worker_freed(s->ver, w, now);
+        }
+    }
+    uint32_t gone = c->n_members - k;
+    c->n_members = k;
+    c->req.workers = k;
+    if (c->req.min_workers > k)
+        c->req.min_workers = k;
+    c->vacant_at = 0;
+    recompute_price(s, c);
+    if (dropped)
+        *dropped = gone;
+    char detail[64];
+    snprintf(detail, sizeof(detail), "%u seats given up, %u members", gone, k);
+    cluster_record(c, now, NIL, "shrunk", detail);
+    emit(s, c, "cluster.shrunk", NULL, detail);
+    maybe_ready(s, c, now);
+    return 0;
+}
+
 int sched_cluster_release(sched *s, const mu_id *cluster_id, uint64_t now, const char *reason,
                           mu_error *errp)
 {
@@ -506,7 +823,16 @@ size_t sched_clusters_active(const sched *s)
 const worker *sched_restore_worker(sched *s, const worker_spec *spec, uint64_t registered_at,
                                    const uptime *up, mu_error *errp)
 {
-    return registry_restore(s->reg, spec, registered_at, up, errp);
+    const worker *w = registry_restore(s->reg, spec, registered_at, up, errp);
+    if (w)
+        verifier_worker_changed(s->ver, w, registered_at);
+    return w;
+}
+
+int sched_restore_verification(sched *s, const worker *w, verify_state st,
+                               const verify_result *hist, size_t n, uint32_t checks, mu_error *errp)
+{
+    return verifier_restore(s->ver, w, st, hist, n, checks, errp);
 }
 
 const cluster *sched_restore_cluster(sched *s, const cluster_restore *cr, mu_error *errp)
@@ -571,6 +897,15 @@ const cluster *sched_restore_cluster(sched *s, const cluster_restore *cr, mu_err
         cluster_record(c, ch->at, ch->worker, ch->what, ch->reason);
     }
     c->n_history = total;
+    for (size_t i = 0; i < cr->n_excluded; i++) {
+        const worker *xw = registry_get(s->reg, &cr->excluded[i]);
+        if (xw)
+            exclude(c, xw->slot);
+    }
+    c->replaced = cr->replaced;
+    for (uint32_t i = 0; i < c->n_members; i++)
+        if (members[i].worker == NIL && active && !c->vacant_at)
+            c->vacant_at = cr->created_at ? cr->created_at : 1;
     cluster_table_schedule(s->clusters, c);
     return c;
 }
@@ -666,5 +1001,5 @@ int sched_check(const sched *s, mu_error *errp)
 
 size_t sched_bytes(const sched *s)
 {
-    return sizeof(*s) + registry_bytes(s->reg) + index_bytes(s->ix);
+    return sizeof(*s) + registry_bytes(s->reg) + index_bytes(s->ix) + verifier_bytes(s->ver);
 }

@@ -18,28 +18,39 @@
 #include "index.h"
 #include "match.h"
 #include "registry.h"
+#include "verify.h"
 
 typedef struct sched_config {
     registry_config reg;
+    verify_config verify;
     uint32_t provision_timeout_ms; /* members must acknowledge within this */
     uint32_t max_hours;            /* longest cluster, extensions included */
+    uint32_t reroute_retry_ms;     /* how often a vacant seat is tried again */
 } sched_config;
 
 #define SCHED_PROVISION_TIMEOUT_DEFAULT_MS 30000u
 #define SCHED_MAX_HOURS_DEFAULT            (24u * 90u) /* 90 days */
+#define SCHED_REROUTE_RETRY_DEFAULT_MS     1000u
 
 typedef struct sched_ops {
     /* A worker's liveness changed. */
     void (*worker_state)(void *arg, const worker *w, worker_state from, worker_state to,
                          const char *reason);
     /* A cluster changed. topic: cluster.created, .member_joined, .ready,
-     * .degraded, .member_lost, .member_back, .extended, .released,
-     * .expired, .failed.
+     * .degraded, .member_lost, .member_back, .member_replaced, .shrunk,
+     * .extended, .released, .expired, .failed.
      * w is the member concerned, or NULL. */
     void (*cluster_event)(void *arg, const cluster *c, const char *topic, const worker *w,
                           const char *detail);
     /* Tell a worker it is now a member of c (join) or no longer (leave). */
     void (*member_notice)(void *arg, const cluster *c, const worker *w, bool join);
+    /* Verification (verify.h): send a challenge, ask for spots, a verdict. */
+    void (*challenge)(void *arg, const worker *w, uint64_t challenge_id, const pow_params *p,
+                      uint32_t expected_ms);
+    void (*spots)(void *arg, const worker *w, uint64_t challenge_id, const uint32_t *idx,
+                  uint32_t n);
+    void (*verdict)(void *arg, const worker *w, const verify_result *r, verify_state from,
+                    verify_state to);
     void *arg;
 } sched_ops;
 
@@ -57,6 +68,17 @@ const windex *sched_index(const sched *s);
 const worker *sched_register(sched *s, const worker_spec *spec, uint64_t now, mu_error *errp);
 int sched_touch(sched *s, const mu_id *id, uint64_t now);
 int sched_goodbye(sched *s, const mu_id *id, uint64_t now, const char *reason);
+/* The worker's connection closed (registry_disconnected). */
+int sched_disconnected(sched *s, const mu_id *id, uint64_t now);
+
+/* Verification answers (verifier_commit / verifier_proofs); -1 with errno
+ * ENOENT for an unknown worker. */
+int sched_verify_commit(sched *s, const mu_id *id, uint64_t challenge_id,
+                        const uint8_t root[POW_HASH_BYTES], uint64_t now, mu_error *errp);
+int sched_verify_proofs(sched *s, const mu_id *id, uint64_t challenge_id, const uint8_t *leaves,
+                        size_t leaves_len, const uint8_t *paths, size_t paths_len, uint64_t now,
+                        mu_error *errp);
+const verifier *sched_verifier(const sched *s);
 
 /* Advance time: liveness, provisioning timeouts, expiries. */
 void sched_tick(sched *s, uint64_t now);
@@ -87,6 +109,12 @@ const cluster *sched_cluster_create(sched *s, const mu_id *id, const char *owner
  * provisioning any more is fine: 0). */
 int sched_cluster_ack(sched *s, const mu_id *cluster_id, const mu_id *worker_id, uint64_t now,
                       mu_error *errp);
+/* Give up the seats that are not served (vacant, or their member offline):
+ * the cluster keeps the members it has, its size and price shrink to them,
+ * and it is ready once they are all there. -1 with errno EINVAL when no
+ * seat is lost or none would remain (release it instead). */
+int sched_cluster_shrink(sched *s, const mu_id *cluster_id, uint64_t now, uint32_t *dropped,
+                         mu_error *errp);
 /* Add hours to an active cluster. */
 int sched_cluster_extend(sched *s, const mu_id *cluster_id, uint32_t hours, uint64_t now,
                          mu_error *errp);
@@ -105,6 +133,10 @@ size_t sched_clusters_active(const sched *s);
 
 const worker *sched_restore_worker(sched *s, const worker_spec *spec, uint64_t registered_at,
                                    const uptime *up, mu_error *errp);
+/* Its verification state and history (after sched_restore_worker). */
+int sched_restore_verification(sched *s, const worker *w, verify_state st,
+                               const verify_result *hist, size_t n, uint32_t checks,
+                               mu_error *errp);
 
 typedef struct cluster_seat {
     mu_id worker; /* all zero: vacant */
@@ -126,6 +158,9 @@ typedef struct cluster_restore {
     const cluster_change *history; /* the kept changes, oldest first */
     size_t n_history;
     uint32_t history_total; /* changes ever recorded */
+    const mu_id *excluded;  /* workers it lost (unknown ones are skipped) */
+    size_t n_excluded;
+    uint32_t replaced;
 } cluster_restore;
 
 /* A cluster saved before a restart, with its seats; members of an active

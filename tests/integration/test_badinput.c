@@ -69,7 +69,9 @@ static struct {
     unsigned dropped_sent; /* messages sent that must be dropped */
     unsigned tests_passed;
     size_t n_tests;
-    void *events; /* SUB on the event endpoint, from setup on */
+    void *events;             /* SUB on the event endpoint, from setup on */
+    unsigned challenges_seen; /* proof-of-work challenges skipped by recv_env */
+    bool keep_challenges;     /* recv_env returns them (the verification tests) */
 } g;
 
 /* --- time and processes ------------------------------------------------------ */
@@ -270,6 +272,15 @@ static Muster__Envelope *recv_env(void *s, unsigned timeout_ms)
         zmq_msg_close(&m);
         assert_false(more);   /* a reply is exactly one frame */
         assert_non_null(env); /* and decodes */
+        bool pushed = env->body_case == MUSTER__ENVELOPE__BODY_POW_CHALLENGE ||
+                      env->body_case == MUSTER__ENVELOPE__BODY_POW_SPOTS ||
+                      env->body_case == MUSTER__ENVELOPE__BODY_VERDICT;
+        if (env->request_id == 0 && pushed && !g.keep_challenges) {
+            /* The broker verifies every new worker unasked: not a reply. */
+            g.challenges_seen++;
+            muster__envelope__free_unpacked(env, NULL);
+            continue;
+        }
         return env;
     }
 }
@@ -1157,6 +1168,115 @@ static void test_events_published(void **state)
     g.tests_passed++;
 }
 
+/* Wait for the proof-of-work challenge the broker sends a new worker. */
+static Muster__Envelope *await_challenge(void *s)
+{
+    g.keep_challenges = true;
+    Muster__Envelope *r = NULL;
+    uint64_t deadline = mono_ms() + 5000;
+    while (mono_ms() < deadline && !r) {
+        r = recv_env(s, 500);
+        if (r && r->body_case != MUSTER__ENVELOPE__BODY_POW_CHALLENGE) {
+            env_free(r);
+            r = NULL;
+        }
+    }
+    g.keep_challenges = false;
+    if (!r)
+        fail_msg("no proof-of-work challenge within 5 s of registering");
+    return r;
+}
+
+static void commit_msg(Muster__Envelope *env, Muster__PowCommit *pc, uint64_t id, uint8_t *root,
+                       size_t len)
+{
+    muster__pow_commit__init(pc);
+    pc->challenge_id = id;
+    pc->root.data = root;
+    pc->root.len = len;
+    wire_envelope_init(env, 0);
+    env->body_case = MUSTER__ENVELOPE__BODY_POW_COMMIT;
+    env->pow_commit = pc;
+}
+
+static void proofs_msg(Muster__Envelope *env, Muster__PowProofs *pp, uint64_t id, uint8_t *buf,
+                       size_t leaves_len, size_t paths_len)
+{
+    muster__pow_proofs__init(pp);
+    pp->challenge_id = id;
+    pp->leaves.data = buf;
+    pp->leaves.len = leaves_len;
+    pp->paths.data = buf;
+    pp->paths.len = paths_len;
+    wire_envelope_init(env, 0);
+    env->body_case = MUSTER__ENVELOPE__BODY_POW_PROOFS;
+    env->pow_proofs = pp;
+}
+
+/* Answers to proof-of-work challenges that are out of order, stale, meant
+ * for another worker or malformed get an error with a reason, and the
+ * broker goes on serving. */
+static void test_pow_answers_refused(void **state)
+{
+    void *a = open_dealer(g.agent_ep, NULL, 0);
+    void *b = open_dealer(g.agent_ep, NULL, 0);
+    reg_msg ma, mb;
+    reg_init(&ma, "6f1c0e5a-0000-4000-8000-00000000aaaa", "RTX 4090", 1, "DE");
+    reg_init(&mb, "6f1c0e5a-0000-4000-8000-00000000bbbb", "RTX 4090", 1, "DE");
+    ma.reg.host_fingerprint = (char *)"aaaaaaaaaaaaaaaa";
+    mb.reg.host_fingerprint = (char *)"bbbbbbbbbbbbbbbb";
+    env_free(call_ok(a, &ma.env, MUSTER__ENVELOPE__BODY_REGISTER_REPLY));
+    env_free(call_ok(b, &mb.env, MUSTER__ENVELOPE__BODY_REGISTER_REPLY));
+    Muster__Envelope *ch = await_challenge(a);
+    uint64_t id = ch->pow_challenge->challenge_id;
+    assert_int_equal(ch->pow_challenge->seed.len, 32);
+    assert_true(ch->pow_challenge->leaves >= 16);
+    env_free(ch);
+    env_free(await_challenge(b)); /* b is challenged too; it never answers */
+
+    uint8_t buf[4096] = {0};
+    Muster__Envelope env;
+    Muster__PowCommit pc;
+    Muster__PowProofs pp;
+    /* a root that is not 32 bytes */
+    commit_msg(&env, &pc, id, buf, 5);
+    env_free(send_expect(a, &env, MUSTER__STATUS__STATUS_BAD_REQUEST));
+    /* an old (or made-up) challenge id */
+    commit_msg(&env, &pc, id + (1ull << 32), buf, 32);
+    env_free(send_expect(a, &env, MUSTER__STATUS__STATUS_CONFLICT));
+    /* a's challenge answered by b */
+    commit_msg(&env, &pc, id, buf, 32);
+    env_free(send_expect(b, &env, MUSTER__STATUS__STATUS_PERMISSION_DENIED));
+    /* proofs before the commitment */
+    proofs_msg(&env, &pp, id, buf, 32, 32);
+    env_free(send_expect(a, &env, MUSTER__STATUS__STATUS_CONFLICT));
+    /* the commitment itself is taken (no reply): the spots follow */
+    commit_msg(&env, &pc, id, buf, 32);
+    env.request_id = ++g.next_rid;
+    send_env(a, &env);
+    g.keep_challenges = true;
+    Muster__Envelope *sp = recv_env(a, REPLY_TIMEOUT_MS);
+    g.keep_challenges = false;
+    assert_non_null(sp);
+    assert_int_equal(sp->body_case, MUSTER__ENVELOPE__BODY_POW_SPOTS);
+    assert_int_equal(sp->pow_spots->challenge_id, id);
+    assert_true(sp->pow_spots->n_leaves > 0);
+    env_free(sp);
+    /* committing twice */
+    env_free(send_expect(a, &env, MUSTER__STATUS__STATUS_CONFLICT));
+    /* proofs of the wrong length: refused, and counted as a bad proof */
+    proofs_msg(&env, &pp, id, buf, 7, 9);
+    env_free(send_expect(a, &env, MUSTER__STATUS__STATUS_BAD_REQUEST));
+    /* the challenge is over: the same proofs again are stale */
+    env_free(send_expect(a, &env, MUSTER__STATUS__STATUS_CONFLICT));
+    Muster__Envelope *st = get_status();
+    assert_int_equal(st->status, MUSTER__STATUS__STATUS_OK);
+    env_free(st);
+    close_dealer(a);
+    close_dealer(b);
+    g.tests_passed++;
+}
+
 static void test_sigterm_exits_zero(void **state)
 {
     assert_true(g.pid > 0);
@@ -1203,6 +1323,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_reregister_takes_over),
         cmocka_unit_test(test_ambiguous_prefix),
         cmocka_unit_test(test_events_published),
+        cmocka_unit_test(test_pow_answers_refused),
         cmocka_unit_test(test_sigterm_exits_zero),
     };
     /* The teardown prints musterd's log unless every test passed. */

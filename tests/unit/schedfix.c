@@ -38,7 +38,11 @@ schedfix *schedfix_create(void)
     f->cat = test_catalog();
     f->regions = test_regions();
     tiers_default(&f->tiers);
-    sched_config cfg = {.reg = {1000, 3, f->cat, f->regions, &f->tiers}};
+    sched_config cfg = {.reg = {.heartbeat_interval_ms = 1000,
+                                .liveness = 3,
+                                .cat = f->cat,
+                                .regions = f->regions,
+                                .tiers = &f->tiers}};
     sched_ops ops = {.cluster_event = on_event, .member_notice = on_notice, .arg = f};
     mu_error err;
     f->s = sched_create(&cfg, &ops, &err);

@@ -46,7 +46,11 @@ static int setup(void **state)
     f->cat = test_catalog();
     f->regions = test_regions();
     tiers_default(&f->tiers);
-    registry_config cfg = {1000, 3, f->cat, f->regions, &f->tiers};
+    registry_config cfg = {.heartbeat_interval_ms = 1000,
+                           .liveness = 3,
+                           .cat = f->cat,
+                           .regions = f->regions,
+                           .tiers = &f->tiers};
     mu_error err;
     registry_observer obs = {observe, NULL, f};
     f->reg = registry_create(&cfg, &obs, &err);
@@ -349,11 +353,17 @@ static void test_create_rejects_bad_config(void **state)
 {
     fixture *f = *state;
     mu_error err;
-    registry_config cfg = {5, 3, f->cat, f->regions, &f->tiers};
+    registry_config cfg = {.heartbeat_interval_ms = 5,
+                           .liveness = 3,
+                           .cat = f->cat,
+                           .regions = f->regions,
+                           .tiers = &f->tiers};
     assert_null(registry_create(&cfg, NULL, &err));
-    cfg = (registry_config){1000, 1, f->cat, f->regions, &f->tiers};
+    cfg.heartbeat_interval_ms = 1000;
+    cfg.liveness = 1;
     assert_null(registry_create(&cfg, NULL, &err));
-    cfg = (registry_config){1000, 3, NULL, f->regions, &f->tiers};
+    cfg.liveness = 3;
+    cfg.cat = NULL;
     assert_null(registry_create(&cfg, NULL, &err));
 }
 

@@ -149,27 +149,39 @@ static void test_expiry_and_provisioning_timeout(void **state)
     schedfix_check(f);
 }
 
-static void test_member_lost_and_back(void **state)
+static void test_member_lost_and_replaced(void **state)
 {
     schedfix *f = *state;
-    for (unsigned i = 0; i < 3; i++)
+    for (unsigned i = 0; i < 4; i++)
         schedfix_add(f, i, "L40S", 1, "NL", 900, 700, 0, T0);
     match_request rq = schedfix_request(f, "L40S", 1, 3);
     mu_id id = cid(7);
     const cluster *c = sched_cluster_create(f->s, &id, "x", &rq, 4, T0, NULL, NULL);
     ack_all(f, c, T0);
-    mu_id w1 = wid(1);
-    assert_int_equal(sched_goodbye(f->s, &w1, T0 + 1000, "stopped"), 0);
-    assert_int_equal(c->state, CLUSTER_DEGRADED);
-    schedfix_check(f);
-    /* it comes back: keeps its seat, is told again, acknowledges */
+    /* Which worker was left out: it is the replacement. */
+    unsigned spare = 4;
+    for (unsigned i = 0; i < 4; i++) {
+        mu_id w = wid(i);
+        if (registry_get(sched_registry(f->s), &w)->alloc == WORKER_FREE)
+            spare = i;
+    }
+    assert_true(spare < 4);
+    mu_id lost = wid(spare == 0 ? 1 : 0);
     size_t joins = f->joins;
-    schedfix_add(f, 1, "L40S", 1, "NL", 900, 700, 0, T0 + 2000);
-    assert_int_equal(f->joins, joins + 1);
+    assert_int_equal(sched_goodbye(f->s, &lost, T0 + 1000, "stopped"), 0);
+    /* Degraded, and the spare is told to join at once. */
     assert_int_equal(c->state, CLUSTER_DEGRADED);
-    assert_int_equal(sched_cluster_ack(f->s, &id, &w1, T0 + 2100, NULL), 0);
+    assert_int_equal(f->joins, joins + 1);
+    assert_int_equal(c->replaced, 1);
+    schedfix_check(f);
+    mu_id sp = wid(spare);
+    assert_int_equal(sched_cluster_ack(f->s, &id, &sp, T0 + 1100, NULL), 0);
     assert_int_equal(c->state, CLUSTER_READY);
-    assert_int_equal(index_count(sched_index(f->s)), 0); /* still allocated */
+    /* The lost worker comes back: free, not seated again in this cluster. */
+    schedfix_add(f, spare == 0 ? 1 : 0, "L40S", 1, "NL", 900, 700, 0, T0 + 2000);
+    assert_int_equal(f->joins, joins + 1);
+    assert_int_equal(registry_get(sched_registry(f->s), &lost)->alloc, WORKER_FREE);
+    assert_int_equal(index_count(sched_index(f->s)), 1);
     schedfix_check(f);
 }
 
@@ -303,7 +315,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_lifecycle, setup, teardown),
         cmocka_unit_test_setup_teardown(test_expiry_and_provisioning_timeout, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_member_lost_and_back, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_member_lost_and_replaced, setup, teardown),
         cmocka_unit_test_setup_teardown(test_randomized_invariants, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

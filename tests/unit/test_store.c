@@ -192,7 +192,7 @@ static void test_migrates_from_schema_1(void **state)
 
     st = store_open(f->path, true, &err);
     assert_non_null(st);
-    assert_int_equal(store_schema_version(st), 2);
+    assert_int_equal(store_schema_version(st), STORE_SCHEMA_VERSION);
     loaded l = {0};
     assert_int_equal(store_load(st, on_worker, on_cluster, &l, &err), 0);
     assert_int_equal(l.workers, 1);
