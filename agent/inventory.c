@@ -311,6 +311,9 @@ static void merge_nvml(inventory *inv)
         if (g->link_speed_gbps == 0.0f) {
             g->link_speed_gbps = pcie_link_gbps(f->pcie_gen, f->pcie_width);
         }
+        g->power_limit_mw = f->power_limit_mw;
+        g->pcie_gen = f->pcie_gen;
+        g->pcie_width = f->pcie_width;
     }
 }
 

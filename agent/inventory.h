@@ -20,11 +20,13 @@ typedef struct inv_gpu {
     char name[96];          /* marketing name from NVML, or hwloc's PCI name, or "" */
     uint16_t pci_vendor_id; /* e.g. 0x10de */
     uint16_t pci_device_id;
-    char pci_bus_id[32];     /* "0000:01:00.0" */
-    uint64_t vram_mib;       /* 0 when unknown */
-    char driver_version[32]; /* "" when unknown */
-    float link_speed_gbps;   /* PCIe link speed from hwloc (GB/s, as hwloc reports linkspeed),
-                              * 0 when unknown */
+    char pci_bus_id[32];           /* "0000:01:00.0" */
+    uint64_t vram_mib;             /* 0 when unknown */
+    char driver_version[32];       /* "" when unknown */
+    float link_speed_gbps;         /* PCIe link speed from hwloc (GB/s, as hwloc reports linkspeed),
+                                    * 0 when unknown */
+    unsigned power_limit_mw;       /* NVML's power limit, 0 when unknown */
+    unsigned pcie_gen, pcie_width; /* NVML's current PCIe link, 0 when unknown */
 } inv_gpu;
 
 typedef struct inventory {

@@ -20,6 +20,7 @@
 typedef struct link_state {
     const agent_config *cfg;
     const Muster__Register *reg;
+    const inventory *inv;
     void *zctx;
     void *sock;
     uint64_t next_request_id;
@@ -244,12 +245,17 @@ static void on_verdict(link_state *l, const Muster__Verdict *vd)
     const Muster__Register *reg = l->reg;
     for (size_t i = 0; i < reg->n_devices; i++) {
         const Muster__Device *d = reg->devices[i];
+        const inv_gpu *g = NULL;
+        for (unsigned k = 0; l->inv && k < l->inv->gpu_count; k++)
+            if (!strcmp(l->inv->gpus[k].pci_bus_id, d->pci_bus_id))
+                g = &l->inv->gpus[k];
         log_warn("verify.check",
-                 "gpu=%zu model=\"%s\" bus=%s driver=\"%s\" pcie_link_gbps=%.1f "
-                 "hint=\"check the driver version, that the PCIe link runs at full speed and "
-                 "width, and the power limit (nvidia-smi -q -d POWER,CLOCK); a throttled or "
-                 "shared GPU answers slowly\"",
-                 i, d->model, d->pci_bus_id, d->driver_version, d->link_speed_gbps);
+                 "gpu=%zu model=\"%s\" bus=%s driver=\"%s\" pcie_link_gbps=%.1f pcie_gen=%u "
+                 "pcie_width=%u power_limit_w=%.0f hint=\"check the driver version, that the PCIe "
+                 "link runs at full speed and width, and the power limit (nvidia-smi -q -d "
+                 "POWER,CLOCK); a throttled or shared GPU answers slowly\"",
+                 i, d->model, d->pci_bus_id, d->driver_version, d->link_speed_gbps,
+                 g ? g->pcie_gen : 0, g ? g->pcie_width : 0, g ? g->power_limit_mw / 1000.0 : 0.0);
     }
 }
 
@@ -329,10 +335,10 @@ static int handle(link_state *l, const zs_msg *msg, mu_error *errp)
     return 0;
 }
 
-int link_run(const agent_config *cfg, const Muster__Register *reg, volatile sig_atomic_t *stop,
-             mu_error *errp)
+int link_run(const agent_config *cfg, const Muster__Register *reg, const inventory *inv,
+             volatile sig_atomic_t *stop, mu_error *errp)
 {
-    link_state l = {.cfg = cfg, .reg = reg};
+    link_state l = {.cfg = cfg, .reg = reg, .inv = inv};
     int rc = 0;
     l.backoff_ms = cfg->reconnect_min_ms;
     if (!(l.pv = make_prover(cfg, cfg->sim_speed, errp)))

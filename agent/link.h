@@ -16,12 +16,15 @@
 
 #include "agentcfg.h"
 #include "error.h"
+#include "inventory.h"
 #include "muster.pb-c.h"
 
-/* Run until *stop is set. REG is the registration to send (borrowed).
+/* Run until *stop is set. REG is the registration to send and INV the
+ * inventory behind it, for what to check when verification fails
+ * (borrowed).
  * Returns 0 after a clean stop, -1 with a reason when the broker refused the
  * registration for good (e.g. an unknown GPU model), which no retry fixes. */
-int link_run(const agent_config *cfg, const Muster__Register *reg, volatile sig_atomic_t *stop,
-             mu_error *errp);
+int link_run(const agent_config *cfg, const Muster__Register *reg, const inventory *inv,
+             volatile sig_atomic_t *stop, mu_error *errp);
 
 #endif

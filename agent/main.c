@@ -162,7 +162,7 @@ int main(int argc, char **argv)
     sigaction(SIGTERM, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    if (link_run(&cfg, &reg, &stop_requested, &err) < 0) {
+    if (link_run(&cfg, &reg, &inv, &stop_requested, &err) < 0) {
         log_error("agent.failed", "reason=\"%s\"", err.text);
         rc = stop_requested ? 1 : 2;
         goto out;

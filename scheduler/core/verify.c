@@ -685,10 +685,11 @@ int verifier_proofs(verifier *v, const worker *w, uint64_t challenge_id, const u
     size_t path_bytes = (size_t)depth * POW_HASH_BYTES;
     if (leaves_len != (size_t)f->n_idx * POW_HASH_BYTES ||
         paths_len != (size_t)f->n_idx * path_bytes) {
+        uint32_t spots = f->n_idx; /* judge frees the flight */
         judge(v, w, r, VERIFY_BAD, 0, 0, 0, now);
         errno = EINVAL;
         return errprintf(errp, "malformed proof: %zu leaf bytes and %zu path bytes for %u spots",
-                         leaves_len, paths_len, f->n_idx);
+                         leaves_len, paths_len, spots);
     }
     uint64_t *scratch = mu_malloc((size_t)f->p.leaf_words * sizeof(uint64_t));
     if (!scratch) {
