@@ -16,6 +16,8 @@ after it was verified); they ask less, so a cluster of four takes both.
   4. an honest member is SIGKILLed: its closed connection makes it suspect
      at once, offline after the reconnect grace, and a replacement makes
      the cluster ready; the detection and kill-to-ready times are printed;
+     with no free worker left, another killed member's seat stays vacant
+     until `muster cluster shrink` gives it up;
   5. after a broker restart on the same store the verdicts are still there
      (spoofers failed, the others passed);
   6. no process printed a sanitizer report.
@@ -258,6 +260,45 @@ def body(r):
               "%.2f" % ready if ready is not None else "-"))
     r.check(detected is not None, "4. the killed member is noticed (suspect)")
     r.check(ready is not None, "4. a replacement takes its seat and the cluster is ready")
+
+    # 4b. no worker left to take a seat: the cluster stays degraded until its
+    # owner shrinks it
+    j = r.cli_json("cluster", "show", cid)
+    inside = members(j) if j else []
+    for name, p in r.agents.items():
+        if name not in inside and name not in SPOOFERS and p.alive():
+            p.signal(signal.SIGTERM)  # goodbye: offline at once
+    for name, p in r.agents.items():
+        if name not in inside and name not in SPOOFERS:
+            p.wait(5)
+    price_before = j.get("price_per_hour_micro_usd", 0) if j else 0
+    victim = inside[0] if inside else None
+    if victim:
+        r.agents[victim].signal(signal.SIGKILL)
+
+    def degraded_vacant():
+        x = r.cli_json("cluster", "show", cid)
+        if x and x.get("state") == "degraded" and len(members(x)) == 3:
+            return x
+        return None
+
+    x, _ = r.wait_for(degraded_vacant, 10, 0.1)
+    r.check(x, "4b. with no free H100 left, the killed member's seat stays vacant (degraded)",
+            json.dumps(r.cli_json("cluster", "show", cid)))
+    time.sleep(1.2)  # a retry or two find nobody
+    x = r.cli_json("cluster", "show", cid)
+    r.check(x and x.get("state") == "degraded", "4b. ... and stays so while nobody can fill it")
+    rc, out, err = r.cli("cluster", "shrink", cid)
+    r.check(rc == 0 and "ready" in out and "3 members" in out,
+            "4b. `muster cluster shrink` gives the seat up: ready with 3 members", out + err)
+    x = r.cli_json("cluster", "show", cid)
+    r.check(x and x.get("state") == "ready" and len(x.get("members", [])) == 3
+            and 0 < x.get("price_per_hour_micro_usd", 0) < price_before,
+            "4b. 3 seats, all served, and a lower price per hour",
+            "%s -> %s" % (price_before, x.get("price_per_hour_micro_usd") if x else None))
+    rc, out, err = r.cli("cluster", "shrink", cid)
+    r.check(rc == 1 and "nothing to shrink" in err, "4b. shrinking a whole cluster: exit 1",
+            "rc=%s err=%r" % (rc, err))
 
     # 5. verdicts survive a broker restart
     r.broker.signal(signal.SIGTERM)
