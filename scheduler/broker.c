@@ -809,6 +809,8 @@ int broker_core_create(broker *b, mu_error *errp)
                 .recheck_ms = b->cfg.verify_recheck_ms,
                 .reverify_ms = b->cfg.verify_reverify_s * 1000u,
                 .light_ms = b->cfg.verify_light_ms,
+                .scratch_kib_per_vram_gib = b->cfg.verify_scratch_kib,
+                .max_rtt_ms = b->cfg.verify_max_rtt_ms,
                 .seed = seed,
             },
     };

@@ -41,7 +41,9 @@ void broker_config_default(broker_config *cfg)
     cfg->restore_grace_ms = 30000;
     cfg->reconnect_grace_ms = 1500;
     cfg->verify = true;
-    cfg->verify_target_ms = 300;
+    cfg->verify_target_ms = 1000;
+    cfg->verify_scratch_kib = 64;
+    cfg->verify_max_rtt_ms = 250;
     cfg->verify_scale = 2e7;
     cfg->verify_recheck_ms = 2000;
     cfg->verify_reverify_s = 6 * 3600;
@@ -82,6 +84,8 @@ int broker_config_parse_json(broker_config *cfg, const char *text, size_t len, c
                                        "verify_recheck_ms",
                                        "verify_reverify_s",
                                        "verify_light_ms",
+                                       "verify_scratch_kib",
+                                       "verify_max_rtt_ms",
                                        NULL};
     broker_config n = *cfg;
     cJSON *root = json_parse(text, len, where, errp);
@@ -141,6 +145,10 @@ int broker_config_parse_json(broker_config *cfg, const char *text, size_t len, c
                      errp) < 0 ||
         json_get_u32(root, "verify_light_ms", false, 0, 86400000, &n.verify_light_ms, where, errp) <
             0 ||
+        json_get_u32(root, "verify_scratch_kib", false, 1, 1u << 20, &n.verify_scratch_kib, where,
+                     errp) < 0 ||
+        json_get_u32(root, "verify_max_rtt_ms", false, 1, 60000, &n.verify_max_rtt_ms, where,
+                     errp) < 0 ||
         json_get_u32(root, "verify_reverify_s", false, 1, 30 * 86400, &n.verify_reverify_s, where,
                      errp) < 0)
         goto out;
@@ -167,57 +175,59 @@ int broker_config_load_file(broker_config *cfg, const char *path, mu_error *errp
 
 void broker_config_usage(FILE *out)
 {
-    fprintf(out,
-            "Usage: musterd [OPTIONS]\n"
-            "\n"
-            "The muster broker: keeps the inventory of GPU workers (muster-agent) and\n"
-            "answers clients (muster). Runs in the foreground; stop it with SIGINT or\n"
-            "SIGTERM. Logs go to stderr, one key=value line per event.\n"
-            "\n"
-            "Options (each overrides the same key of the --config file):\n"
-            "  -c, --config FILE            JSON config file (keys: see docs/operator.md)\n"
-            "      --agent-endpoint EP      where agents connect     [tcp://127.0.0.1:7700]\n"
-            "      --client-endpoint EP     where clients connect    [tcp://127.0.0.1:7701]\n"
-            "      --event-endpoint EP      PUB socket for events    [tcp://127.0.0.1:7702]\n"
-            "      --heartbeat-ms MS        agent heartbeat interval [1000]\n"
-            "      --liveness N             missed intervals before a worker is offline [3]\n"
-            "      --max-message-bytes N    larger messages are refused [262144]\n"
-            "      --data-dir DIR           where gpus.json and regions.json live\n"
-            "                               [%s]\n"
-            "      --log-level LEVEL        debug, info, warn, error, off [info]\n"
-            "  -s, --state-dir DIR          where the store (musterd.db) lives\n"
-            "                               [/var/lib/musterd as root, else\n"
-            "                               ~/.local/state/musterd]\n"
-            "      --durability full|process  full: commits survive power loss [full];\n"
-            "                               process: they survive a musterd crash only\n"
-            "      --restore-grace-ms MS    after a restart, how long cluster members have\n"
-            "                               to come back before they count as lost [30000]\n"
-            "      --reconnect-grace-ms MS  a worker whose connection closed is offline, and\n"
-            "                               its cluster seat given to another, unless back\n"
-            "                               within this [1500]\n"
-            "      --no-verify              hire workers without proof-of-work verification\n"
-            "      --verify-target-ms MS    a full check's length on the claimed GPU [300]\n"
-            "      --verify-scale UNITS     proof-of-work units per second per claimed FP32\n"
-            "                               TFLOPS (the calibration; docs/operator.md) [2e7]\n"
-            "      --verify-recheck-ms MS   re-check a worker that failed a check after [2000]\n"
-            "      --verify-light-ms MS     a light check (1/8 of the work) of each hired\n"
-            "                               worker this often; 0: none [600000]\n"
-            "      --check                  verify the store (and its invariants), then exit\n"
-            "      --dump                   print the store as JSON on stdout, then exit\n"
-            "  -h, --help                   show this help and exit\n"
-            "      --version                show the version and exit\n"
-            "\n"
-            "Endpoints must be loopback (tcp:// on 127.0.0.0/8, e.g. tcp://127.0.0.1:7700) or\n"
-            "ipc:// (a Unix socket path):\n"
-            "encrypted, authenticated transport for public addresses is not built yet, and\n"
-            "musterd refuses to serve a public address without it.\n"
-            "\n"
-            "Every accepted request is in the store before its reply leaves. Only one\n"
-            "musterd may use a state directory at a time.\n"
-            "\n"
-            "Exit status: 0 after a clean shutdown (--check: the store is sound), 1 on a\n"
-            "runtime error (--check: a violation, listed), 2 on a bad flag or config.\n",
-            MUSTER_DATA_DIR);
+    fprintf(
+        out,
+        "Usage: musterd [OPTIONS]\n"
+        "\n"
+        "The muster broker: keeps the inventory of GPU workers (muster-agent) and\n"
+        "answers clients (muster). Runs in the foreground; stop it with SIGINT or\n"
+        "SIGTERM. Logs go to stderr, one key=value line per event.\n"
+        "\n"
+        "Options (each overrides the same key of the --config file):\n"
+        "  -c, --config FILE            JSON config file (keys: see docs/operator.md)\n"
+        "      --agent-endpoint EP      where agents connect     [tcp://127.0.0.1:7700]\n"
+        "      --client-endpoint EP     where clients connect    [tcp://127.0.0.1:7701]\n"
+        "      --event-endpoint EP      PUB socket for events    [tcp://127.0.0.1:7702]\n"
+        "      --heartbeat-ms MS        agent heartbeat interval [1000]\n"
+        "      --liveness N             missed intervals before a worker is offline [3]\n"
+        "      --max-message-bytes N    larger messages are refused [262144]\n"
+        "      --data-dir DIR           where gpus.json and regions.json live\n"
+        "                               [%s]\n"
+        "      --log-level LEVEL        debug, info, warn, error, off [info]\n"
+        "  -s, --state-dir DIR          where the store (musterd.db) lives\n"
+        "                               [/var/lib/musterd as root, else\n"
+        "                               ~/.local/state/musterd]\n"
+        "      --durability full|process  full: commits survive power loss [full];\n"
+        "                               process: they survive a musterd crash only\n"
+        "      --restore-grace-ms MS    after a restart, how long cluster members have\n"
+        "                               to come back before they count as lost [30000]\n"
+        "      --reconnect-grace-ms MS  a worker whose connection closed is offline, and\n"
+        "                               its cluster seat given to another, unless back\n"
+        "                               within this [1500]\n"
+        "      --no-verify              hire workers without proof-of-work verification\n"
+        "      --verify-target-ms MS    a full check's length on the claimed GPU [1000]\n"
+        "      --verify-scale UNITS     proof-of-work units per second per claimed FP32\n"
+        "                               TFLOPS (the calibration; docs/operator.md) [2e7]\n"
+        "      --verify-scratch-kib KIB scratch memory of a check per claimed GiB of VRAM [64]\n"
+        "      --verify-recheck-ms MS   re-check a worker that failed a check after [2000]\n"
+        "      --verify-light-ms MS     a light check (1/4 of the work) of each hired\n"
+        "                               worker this often; 0: none [600000]\n"
+        "      --check                  verify the store (and its invariants), then exit\n"
+        "      --dump                   print the store as JSON on stdout, then exit\n"
+        "  -h, --help                   show this help and exit\n"
+        "      --version                show the version and exit\n"
+        "\n"
+        "Endpoints must be loopback (tcp:// on 127.0.0.0/8, e.g. tcp://127.0.0.1:7700) or\n"
+        "ipc:// (a Unix socket path):\n"
+        "encrypted, authenticated transport for public addresses is not built yet, and\n"
+        "musterd refuses to serve a public address without it.\n"
+        "\n"
+        "Every accepted request is in the store before its reply leaves. Only one\n"
+        "musterd may use a state directory at a time.\n"
+        "\n"
+        "Exit status: 0 after a clean shutdown (--check: the store is sound), 1 on a\n"
+        "runtime error (--check: a violation, listed), 2 on a bad flag or config.\n",
+        MUSTER_DATA_DIR);
 }
 
 enum {
@@ -240,6 +250,7 @@ enum {
     OPT_VSCALE,
     OPT_VRECHECK,
     OPT_VLIGHT,
+    OPT_VSCRATCH,
 };
 
 static const struct option long_opts[] = {
@@ -263,6 +274,7 @@ static const struct option long_opts[] = {
     {"verify-scale", required_argument, NULL, OPT_VSCALE},
     {"verify-recheck-ms", required_argument, NULL, OPT_VRECHECK},
     {"verify-light-ms", required_argument, NULL, OPT_VLIGHT},
+    {"verify-scratch-kib", required_argument, NULL, OPT_VSCRATCH},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, OPT_VERSION},
     {NULL, 0, NULL, 0},
@@ -380,6 +392,10 @@ int broker_config_from_args(broker_config *cfg, int argc, char **argv, config_ac
         case OPT_VLIGHT:
             rc =
                 parse_u32_flag("verify-light-ms", optarg, 0, 86400000, &cfg->verify_light_ms, errp);
+            break;
+        case OPT_VSCRATCH:
+            rc = parse_u32_flag("verify-scratch-kib", optarg, 1, 1u << 20, &cfg->verify_scratch_kib,
+                                errp);
             break;
         case OPT_LOGLEVEL:
             if (log_level_parse(optarg, &cfg->log_level) < 0)

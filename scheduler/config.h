@@ -22,12 +22,14 @@
  *                          cluster seat replaced) unless back within this (1500)
  *   verify                 proof-of-work verification of workers: true (default)
  *                          or false (every worker is hireable at once)
- *   verify_target_ms       what a full check takes on the claimed GPU (300)
+ *   verify_target_ms       what a full check takes on the claimed GPU (1000)
+ *   verify_scratch_kib     scratch memory of a check per claimed GiB of VRAM (64)
+ *   verify_max_rtt_ms      most round trip subtracted from a check's time (250)
  *   verify_scale           work units per second per claimed FP32 TFLOPS: the
  *                          calibration of the proof of work (2e7)
  *   verify_recheck_ms      a worker that failed a check is checked again after (2000)
  *   verify_reverify_s      a free, verified worker is checked again after (21600)
- *   verify_light_ms        a hired worker gets a light check (1/8 of the work) this
+ *   verify_light_ms        a hired worker gets a light check (1/4 of the work) this
  *                          often; 0: none, only its liveness and GPU identity (600000)
  *   tiers                  {"low": {"down": 100, "up": 75}, "medium": ..., ...}
  * Most keys have a flag (--agent-endpoint, --heartbeat-ms, --liveness,
@@ -70,6 +72,8 @@ typedef struct broker_config {
     uint32_t verify_recheck_ms;
     uint32_t verify_reverify_s;
     uint32_t verify_light_ms;
+    uint32_t verify_scratch_kib;
+    uint32_t verify_max_rtt_ms;
 } broker_config;
 
 void broker_config_default(broker_config *cfg);

@@ -35,7 +35,7 @@ echo "== starting musterd (logs: $work/musterd.log)" >&2
 # Simulated GPUs prove themselves with a small proof of work, padded to the
 # time the claimed model needs (--verify-scale: see docs/operator.md).
 build/musterd --agent-endpoint "$agents_ep" --client-endpoint "$clients_ep" \
-  --event-endpoint "$events_ep" --state-dir "$work/musterd" --verify-scale 20000 \
+  --event-endpoint "$events_ep" --state-dir "$work/musterd" --verify-scale 2000 --verify-scratch-kib 1 \
   2>"$work/musterd.log" &
 pids+=($!)
 

@@ -128,6 +128,8 @@ static void seat_lost(sched *s, cluster *c, uint64_t now, const worker *w, const
         emit(s, c, "cluster.degraded", w, degrade_why);
 }
 
+static void recompute_price(sched *s, cluster *c);
+
 static void exclude(cluster *c, uint32_t worker_slot)
 {
     for (uint32_t i = 0; i < c->n_excluded && i < CLUSTER_EXCLUDED; i++)
@@ -159,6 +161,7 @@ static void vacate(sched *s, cluster *c, cluster_member *m, worker *w, uint64_t 
     w->alloc = WORKER_FREE;
     w->cluster = NIL;
     exclude(c, w->slot);
+    recompute_price(s, c); /* nobody is paid for an empty seat */
     if (!c->vacant_at)
         c->vacant_at = now ? now : 1;
     seat_lost(s, c, now, w, what, reason, degrade_why);
@@ -181,7 +184,7 @@ static bool vacate_if_unfit(sched *s, worker *w, uint64_t now)
     if (!match_worker_fits(&c->req, w))
         vacate(s, c, m, w, now, "left", "re-registered outside the request",
                "a member no longer fits the request", true);
-    else if (w->vstate != VERIFY_PASSED)
+    else if (w->vstate == VERIFY_PENDING)
         vacate(s, c, m, w, now, "left", "its GPUs are not the ones verified",
                "a member's GPUs changed", true);
     else
@@ -274,13 +277,16 @@ static void on_verdict(void *arg, const worker *cw, const verify_result *r, veri
  * the request allows. NIL when there is none. */
 static uint32_t find_replacement(sched *s, const cluster *c, uint8_t prefer)
 {
+    /* Pack within the preferred region; then spread over every allowed
+     * region, so that an excluded worker heading one region's ranking
+     * cannot hide a free worker in another. */
     match_request rq = c->req;
-    rq.placement = PLACE_PACK;
     rq.min_workers = 1;
     rq.workers = 1 + (c->n_excluded < CLUSTER_EXCLUDED ? c->n_excluded : CLUSTER_EXCLUDED);
     uint32_t out[1 + CLUSTER_EXCLUDED];
     for (int pass = 0; pass < 2; pass++) {
         match_request r = rq;
+        r.placement = pass == 0 ? PLACE_PACK : PLACE_SPREAD;
         if (pass == 0) {
             if (prefer >= 64 || (rq.regions && !(rq.regions & (1ull << prefer))))
                 continue;

@@ -20,15 +20,18 @@ typedef struct flight {
     uint8_t root[POW_HASH_BYTES];
     uint32_t idx[POW_MAX_SPOT];
     uint32_t n_idx;
-    uint8_t phase; /* 1: awaiting the commitment, 2: awaiting the proofs */
-    uint8_t light; /* the small check of a hired worker */
+    uint8_t phase;    /* 1: awaiting the commitment, 2: awaiting the proofs */
+    uint8_t light;    /* the small check of a hired worker */
+    uint32_t full_ms; /* what the full check would need (= expected_ms unless light) */
 } flight;
 
 #define RTT_WINDOW 4
 
 typedef struct vrec {
-    uint8_t state; /* verify_state */
-    uint8_t slow, wrong;
+    uint8_t state;  /* verify_state */
+    uint8_t slow;   /* the latest checks, newest in bit 0: 1 slow or unanswered */
+    uint8_t wrong;  /* wrong answers since its GPUs were last changed */
+    uint8_t passes; /* passes in a row */
     uint8_t n_rtt;
     uint32_t checks; /* judged, ever */
     uint32_t seq;    /* challenges issued, for the next id */
@@ -110,8 +113,12 @@ int verify_config_resolve(verify_config *c, mu_error *errp)
     if (c->spots > POW_MAX_SPOT || c->spots > c->leaves)
         return errprintf(errp, "verification spots must be 1..%u and at most the leaves",
                          POW_MAX_SPOT);
-    if (c->min_ratio >= 1)
+    if (!(c->min_ratio > 0 && c->min_ratio < 1)) /* NaN too */
         return errprintf(errp, "verification min ratio must be in (0, 1)");
+    if (!c->max_rtt_ms)
+        c->max_rtt_ms = VERIFY_MAX_RTT_DEFAULT_MS;
+    if (c->slow_strikes > VERIFY_STRIKE_WINDOW)
+        return errprintf(errp, "verification slow strikes must be 1..%d", VERIFY_STRIKE_WINDOW);
     if (c->target_ms > 600000)
         return errprintf(errp, "verification target must be at most 600000 ms");
     if (!isfinite(c->units_per_tflop_s) || c->units_per_tflop_s > 1e15)
@@ -429,26 +436,35 @@ static void judge(verifier *v, const worker *w, vrec *r, verify_outcome o, uint3
                          .leaf = leaf,
                          .outcome = (uint8_t)o};
     drop_flight(r);
-    if (o == VERIFY_OK) {
-        r->slow = r->wrong = 0;
-        to = VERIFY_PASSED;
-    } else if (from == VERIFY_FAILED) {
+    /* Slow answers count within the latest VERIFY_STRIKE_WINDOW checks, not
+     * only in a row: one GPU answering for two workers makes them slow by
+     * turns, and a pass in between must not wash that out. A wrong leaf is
+     * never the network's doing: those are never forgiven. */
+    bool slow = o == VERIFY_SLOW || o == VERIFY_TIMEOUT;
+    r->slow = (uint8_t)((r->slow << 1) | slow);
+    r->wrong = (uint8_t)(r->wrong + (o == VERIFY_WRONG || o == VERIFY_BAD));
+    unsigned recent = (unsigned)__builtin_popcount(r->slow & ((1u << VERIFY_STRIKE_WINDOW) - 1));
+    r->passes = o == VERIFY_OK ? (uint8_t)(r->passes < 255 ? r->passes + 1 : 255) : 0;
+    if (from == VERIFY_FAILED)
         to = VERIFY_FAILED;
-    } else {
-        if (o == VERIFY_SLOW || o == VERIFY_TIMEOUT)
-            r->slow++;
-        else
-            r->wrong++;
-        to = r->slow >= v->cfg.slow_strikes || r->wrong >= v->cfg.wrong_strikes ? VERIFY_FAILED
-                                                                                : VERIFY_SUSPECT;
-    }
+    else if (recent >= v->cfg.slow_strikes || r->wrong >= v->cfg.wrong_strikes)
+        to = VERIFY_FAILED;
+    else if (o != VERIFY_OK)
+        to = VERIFY_SUSPECT;
+    else if (from == VERIFY_PENDING && r->passes < VERIFY_ONBOARD_PASSES)
+        to = VERIFY_PENDING; /* a newcomer passes twice in a row: a lucky
+                              * round trip does not make a spoofer hireable */
+    else
+        to = VERIFY_PASSED;
     r->state = (uint8_t)to;
     res.state = (uint8_t)to;
     record(v, w, r, &res);
     set_vstate(v, w, to);
     uint64_t due = UINT64_MAX;
     bool hired = w->alloc != WORKER_FREE;
-    if (to == VERIFY_SUSPECT && (!hired || v->cfg.light_ms))
+    if (to == VERIFY_PENDING)
+        due = now; /* its second check at once */
+    else if (to == VERIFY_SUSPECT && (!hired || v->cfg.light_ms))
         due = now + v->cfg.recheck_ms;
     else if (to == VERIFY_PASSED && hired && v->cfg.light_ms)
         due = now + v->cfg.light_ms;
@@ -487,14 +503,17 @@ static void issue(verifier *v, const worker *w, vrec *r, uint64_t now, bool ligh
         memcpy(p.seed + i, &x, 8);
     }
     if (light) {
-        /* An eighth of the leaves: the same work per leaf (and per spot),
+        /* A quarter of the leaves: the same work per leaf (and per spot),
          * a short burst a running job hardly notices. */
+        f->full_ms = expected;
         uint32_t full = p.leaves, leaves = p.leaves / VERIFY_LIGHT_DIVISOR;
         p.leaves = leaves < POW_MIN_LEAVES ? POW_MIN_LEAVES : leaves;
         expected = (uint32_t)((uint64_t)expected * p.leaves / full);
         if (!expected)
             expected = 1;
     }
+    if (!light)
+        f->full_ms = expected;
     f->light = light;
     f->p = p;
     f->expected_ms = expected;
@@ -572,7 +591,7 @@ void verifier_worker_changed(verifier *v, const worker *w, uint64_t now)
         return; /* failed stays failed, whatever it re-registers as */
     if (identity_changed && r->state != VERIFY_PENDING) {
         r->state = VERIFY_PENDING;
-        r->slow = r->wrong = 0;
+        r->slow = r->wrong = r->passes = 0; /* other GPUs: their record starts afresh */
         set_vstate(v, w, VERIFY_PENDING);
     }
     if (w->state != WORKER_ONLINE) {
@@ -712,6 +731,21 @@ int verifier_proofs(verifier *v, const worker *w, uint64_t challenge_id, const u
     for (uint32_t k = 0; k < RTT_WINDOW && k < r->n_rtt; k++)
         if (r->rtt[k] < rtt_min)
             rtt_min = r->rtt[k];
+    /* The worker times its own spot answers: it could hold them back to
+     * make its round trip, and so its compute time, look what it likes.
+     * What is subtracted is capped at max_rtt_ms and at half the margin a
+     * full check leaves (expected / min_ratio - expected), so stalling buys
+     * a spoofer at most half that margin. */
+    /* One sample is all a first check has, and jitter on the spot leg
+     * would be taken off the compute time in full: take half of it. */
+    if (r->n_rtt == 1)
+        rtt_min /= 2;
+    double margin = (double)f->full_ms * (1.0 / v->cfg.min_ratio - 1.0);
+    uint32_t cap = v->cfg.max_rtt_ms;
+    if (margin / 2 < cap)
+        cap = (uint32_t)(margin / 2);
+    if (rtt_min > cap)
+        rtt_min = cap;
     uint64_t took = f->commit_at - f->sent_at;
     uint32_t measured = took > rtt_min ? (uint32_t)(took - rtt_min) : 1;
     if (bad != NIL) {

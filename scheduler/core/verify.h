@@ -13,18 +13,22 @@
  * the recent spot exchanges (the one leg with no work in it) is the compute
  * time; jitter only ever adds to it, so a spoofer slower than min_ratio of
  * its claim fails every check, while an honest worker delayed once fails
- * one check, becomes suspect and is re-checked soon. Only `slow_strikes`
- * slow answers in a row (or `wrong_strikes` wrong ones) confirm a failure.
+ * one check, becomes suspect and is re-checked soon. The round trip is the
+ * worker's to delay, so what is subtracted is capped (max_rtt_ms, and half
+ * of a full check's margin): a spoofer that stalls its spot answers gains
+ * at most that. `slow_strikes` slow answers among the latest
+ * VERIFY_STRIKE_WINDOW checks, or `wrong_strikes` wrong ones ever, confirm
+ * a failure.
  *
- *   pending --pass--> passed --fail--> suspect --pass--> passed
+ *   pending --2 passes--> passed --fail--> suspect --pass--> passed
  *      |                                  |
- *      +-------------fail x strikes-------+--> failed (never hired again)
+ *      +------------- strikes ------------+--> failed (never hired again)
  *
  * Workers with the same host fingerprint or network address are challenged
  * at the same moment, so one GPU cannot answer for several. Hired workers
  * get no full proof (it would disturb the job): their liveness and the
  * identity of their GPUs are checked while hired, and, when light_ms is
- * set, a light proof (an eighth of the work) every light_ms, which catches
+ * set, a light proof (a quarter of the work) every light_ms, which catches
  * a GPU swapped out after it was verified; the full proof comes when they
  * are free again.
  *
@@ -68,17 +72,18 @@ typedef struct verify_config {
     uint32_t answer_grace_ms;          /* beyond expected/min_ratio before a timeout */
     uint32_t recheck_ms;               /* after a failed check */
     uint32_t reverify_ms;              /* between full checks of a free passed worker */
-    uint8_t slow_strikes;              /* slow answers in a row that confirm a failure */
-    uint8_t wrong_strikes;             /* wrong answers that confirm a failure */
-    uint32_t gather_ms;                /* a new worker's first check waits this long */
-    uint32_t light_ms; /* between light checks of a hired worker; 0: none (identity only) */
-    uint64_t seed;     /* of the generator that draws seeds and spots */
+    uint8_t slow_strikes;  /* slow answers among the latest VERIFY_STRIKE_WINDOW that fail it */
+    uint8_t wrong_strikes; /* wrong answers that fail it */
+    uint32_t max_rtt_ms;   /* most round trip subtracted from a check's time */
+    uint32_t gather_ms;    /* a new worker's first check waits this long */
+    uint32_t light_ms;     /* between light checks of a hired worker; 0: none (identity only) */
+    uint64_t seed;         /* of the generator that draws seeds and spots */
 } verify_config;
 
-#define VERIFY_TARGET_DEFAULT_MS     300u
+#define VERIFY_TARGET_DEFAULT_MS     1000u
 #define VERIFY_UNITS_DEFAULT         2e7
 #define VERIFY_SCRATCH_DEFAULT_KIB   64u
-#define VERIFY_LEAVES_DEFAULT        4096u
+#define VERIFY_LEAVES_DEFAULT        16384u
 #define VERIFY_SPOTS_DEFAULT         16u
 #define VERIFY_MIN_RATIO_DEFAULT     0.7
 #define VERIFY_GRACE_DEFAULT_MS      2000u
@@ -87,7 +92,10 @@ typedef struct verify_config {
 #define VERIFY_SLOW_STRIKES_DEFAULT  3u
 #define VERIFY_WRONG_STRIKES_DEFAULT 2u
 #define VERIFY_GATHER_DEFAULT_MS     250u
-#define VERIFY_LIGHT_DIVISOR         8u /* a light check is this much smaller */
+#define VERIFY_LIGHT_DIVISOR         4u /* a light check is this much smaller */
+#define VERIFY_MAX_RTT_DEFAULT_MS    250u
+#define VERIFY_STRIKE_WINDOW         5 /* slow_strikes count among this many latest checks */
+#define VERIFY_ONBOARD_PASSES        2 /* passes in a row that make a new worker hireable */
 
 /* Fill in defaults for zero fields; then check. 0, or -1 with a reason. */
 int verify_config_resolve(verify_config *cfg, mu_error *errp);
@@ -141,8 +149,8 @@ const verify_config *verifier_config(const verifier *v);
  * model, count or device list) is pending again: that is the light check a
  * hired worker gets on every registration. */
 void verifier_worker_changed(verifier *v, const worker *w, uint64_t now);
-/* The worker was hired: with light_ms set, it gets a light check (an
- * eighth of the full one, judged the same way) every light_ms. */
+/* The worker was hired: with light_ms set, it gets a light check (a
+ * quarter of the full one, judged the same way) every light_ms. */
 void verifier_worker_hired(verifier *v, const worker *w, uint64_t now);
 /* The worker was freed from a cluster: it is due a full check if its last
  * one is older than the re-verification interval. */

@@ -197,7 +197,8 @@ class Fleet:
                     "--state-dir", os.path.join(self.tmp, "broker-state-%d" % attempt),
                     "--durability", "process",
                     # simulated GPUs: a small proof of work, padded to the model's time
-                    "--verify-scale", "20000", "--verify-target-ms", "300"]
+                    "--verify-scale", "2000", "--verify-scratch-kib", "1",
+                    "--verify-target-ms", "300"]
             p = self.start("musterd-%d" % attempt, argv)
 
             def answers():

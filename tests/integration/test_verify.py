@@ -75,7 +75,7 @@ class Run:
                 "--durability", "process",
                 # simulated GPUs: a small proof of work, padded to the claimed
                 # model's time; light checks of hired workers every second
-                "--verify-scale", "20000", "--verify-target-ms", "300",
+                "--verify-scale", "2000", "--verify-scratch-kib", "1", "--verify-target-ms", "300",
                 "--verify-light-ms", "1000", "--verify-recheck-ms", "500"]
         p = Proc(name, argv, os.path.join(self.tmp, name + ".log"))
         self.procs.append(p)
@@ -171,9 +171,10 @@ def body(r):
     for i, name in enumerate(HONEST):
         r.start_agent(name, ["--country", "DE" if i < 3 else "US"])
     for name in SPOOFERS:
-        # cheaper, so a cluster takes them first; honest at the first check only
+        # cheaper, so a cluster takes them first; honest for their first 8 checks
+        # (onboarding, and the group checks of their neighbours on 127.0.0.1)
         r.start_agent(name, ["--country", "US", "--price", "0.50",
-                             "--sim-speed-after", "1:0.5"])
+                             "--sim-speed-after", "8:0.5"])
 
     def all_passed():
         ws = r.workers()
