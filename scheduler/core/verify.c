@@ -445,9 +445,13 @@ static void judge(verifier *v, const worker *w, vrec *r, verify_outcome o, uint3
     r->wrong = (uint8_t)(r->wrong + (o == VERIFY_WRONG || o == VERIFY_BAD));
     unsigned recent = (unsigned)__builtin_popcount(r->slow & ((1u << VERIFY_STRIKE_WINDOW) - 1));
     r->passes = o == VERIFY_OK ? (uint8_t)(r->passes < 255 ? r->passes + 1 : 255) : 0;
+    /* A light check has a quarter of a full one's margin, so jitter makes
+     * it slow far more often: a hired worker is failed on light checks only
+     * when all of the latest are slow (a spoofer's every one is). */
+    unsigned need = light ? VERIFY_STRIKE_WINDOW : v->cfg.slow_strikes;
     if (from == VERIFY_FAILED)
         to = VERIFY_FAILED;
-    else if (recent >= v->cfg.slow_strikes || r->wrong >= v->cfg.wrong_strikes)
+    else if (recent >= need || r->wrong >= v->cfg.wrong_strikes)
         to = VERIFY_FAILED;
     else if (o != VERIFY_OK)
         to = VERIFY_SUSPECT;
