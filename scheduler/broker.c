@@ -341,6 +341,9 @@ static void on_register(broker *b, const request *rq)
     b->slot_peer[w->slot].len = peer->len;
     memcpy(b->slot_peer[w->slot].id, peer->id, peer->len);
     persist_worker(b, w, m);
+    /* Its verification too: other GPUs than the verified ones made it
+     * pending, and a restart must not find it passed. */
+    persist_uptime(b, w);
     /* A member of a cluster that registers again (agent restarted, broker
      * restarted, back from offline) is told its cluster once more. */
     const cluster *c = w->alloc == WORKER_ALLOCATED ? sched_cluster_at(b->core, w->cluster) : NULL;
