@@ -199,6 +199,8 @@ int index_add(windex *ix, worker *w)
     }
     ix_bucket *bk = &ix->buckets[b];
     w->ix_uclass = index_uptime_class(w->uptime);
+    w->ix_price = w->price_uusd;
+    w->ix_bw = w->bw_down_mbps;
     w->ix_left = w->ix_right = w->ix_parent = NIL;
     w->ix_bucket = b;
     w->ix_min_price = w->price_uusd;
@@ -251,6 +253,16 @@ void index_remove(windex *ix, worker *w)
 
 int index_refresh(windex *ix, worker *w)
 {
+    /* Most refreshes (a heartbeat's hourly uptime update, a registration
+     * that changes nothing that orders it) leave a worker where it is:
+     * refiling it would cost two walks of its treap for nothing. */
+    if (w->ix_bucket != NIL && index_eligible(w)) {
+        const ix_bucket *bk = &ix->buckets[w->ix_bucket];
+        if (bk->model == w->model_idx && bk->region == w->region_idx && bk->tier == w->tier &&
+            bk->gpus == w->gpu_count && w->ix_uclass == index_uptime_class(w->uptime) &&
+            w->ix_price == w->price_uusd && w->ix_bw == w->bw_down_mbps)
+            return 0;
+    }
     index_remove(ix, w);
     return index_eligible(w) ? index_add(ix, w) : 0;
 }

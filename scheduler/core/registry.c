@@ -351,9 +351,15 @@ static worker *worker_from_spec(const registry *r, const worker_spec *s, mu_erro
     w->cluster = NIL;
     w->ix_bucket = NIL;
     w->ix_left = w->ix_right = w->ix_parent = NIL;
-    /* A treap priority from the id: deterministic, and ids are random. */
-    w->ix_prio = (uint32_t)w->id.b[0] << 24 | (uint32_t)w->id.b[5] << 16 |
-                 (uint32_t)w->id.b[10] << 8 | w->id.b[15];
+    /* A treap priority from the whole id, mixed: deterministic, and
+     * independent of the id order the index sorts ties by (taking id bytes
+     * as they are made the priority follow the key and the treap a list). */
+    uint64_t h = 0x9e3779b97f4a7c15ull;
+    for (int i = 0; i < 16; i++) {
+        h = (h ^ w->id.b[i]) * 0xbf58476d1ce4e5b9ull;
+        h ^= h >> 31;
+    }
+    w->ix_prio = (uint32_t)(h >> 32);
     return w;
 }
 

@@ -93,6 +93,8 @@ typedef struct worker {
     uint32_t ix_prio;      /* treap priority, from the id */
     uint32_t ix_min_price; /* lowest price in its subtree (walks under a cap) */
     uint16_t ix_uclass;    /* uptime class the worker is filed under */
+    uint32_t ix_price;     /* price and bandwidth it is filed under */
+    uint32_t ix_bw;
 } worker;
 
 /* A registration as the agent sent it (borrowed strings). */
