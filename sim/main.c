@@ -1,6 +1,5 @@
-/* main.c - the `muster-sim` command: trace analysis, synthetic traces and
- * trace conversion. (Replaying traces against the scheduler core is the
- * next part of the simulator and not here yet.)
+/* main.c - the `muster-sim` command: trace analysis, synthetic traces,
+ * trace conversion, and replays of traces against the scheduler core.
  *
  * Exit status, for scripts:
  *   0  success
@@ -8,14 +7,18 @@
  *   2  bad usage (unknown command or flag, bad or missing value)
  */
 #include <getopt.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "analyze.h"
 #include "churn_io.h"
+#include "engine.h"
+#include "report.h"
 #include "strutil.h"
 #include "synth.h"
 #include "textio.h"
@@ -54,10 +57,14 @@ static void usage(FILE *out)
 {
     fprintf(out, "Usage: muster-sim COMMAND [OPTIONS]\n"
                  "\n"
-                 "The muster simulator's trace tools: read real churn and workload traces,\n"
-                 "summarise them, generate synthetic ones, convert them to muster's own formats.\n"
+                 "The muster simulator: replay churn and workload traces against the scheduler\n"
+                 "core in virtual time; read real traces, summarise them, generate synthetic\n"
+                 "ones, convert them to muster's own formats.\n"
                  "\n"
                  "Commands:\n"
+                 "  run --churn FILE [--workload FILE] ...\n"
+                 "                      replay the traces against the scheduler core; reports\n"
+                 "                      in JSON, CSV and HTML\n"
                  "  analyze --churn FILE [--format native|fta] [--json]\n"
                  "                      availability and unavailability intervals of a churn\n"
                  "                      trace, with exponential, Weibull and lognormal fits\n"
@@ -565,6 +572,419 @@ done:
     return rc;
 }
 
+/* --- run --------------------------------------------------------------------------- */
+
+static void run_usage(FILE *out)
+{
+    fprintf(out,
+            "Usage: muster-sim run --churn FILE [--workload FILE] [OPTIONS]\n"
+            "\n"
+            "Replay a churn trace and a workload against the scheduler core in virtual\n"
+            "time: workers join and leave as the churn trace says, cluster requests arrive\n"
+            "as the workload says, and the core matches, degrades and reroutes them as\n"
+            "musterd would. Prints a summary; writes reports on request. Same inputs and\n"
+            "seed, same bytes. See docs/sim.md.\n"
+            "\n"
+            "Inputs:\n"
+            "  --churn FILE            churn trace (required)\n"
+            "  --churn-format F        native (CSV, default) or fta\n"
+            "  --workload FILE         cluster requests [none]\n"
+            "  --workload-format F     jsonl (default), alibaba or swf\n"
+            "  --swf-node-gpus N       swf: GPUs per worker, one GPU per processor [8]\n"
+            "  --data-dir DIR          where gpus.json and regions.json are [%s]\n"
+            "\n"
+            "What traces lack (drawn per node or request from the seed):\n"
+            "  --fill-gpus MIX         GPU models of nodes without one\n"
+            "                          [\"" ENGINE_DEFAULT_GPUS "\"]\n"
+            "  --fill-gpu-counts MIX   GPUs per node [\"" ENGINE_DEFAULT_GPU_COUNTS "\"]\n"
+            "  --fill-countries MIX    countries [\"" ENGINE_DEFAULT_COUNTRIES "\"]\n"
+            "  --fill-tiers MIX        bandwidth tiers [\"" ENGINE_DEFAULT_TIERS "\"]\n"
+            "  --fill-regions MIX      regions of requests without one [any region]\n"
+            "\n"
+            "Model:\n"
+            "  --policy P              placement of every request: pack, spread or\n"
+            "                          as-requested [as-requested; pack when not named]\n"
+            "  --seed S                random seed [1]\n"
+            "  --heartbeat-ms MS       agents' heartbeat interval [1000]\n"
+            "  --liveness N            intervals before a failed worker is offline [3]\n"
+            "  --keepalive S           how often the simulator refreshes a live worker\n"
+            "                          in the core (and its uptime) [3600]\n"
+            "  --goodbye FRAC          share of leaves that are clean goodbyes; the rest\n"
+            "                          are failures [0]\n"
+            "  --ack-delay DIST        seconds from a join notice to the acknowledgement\n"
+            "                          [const:2]\n"
+            "  --min-tier T            lowest bandwidth tier of every request [low]\n"
+            "  --provision-timeout S   members must acknowledge within [30]\n"
+            "  --max-hours N           longest cluster the core accepts [2160]\n"
+            "  --reroute-retry-ms MS   how often the core retries a vacant seat [1000]\n"
+            "\n"
+            "Output:\n"
+            "  --interval S            time series step [3600]\n"
+            "  --until S               stop at this virtual time [the end of the traces]\n"
+            "  --report-json FILE      summary (JSON)\n"
+            "  --report-csv FILE       time series (CSV, one row per interval)\n"
+            "  --report-html FILE      both, as one self-contained HTML page with charts\n"
+            "  --check                 check the core's invariants at the end\n"
+            "  --quiet                 no progress on stderr\n"
+            "  -h, --help              this help\n",
+            MUSTER_DATA_DIR);
+}
+
+/* Progress every few seconds of wall time; the shell may read the clock,
+ * the engine and the core do not. */
+typedef struct run_progress {
+    bool quiet;
+    bool printed;
+    double start, last;
+} run_progress;
+
+static double wall_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void on_progress(void *arg, const engine_progress *p)
+{
+    run_progress *rp = arg;
+    double now = wall_s();
+    if (rp->quiet || (!p->done && now - rp->last < 2.0) || (p->done && !rp->printed))
+        return;
+    rp->last = now;
+    rp->printed = true;
+    double el = now - rp->start;
+    fprintf(stderr,
+            "muster-sim: %s%.3gM events (and %.3gM keep-alive touches), virtual %.1f of %.1f "
+            "days (%.0f%%), %.3gM events/s\n",
+            p->done ? "done: " : "", (double)p->events / 1e6, (double)p->touches / 1e6,
+            (double)p->now_ms / 86.4e6, (double)p->end_ms / 86.4e6,
+            p->end_ms ? 100.0 * (double)p->now_ms / (double)p->end_ms : 100.0,
+            el > 0 ? (double)p->events / el / 1e6 : 0.0);
+}
+
+enum {
+    OPT_CHURN_FORMAT = 3000,
+    OPT_WL_FORMAT,
+    OPT_DATA_DIR,
+    OPT_FILL_TIERS,
+    OPT_POLICY,
+    OPT_HB,
+    OPT_LIVENESS,
+    OPT_KEEPALIVE,
+    OPT_GOODBYE,
+    OPT_ACK,
+    OPT_MIN_TIER,
+    OPT_PROV,
+    OPT_MAX_HOURS,
+    OPT_RETRY,
+    OPT_INTERVAL,
+    OPT_UNTIL,
+    OPT_JSON_OUT,
+    OPT_CSV_OUT,
+    OPT_HTML_OUT,
+    OPT_CHECK,
+    OPT_QUIET,
+};
+
+static int u32_flag(const char *flag, const char *v, uint64_t min, uint64_t max, uint32_t *out)
+{
+    uint64_t x;
+    if (str_to_u64(v, min, max, &x) < 0)
+        return usage_error("run", "%s \"%s\" is not a whole number in %llu..%llu", flag, v,
+                           (unsigned long long)min, (unsigned long long)max);
+    *out = (uint32_t)x;
+    return 0;
+}
+
+/* Seconds, as a number in [min, max], to milliseconds. */
+static int secs_flag(const char *flag, const char *v, double min, double max, uint64_t *out_ms)
+{
+    double x;
+    if (str_to_double(v, &x) < 0 || !(x >= min && x <= max))
+        return usage_error("run", "%s \"%s\" is not a number of seconds in [%g, %g]", flag, v, min,
+                           max);
+    *out_ms = (uint64_t)llround(x * 1000.0);
+    return 0;
+}
+
+static int write_report(const sim_report *r, const char *path,
+                        int (*writer)(const sim_report *, sbuf *, mu_error *), mu_error *err)
+{
+    if (!path)
+        return 0;
+    sbuf b;
+    sbuf_init(&b);
+    int rc = writer(r, &b, err) < 0 || sbuf_write_out(&b, path, err) < 0 ? -1 : 0;
+    sbuf_free(&b);
+    return rc;
+}
+
+static int cmd_run(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"churn", required_argument, NULL, OPT_CHURN},
+        {"churn-format", required_argument, NULL, OPT_CHURN_FORMAT},
+        {"workload", required_argument, NULL, OPT_WORKLOAD},
+        {"workload-format", required_argument, NULL, OPT_WL_FORMAT},
+        {"swf-node-gpus", required_argument, NULL, OPT_SWF_GPUS},
+        {"data-dir", required_argument, NULL, OPT_DATA_DIR},
+        {"fill-gpus", required_argument, NULL, OPT_FILL_GPUS},
+        {"fill-gpu-counts", required_argument, NULL, OPT_FILL_COUNTS},
+        {"fill-countries", required_argument, NULL, OPT_FILL_COUNTRIES},
+        {"fill-tiers", required_argument, NULL, OPT_FILL_TIERS},
+        {"fill-regions", required_argument, NULL, OPT_FILL_REGIONS},
+        {"policy", required_argument, NULL, OPT_POLICY},
+        {"seed", required_argument, NULL, OPT_SEED},
+        {"heartbeat-ms", required_argument, NULL, OPT_HB},
+        {"liveness", required_argument, NULL, OPT_LIVENESS},
+        {"keepalive", required_argument, NULL, OPT_KEEPALIVE},
+        {"goodbye", required_argument, NULL, OPT_GOODBYE},
+        {"ack-delay", required_argument, NULL, OPT_ACK},
+        {"min-tier", required_argument, NULL, OPT_MIN_TIER},
+        {"provision-timeout", required_argument, NULL, OPT_PROV},
+        {"max-hours", required_argument, NULL, OPT_MAX_HOURS},
+        {"reroute-retry-ms", required_argument, NULL, OPT_RETRY},
+        {"interval", required_argument, NULL, OPT_INTERVAL},
+        {"until", required_argument, NULL, OPT_UNTIL},
+        {"report-json", required_argument, NULL, OPT_JSON_OUT},
+        {"report-csv", required_argument, NULL, OPT_CSV_OUT},
+        {"report-html", required_argument, NULL, OPT_HTML_OUT},
+        {"check", no_argument, NULL, OPT_CHECK},
+        {"quiet", no_argument, NULL, OPT_QUIET},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    engine_config cfg;
+    engine_config_init(&cfg);
+    const char *churn_path = NULL, *wl_path = NULL, *cfmt = "native", *wfmt = "jsonl";
+    const char *data_dir = MUSTER_DATA_DIR;
+    const char *fill[5] = {NULL}; /* gpus, counts, countries, tiers, regions */
+    const char *json_out = NULL, *csv_out = NULL, *html_out = NULL;
+    uint32_t node_gpus = 8;
+    bool check = false;
+    run_progress rp = {0};
+    uint64_t ms;
+    int o;
+    optind = 0;
+    while ((o = getopt_long(argc, argv, "+:h", opts, NULL)) != -1) {
+        switch (o) {
+        case OPT_CHURN:
+            churn_path = optarg;
+            break;
+        case OPT_CHURN_FORMAT:
+            cfmt = optarg;
+            if (!format_ok(cfmt, true))
+                return usage_error("run", "--churn-format \"%s\" is not native or fta", cfmt);
+            break;
+        case OPT_WORKLOAD:
+            wl_path = optarg;
+            break;
+        case OPT_WL_FORMAT:
+            wfmt = optarg;
+            if (!format_ok(wfmt, false))
+                return usage_error("run", "--workload-format \"%s\" is not jsonl, alibaba or swf",
+                                   wfmt);
+            break;
+        case OPT_SWF_GPUS:
+            if (parse_node_gpus("run", optarg, &node_gpus))
+                return EXIT_USAGE;
+            break;
+        case OPT_DATA_DIR:
+            data_dir = optarg;
+            break;
+        case OPT_FILL_GPUS:
+        case OPT_FILL_COUNTS:
+        case OPT_FILL_COUNTRIES:
+            fill[o - OPT_FILL_GPUS] = optarg;
+            break;
+        case OPT_FILL_TIERS:
+            fill[3] = optarg;
+            break;
+        case OPT_FILL_REGIONS:
+            fill[4] = optarg;
+            break;
+        case OPT_POLICY:
+            if (engine_policy_parse(optarg, &cfg.policy) < 0)
+                return usage_error("run", "--policy \"%s\" is not pack, spread or as-requested",
+                                   optarg);
+            break;
+        case OPT_SEED:
+            if (str_to_u64(optarg, 0, UINT64_MAX, &cfg.seed) < 0)
+                return usage_error("run", "--seed \"%s\" is not a whole number >= 0", optarg);
+            break;
+        case OPT_HB:
+            if (u32_flag("--heartbeat-ms", optarg, 10, 600000, &cfg.heartbeat_ms))
+                return EXIT_USAGE;
+            break;
+        case OPT_LIVENESS:
+            if (u32_flag("--liveness", optarg, 2, 100, &cfg.liveness))
+                return EXIT_USAGE;
+            break;
+        case OPT_KEEPALIVE:
+            if (secs_flag("--keepalive", optarg, 60, 40 * 86400.0, &ms))
+                return EXIT_USAGE;
+            cfg.keepalive_ms = (uint32_t)ms;
+            break;
+        case OPT_GOODBYE:
+            if (str_to_double(optarg, &cfg.goodbye) < 0 || !(cfg.goodbye >= 0 && cfg.goodbye <= 1))
+                return usage_error("run", "--goodbye \"%s\" is not a fraction in [0, 1]", optarg);
+            break;
+        case OPT_ACK: {
+            mu_error err;
+            if (dist_parse(optarg, &cfg.ack_delay, &err) < 0)
+                return usage_error("run", "--ack-delay: %s", err.text);
+            break;
+        }
+        case OPT_MIN_TIER:
+            if (tier_parse(optarg, &cfg.min_tier) < 0 || cfg.min_tier == TIER_NONE)
+                return usage_error("run", "--min-tier \"%s\" is not low, medium, high or ultra",
+                                   optarg);
+            break;
+        case OPT_PROV:
+            if (secs_flag("--provision-timeout", optarg, 1, 86400, &ms))
+                return EXIT_USAGE;
+            cfg.provision_timeout_ms = (uint32_t)ms;
+            break;
+        case OPT_MAX_HOURS:
+            if (u32_flag("--max-hours", optarg, 1, 24u * 365u * 100u, &cfg.max_hours))
+                return EXIT_USAGE;
+            break;
+        case OPT_RETRY:
+            if (u32_flag("--reroute-retry-ms", optarg, 10, 86400000, &cfg.reroute_retry_ms))
+                return EXIT_USAGE;
+            break;
+        case OPT_INTERVAL:
+            if (secs_flag("--interval", optarg, 1, 365 * 86400.0, &cfg.interval_ms))
+                return EXIT_USAGE;
+            break;
+        case OPT_UNTIL:
+            if (secs_flag("--until", optarg, 0.001, 1e12, &cfg.until_ms))
+                return EXIT_USAGE;
+            break;
+        case OPT_JSON_OUT:
+            json_out = optarg;
+            break;
+        case OPT_CSV_OUT:
+            csv_out = optarg;
+            break;
+        case OPT_HTML_OUT:
+            html_out = optarg;
+            break;
+        case OPT_CHECK:
+            check = true;
+            break;
+        case OPT_QUIET:
+            rp.quiet = true;
+            break;
+        case 'h':
+            run_usage(stdout);
+            return EXIT_OK;
+        default:
+            return bad_option("run", o, argv);
+        }
+    }
+    if (optind < argc)
+        return usage_error("run", "unexpected argument \"%s\"", argv[optind]);
+    if (!churn_path)
+        return usage_error("run", "--churn FILE is required");
+    if ((uint64_t)cfg.keepalive_ms * 2 < (uint64_t)cfg.heartbeat_ms * cfg.liveness)
+        return usage_error("run", "--keepalive must be at least half of heartbeat x liveness");
+
+    static const char *const fill_flags[] = {"--fill-gpus", "--fill-gpu-counts", "--fill-countries",
+                                             "--fill-tiers", "--fill-regions"};
+    mix *mixes[5] = {NULL};
+    mu_error err = {""};
+    int rc = EXIT_OK;
+    catalog *cat = NULL;
+    region_table *regions = NULL;
+    churn_trace *churn = NULL;
+    workload *wl = NULL;
+    engine *e = NULL;
+    tier_table tiers;
+    tiers_default(&tiers);
+    for (int i = 0; i < 5; i++) {
+        if (!fill[i])
+            continue;
+        mixes[i] = i == 1 ? mix_parse_counts(fill[i], WORKER_MAX_DEVICES, fill_flags[i], &err)
+                          : mix_parse(fill[i], false, fill_flags[i], &err);
+        if (!mixes[i]) {
+            rc = usage_error("run", "%s", err.text);
+            goto done;
+        }
+    }
+    for (size_t k = 0; mixes[3] && k < mix_count(mixes[3]); k++) {
+        tier t;
+        if (tier_parse(mix_name(mixes[3], k), &t) < 0) {
+            rc = usage_error("run", "--fill-tiers: \"%s\" is not none, low, medium, high or ultra",
+                             mix_name(mixes[3], k));
+            goto done;
+        }
+    }
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/gpus.json", data_dir);
+    if (!(cat = catalog_load_file(path, &err))) {
+        rc = file_error(&err);
+        goto done;
+    }
+    snprintf(path, sizeof(path), "%s/regions.json", data_dir);
+    if (!(regions = regions_load_file(path, &err))) {
+        rc = file_error(&err);
+        goto done;
+    }
+    if (!(churn = load_churn(churn_path, cfmt, NULL, &err)) ||
+        (wl_path && !(wl = load_workload(wl_path, wfmt, node_gpus, NULL, &err)))) {
+        rc = file_error(&err);
+        goto done;
+    }
+    cfg.cat = cat;
+    cfg.regions = regions;
+    cfg.tiers = &tiers;
+    cfg.fill_gpus = mixes[0];
+    cfg.fill_gpu_counts = mixes[1];
+    cfg.fill_countries = mixes[2];
+    cfg.fill_tiers = mixes[3];
+    cfg.fill_regions = mixes[4];
+    cfg.churn_source = churn_path;
+    cfg.churn_format = cfmt;
+    cfg.workload_source = wl_path ? wl_path : "";
+    cfg.workload_format = wl_path ? wfmt : "";
+    cfg.progress = on_progress;
+    cfg.progress_arg = &rp;
+    rp.start = rp.last = wall_s();
+    if (!(e = engine_create(&cfg, churn, wl, &err)) || engine_run(e, &err) < 0) {
+        rc = file_error(&err);
+        goto done;
+    }
+    if (check && sched_check(engine_sched(e), &err) < 0) {
+        errprefix(&err, "core invariant broken at the end of the replay");
+        rc = file_error(&err);
+        goto done;
+    }
+    const sim_report *r = engine_report(e);
+    if (write_report(r, json_out, report_json, &err) < 0 ||
+        write_report(r, csv_out, report_csv, &err) < 0 ||
+        write_report(r, html_out, report_html, &err) < 0) {
+        rc = file_error(&err);
+        goto done;
+    }
+    sbuf out;
+    sbuf_init(&out);
+    report_text(r, &out);
+    if (sbuf_write_out(&out, NULL, &err) < 0)
+        rc = file_error(&err);
+    sbuf_free(&out);
+done:
+    engine_destroy(e);
+    churn_destroy(churn);
+    workload_destroy(wl);
+    regions_destroy(regions);
+    catalog_destroy(cat);
+    for (int i = 0; i < 5; i++)
+        mix_destroy(mixes[i]);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -588,5 +1008,7 @@ int main(int argc, char **argv)
         return cmd_generate(argc - 1, argv + 1);
     if (strcmp(cmd, "convert") == 0)
         return cmd_convert(argc - 1, argv + 1);
+    if (strcmp(cmd, "run") == 0)
+        return cmd_run(argc - 1, argv + 1);
     return usage_error("", "unknown command \"%s\"", cmd);
 }

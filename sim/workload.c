@@ -58,6 +58,9 @@ int workload_append(workload *w, const workload_request *r, mu_error *errp)
         return errprintf(errp, "duration %g is not a number > 0", r->duration_s);
     if (!r->workers || !r->gpus_per_worker)
         return errprintf(errp, "a request needs at least one worker and one GPU per worker");
+    if (r->placement && *r->placement && strcmp(r->placement, "pack") != 0 &&
+        strcmp(r->placement, "spread") != 0)
+        return errprintf(errp, "placement \"%.32s\" is not pack or spread", r->placement);
     if (w->n == w->cap) {
         size_t cap = w->cap ? w->cap * 2 : 256;
         workload_request *a = mu_realloc(w->r, cap * sizeof(*a));
@@ -68,7 +71,7 @@ int workload_append(workload *w, const workload_request *r, mu_error *errp)
     }
     workload_request c = *r;
     if (intern(w, r->gpu_model, &c.gpu_model) < 0 || intern(w, r->region, &c.region) < 0 ||
-        intern(w, r->name, &c.name) < 0)
+        intern(w, r->name, &c.name) < 0 || intern(w, r->placement, &c.placement) < 0)
         return errprintf(errp, "out of memory (request strings)");
     w->r[w->n++] = c;
     return 0;
@@ -177,6 +180,10 @@ int workload_write_jsonl(const workload *w, sbuf *out, mu_error *errp)
         if (*r->name) {
             sbuf_puts(out, ",\"name\":");
             put_json_string(out, r->name);
+        }
+        if (*r->placement) {
+            sbuf_puts(out, ",\"placement\":");
+            put_json_string(out, r->placement);
         }
         sbuf_puts(out, "}\n");
     }

@@ -2,7 +2,8 @@
  *
  * A request asks for WORKERS workers with GPUS_PER_WORKER GPUs each, of one
  * GPU model ("" = any model), optionally in one region ("" = anywhere), for
- * DURATION_S seconds, arriving ARRIVAL_S seconds after the trace start.
+ * DURATION_S seconds, arriving ARRIVAL_S seconds after the trace start; it
+ * may name a placement (pack or spread).
  * Tasks inside clusters are not modelled yet.
  *
  * Strings are interned in the workload (a million requests share a dozen
@@ -25,6 +26,7 @@ typedef struct workload_request {
     const char *gpu_model;    /* "" = any model */
     const char *region;       /* "" = any region */
     const char *name;         /* the request's id in its source trace, or "" */
+    const char *placement;    /* "pack", "spread", or "" (as the replay decides) */
 } workload_request;
 
 typedef struct workload workload;
@@ -36,7 +38,8 @@ void workload_destroy(workload *w);
 
 /* Append a copy of *r (NULL strings are read as ""). Fails, with w
  * unchanged, on an arrival that is negative or not finite, a duration that
- * is not > 0, zero workers or GPUs, or no memory. */
+ * is not > 0, zero workers or GPUs, a placement other than "", "pack" or
+ * "spread", or no memory. */
 int workload_append(workload *w, const workload_request *r, mu_error *errp);
 /* Order by arrival, keeping the order of equal arrivals (stable). Returns
  * 0, or -1 with w unchanged on allocation failure. */
@@ -67,9 +70,11 @@ typedef struct workload_read_stats {
 
 /* Native JSON lines: one object per line,
  *   {"arrival_s": 0, "duration_s": 3600, "workers": 2, "gpus_per_worker": 8,
- *    "gpu_model": "A100 80GB", "region": "europe", "name": "job-1"}
+ *    "gpu_model": "A100 80GB", "region": "europe", "name": "job-1",
+ *    "placement": "spread"}
  * arrival_s, duration_s, workers and gpus_per_worker are required; gpu_model,
- * region and name are optional ("" or absent = any). Unknown keys are
+ * region, name and placement ("pack" or "spread") are optional ("" or
+ * absent = any, or as the replay decides). Unknown keys are
  * errors; lines must be in non-decreasing arrival; blank lines are skipped;
  * a file with no request is an error. */
 workload *workload_read_jsonl(const char *path, workload_read_stats *stats, mu_error *errp);

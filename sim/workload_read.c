@@ -39,11 +39,12 @@ static int jsonl_line(workload *w, const char *line, const char *where, double *
                       mu_error *errp)
 {
     static const char *const keys[] = {"arrival_s", "duration_s", "workers", "gpus_per_worker",
-                                       "gpu_model", "region",     "name",    NULL};
+                                       "gpu_model", "region",     "name",    "placement",
+                                       NULL};
     cJSON *o = cJSON_ParseWithOpts(line, NULL, true);
     if (!o)
         return errprintf(errp, "%s: not a JSON object (or out of memory)", where);
-    workload_request r = {.gpu_model = "", .region = "", .name = ""};
+    workload_request r = {.gpu_model = "", .region = "", .name = "", .placement = ""};
     int rc = -1;
     /* Field by field, so the first problem is the one reported. */
     if (json_check_keys(o, keys, where, errp) < 0 ||
@@ -54,7 +55,8 @@ static int jsonl_line(workload *w, const char *line, const char *where, double *
     if (json_get_u32(o, "gpus_per_worker", true, 1, MAX_GPUS, &r.gpus_per_worker, where, errp) ||
         json_get_string(o, "gpu_model", false, &r.gpu_model, where, errp) < 0 ||
         json_get_string(o, "region", false, &r.region, where, errp) < 0 ||
-        json_get_string(o, "name", false, &r.name, where, errp) < 0)
+        json_get_string(o, "name", false, &r.name, where, errp) < 0 ||
+        json_get_string(o, "placement", false, &r.placement, where, errp) < 0)
         goto out;
     if (w && workload_count(w) && r.arrival_s < *prev) {
         errprintf(errp,

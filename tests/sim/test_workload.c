@@ -104,7 +104,7 @@ static void test_jsonl(void **state)
                        "\"europe\", \"name\": \"job \\\"1\\\"\"}\n"
                        "\n"
                        "{\"arrival_s\": 0.5, \"duration_s\": 60.25, \"workers\": 1, "
-                       "\"gpus_per_worker\": 1}\n");
+                       "\"gpus_per_worker\": 1, \"placement\": \"spread\"}\n");
     mu_error err = {""};
     workload_read_stats st;
     workload *w = workload_read_jsonl(path, &st, &err);
@@ -118,9 +118,11 @@ static void test_jsonl(void **state)
     assert_string_equal(r->region, "europe");
     assert_string_equal(r->name, "job \"1\"");
     assert_int_equal(r->workers, 2);
+    assert_string_equal(r->placement, "");
     r = workload_at(w, 1);
     assert_string_equal(r->gpu_model, "");
     assert_true(r->duration_s == 60.25);
+    assert_string_equal(r->placement, "spread");
     /* Round trip: written, read, written: the same bytes. */
     sbuf a, b;
     sbuf_init(&a);
@@ -149,6 +151,9 @@ static void test_jsonl_malformed(void **state)
         {"", 0, "no requests"},
         {"\n\n", 0, "no requests"},
         {"{\"arrival_s\":0,\"duration_s\":1,\"workers\":1}\n", 1, "gpus_per_worker"},
+        {"{\"arrival_s\":0,\"duration_s\":1,\"workers\":1,\"gpus_per_worker\":1,"
+         "\"placement\":\"diagonal\"}\n",
+         1, "placement \"diagonal\" is not pack or spread"},
         {"{\"arrival_s\":0,\"duration_s\":1,\"workers\":1,\"gpus_per_worker\":1,\"gpu\":\"x\"}\n",
          1, "unknown key"},
         {"{\"arrival_s\":\"0\",\"duration_s\":1,\"workers\":1,\"gpus_per_worker\":1}\n", 1,

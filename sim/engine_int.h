@@ -1,0 +1,151 @@
+/* engine_int.h - what the replay's two files share: the engine's state.
+ *
+ * engine.c owns the loop (setup, the clock, the keep-alive, the events);
+ * engine_observe.c takes in what the core reports through its ops and
+ * turns it into the measurements of the report. Private to sim/.
+ */
+#ifndef MUSTER_SIM_ENGINE_INT_H
+#define MUSTER_SIM_ENGINE_INT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "engine.h"
+#include "evq.h"
+
+#define NIL UINT32_MAX
+
+/* Virtual time 0 is this instant for the core, whose clock is UNIX
+ * milliseconds (2026-01-01T00:00:00Z): some of its fields use 0 for
+ * "never", so the replay must not start at 0. */
+#define EPOCH_MS 1767225600000ull
+
+/* Event kinds, and their order at one instant: the trace's churn first (a
+ * worker that leaves at t does not acknowledge at t), then clusters whose
+ * time is up (their members are free for a request arriving at t), then
+ * acknowledgements, arrivals, and the sample that observes it all. */
+enum { EV_CHURN = 1, EV_RELEASE, EV_ACK, EV_ARRIVAL, EV_SAMPLE };
+enum { CLS_CHURN = 0, CLS_RELEASE = 1, CLS_ACK = 2, CLS_ARRIVAL = 3, CLS_SAMPLE = 4 };
+
+/* Keys mixed into the seed, one per use of randomness, so that no two uses
+ * ever share numbers. */
+#define KEY_WORKER_ID  0x776f726b65726964ull /* "workerid" */
+#define KEY_CLUSTER_ID 0x636c757374657269ull /* "clusteri" */
+#define KEY_TIER       0x7469657273657421ull /* "tierset!" */
+#define KEY_LEAVE      0x6c65617665736179ull /* "leavesay" */
+#define KEY_ACK        0x61636b64656c6179ull /* "ackdelay" */
+
+/* What the engine knows of a node of the churn trace. */
+typedef struct node {
+    mu_id id;
+    uint64_t last_touch; /* virtual ms of its last registration or touch */
+    uint32_t slot;       /* registry slot once registered, else NIL */
+    uint32_t gen;        /* bumped at every join and leave: stale events are dropped */
+    uint16_t model;      /* catalog index */
+    uint8_t gpus;        /* devices it registers with */
+    uint8_t tier;
+    char country[3];
+    uint8_t live;   /* the agent is up */
+    uint8_t joined; /* it joined at least once */
+} node;
+
+/* What the engine knows of a request and of the cluster made for it. */
+typedef struct req {
+    uint32_t slot;      /* the cluster's slot in the core, NIL: none */
+    uint16_t model;     /* catalog index, or NIL16: any model */
+    uint8_t region;     /* region index, or 0xff: any */
+    uint8_t placement;  /* placement asked for */
+    uint8_t state;      /* last cluster_state seen, 0 before creation */
+    uint8_t ready_once; /* reached ready */
+    uint8_t degraded_once;
+    uint8_t ended;
+    uint32_t seated; /* members seated, while active */
+    uint32_t gpus;   /* their GPUs */
+    uint64_t created_ms, last_ms;
+    uint32_t loss_head, loss_tail; /* seats lost, not yet served again (loss pool) */
+} req;
+
+#define NIL16 0xffffu
+
+/* A loss waiting for its seat to be served again, in a pool of list nodes. */
+typedef struct loss {
+    uint64_t at;
+    uint32_t next;
+} loss;
+
+/* A live node's latest registration or touch, in the order they happened:
+ * the same order as the core's list of online workers. */
+typedef struct touch {
+    uint64_t t;
+    uint32_t node, gen;
+} touch;
+
+typedef struct u64vec {
+    uint64_t *v;
+    size_t n, cap;
+} u64vec;
+
+struct engine {
+    engine_config cfg;
+    churn_trace *churn; /* borrowed */
+    workload *wl;       /* borrowed, may be NULL */
+    const churn_event *cev;
+    size_t n_cev;
+    size_t n_req;
+    sched *s;
+    evq *q;
+    node *nodes;
+    size_t n_nodes;
+    uint32_t *slot_node; /* registry slot -> node */
+    req *reqs;
+    uint32_t *slot_req; /* cluster slot -> request */
+    size_t n_slot_req;
+    uint32_t creating; /* the request being created, for callbacks inside create */
+    uint16_t any_models[MATCH_MAX_MODELS];
+    uint8_t n_any_models;
+    /* keep-alive ring */
+    touch *ring;
+    size_t ring_head, ring_n, ring_cap; /* cap: power of two */
+    /* loss pool */
+    loss *losses;
+    size_t n_losses, cap_losses;
+    uint32_t loss_free;
+    /* clock and gauges */
+    uint64_t now;   /* virtual ms */
+    uint64_t until; /* virtual ms */
+    uint64_t online_gpu_ms, alloc_gpu_ms, ready_gpu_ms;
+    int64_t alloc_workers, alloc_gpus;
+    int64_t by_state[8]; /* active clusters by cluster_state */
+    report_row row;      /* counters of the current interval */
+    u64vec ttr, reroute;
+    uint64_t transitions[4][4]; /* worker state changes, from x to: named at the end */
+    uint64_t next_progress;     /* events + touches at the next progress report */
+    bool ran;
+    int failed; /* an error inside a callback: errno */
+    sim_report r;
+};
+
+/* --- shared between engine.c and engine_observe.c ------------------------- */
+
+/* Remember the first failure inside a callback (nothing can be returned
+ * from one) and let the loop stop after the call. */
+void engine_fail(engine *e, int err);
+/* Add one to NAME's count (engine_fail on allocation failure). */
+void engine_count(engine *e, report_counts *c, const char *name);
+/* The request a cluster was made for (NULL: not one of ours). */
+req *engine_req_of(engine *e, const cluster *c);
+
+/* The core's ops (sched_ops), with the engine as their argument. */
+void engine_on_worker_state(void *arg, const worker *w, worker_state from, worker_state to,
+                            const char *reason);
+void engine_on_cluster_event(void *arg, const cluster *c, const char *topic, const worker *w,
+                             const char *detail);
+void engine_on_member_notice(void *arg, const cluster *c, const worker *w, bool join);
+
+/* Close the books at the end of a run. */
+void engine_finish(engine *e);
+
+/* Milliseconds from trace seconds, rounded. */
+uint64_t engine_ms_of(double s);
+
+#endif
