@@ -902,7 +902,7 @@ static rr *suspect_member(const cluster **cp)
     advance(R, T0 + 5000);
     add(R, 1, "DE", 300000);
     advance(R, T0 + 9000); /* two onboarding checks each */
-    R->a[0].speed = 0.5; /* this once: a slow answer */
+    R->a[0].speed = 0.5;   /* this once: a slow answer */
     unsigned ch0 = R->a[0].challenges;
     while (R->a[0].challenges == ch0)
         advance(R, R->now + 50);
