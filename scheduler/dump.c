@@ -7,7 +7,7 @@
 #include "broker_int.h"
 #include "ids.h"
 
-static cJSON *worker_json(const worker *w)
+static cJSON *worker_json(const broker *b, const worker *w)
 {
     cJSON *o = cJSON_CreateObject();
     if (!o)
@@ -25,6 +25,23 @@ static cJSON *worker_json(const worker *w)
     cJSON_AddNumberToObject(o, "registered_at_ms", (double)w->registered_at);
     cJSON_AddNumberToObject(o, "uptime", w->uptime);
     cJSON_AddStringToObject(o, "alloc", w->alloc == WORKER_ALLOCATED ? "allocated" : "free");
+    const verifier *v = sched_verifier(b->core);
+    cJSON_AddStringToObject(o, "verification", verify_state_name(verifier_state(v, w)));
+    cJSON_AddNumberToObject(o, "verification_checks", verifier_checks(v, w));
+    verify_result hist[VERIFY_HISTORY];
+    size_t n = verifier_history(v, w, hist);
+    cJSON *checks = cJSON_AddArrayToObject(o, "verification_history");
+    for (size_t i = 0; checks && i < n; i++) {
+        char text[160];
+        cJSON *x = cJSON_CreateObject();
+        if (!x)
+            break;
+        verify_result_text(&hist[i], text, sizeof(text));
+        cJSON_AddNumberToObject(x, "time_ms", (double)hist[i].at);
+        cJSON_AddStringToObject(x, "outcome", verify_outcome_name((verify_outcome)hist[i].outcome));
+        cJSON_AddStringToObject(x, "text", text);
+        cJSON_AddItemToArray(checks, x);
+    }
     return o;
 }
 
@@ -64,6 +81,15 @@ static cJSON *cluster_json(const broker *b, const cluster *c)
         cJSON_AddBoolToObject(m, "lost", c->members[i].lost);
         cJSON_AddItemToArray(members, m);
     }
+    cJSON_AddNumberToObject(o, "seats_replaced", c->replaced);
+    cJSON *lost = cJSON_AddArrayToObject(o, "lost_workers");
+    for (uint32_t i = 0; lost && i < c->n_excluded && i < CLUSTER_EXCLUDED; i++) {
+        const worker *w = registry_at(b->reg, c->excluded[i]);
+        if (!w)
+            continue;
+        id_format(&w->id, text);
+        cJSON_AddItemToArray(lost, cJSON_CreateString(text));
+    }
     cJSON *history = cJSON_AddArrayToObject(o, "history");
     uint32_t kept = c->n_history < CLUSTER_HISTORY ? c->n_history : CLUSTER_HISTORY;
     for (uint32_t i = 0; history && i < kept; i++) {
@@ -88,7 +114,7 @@ int persist_dump(broker *b, FILE *out, mu_error *errp)
         goto oom;
     cJSON_AddNumberToObject(root, "schema_version", store_schema_version(b->st));
     for (size_t i = 0; i < registry_count(b->reg); i++) {
-        cJSON *w = worker_json(registry_at(b->reg, i));
+        cJSON *w = worker_json(b, registry_at(b->reg, i));
         if (!w)
             goto oom;
         cJSON_AddItemToArray(workers, w);

@@ -19,7 +19,8 @@ after it was verified); they ask less, so a cluster of four takes both.
      with no free worker left, another killed member's seat stays vacant
      until `muster cluster shrink` gives it up;
   5. after a broker restart on the same store the verdicts are still there
-     (spoofers failed, the others passed);
+     (spoofers failed, the others passed), and `musterd --dump` shows them
+     with the workers the cluster lost;
   6. no process printed a sanitizer report.
 
 Run: python3 test_verify.py --bindir BUILD_DIR
@@ -311,6 +312,25 @@ def body(r):
             and ws.get("hon01", {}).get("verification") == "passed",
             "5. after a restart the spoofers are still failed, honest workers passed",
             json.dumps({h: w.get("verification") for h, w in ws.items()}))
+
+    # 5b. the store, exported: verdicts and the workers the cluster lost
+    spoof_ids = {ws[s]["id"] for s in SPOOFERS if s in ws}
+    r.broker.signal(signal.SIGTERM)
+    r.broker.wait(5)
+    d = subprocess.run([r.bin("musterd"), "--state-dir", os.path.join(r.tmp, "broker"), "--dump"],
+                       capture_output=True, text=True, timeout=30)
+    try:
+        dump = json.loads(d.stdout) if d.returncode == 0 else {}
+    except ValueError:
+        dump = {}
+    dw = {w["id"]: w for w in dump.get("workers", [])}
+    dc = [c for c in dump.get("clusters", []) if c.get("id") == cid]
+    r.check(dump.get("schema_version") == 3 and spoof_ids
+            and all(dw.get(i, {}).get("verification") == "failed" for i in spoof_ids)
+            and dc and spoof_ids <= set(dc[0].get("lost_workers", []))
+            and dc[0].get("seats_replaced", 0) >= 3,
+            "5b. `musterd --dump` shows the verdicts and the workers the cluster lost",
+            "rc=%s err=%r" % (d.returncode, d.stderr[-300:]))
 
 
 if __name__ == "__main__":
