@@ -303,12 +303,10 @@ static uint32_t find_replacement(sched *s, const cluster *c, uint8_t prefer)
 /* The region of the member a vacant seat last had, to look there first. */
 static uint8_t seat_region(sched *s, const cluster *c)
 {
-    for (uint32_t i = c->n_excluded; i-- > 0 && c->n_excluded - i <= CLUSTER_EXCLUDED;) {
-        const worker *w = registry_at(s->reg, c->excluded[i % CLUSTER_EXCLUDED]);
-        if (w)
-            return w->region_idx;
-    }
-    return REGION_UNKNOWN;
+    if (!c->n_excluded)
+        return REGION_UNKNOWN;
+    const worker *w = registry_at(s->reg, c->excluded[(c->n_excluded - 1) % CLUSTER_EXCLUDED]);
+    return w ? w->region_idx : REGION_UNKNOWN;
 }
 
 static void recompute_price(sched *s, cluster *c)
@@ -392,9 +390,7 @@ static void retry_needy(sched *s, uint64_t now)
         if (c->vacant_at)
             s->needy[keep++] = s->needy[i];
     }
-    /* reroute may have appended (it does not: c is still listed), so keep
-     * is the count of those still waiting. */
-    s->n_needy = keep;
+    s->n_needy = keep; /* reroute adds nothing here: each c is still listed */
     s->retry_at = now + s->cfg.reroute_retry_ms;
 }
 

@@ -406,14 +406,12 @@ static void set_vstate(verifier *v, const worker *w, verify_state st)
     mw->vstate = (uint8_t)st;
 }
 
-static void record(verifier *v, const worker *w, vrec *r, const verify_result *res)
+static void record(vrec *r, const verify_result *res)
 {
     memmove(&r->hist[0], &r->hist[1], (VERIFY_HISTORY - 1) * sizeof(r->hist[0]));
     r->hist[VERIFY_HISTORY - 1] = *res;
     r->checks++;
     r->last_at = res->at;
-    (void)v;
-    (void)w;
 }
 
 static void drop_flight(vrec *r)
@@ -462,7 +460,7 @@ static void judge(verifier *v, const worker *w, vrec *r, verify_outcome o, uint3
         to = VERIFY_PASSED;
     r->state = (uint8_t)to;
     res.state = (uint8_t)to;
-    record(v, w, r, &res);
+    record(r, &res);
     set_vstate(v, w, to);
     uint64_t due = UINT64_MAX;
     bool hired = w->alloc != WORKER_FREE;
