@@ -16,6 +16,7 @@ struct store {
     bool in_tx;
     sqlite3_stmt *put_worker, *put_uptime, *put_cluster, *del_members, *put_member, *put_change;
     sqlite3_stmt *put_verification, *put_excluded;
+    sqlite3_stmt *put_task, *put_task_output, *get_task_output;
 };
 
 /* --- schema ------------------------------------------------------------------------ */
@@ -63,6 +64,30 @@ static const char *const migrations[] = {
     "  history BLOB NOT NULL);" /* store_verify_result records, oldest first */
     "ALTER TABLE clusters ADD COLUMN excluded BLOB NOT NULL DEFAULT x'';" /* 16-byte ids */
     "ALTER TABLE clusters ADD COLUMN replaced INTEGER NOT NULL DEFAULT 0;",
+    /* 3 -> 4: tasks and their output */
+    "CREATE TABLE tasks ("
+    "  cluster BLOB NOT NULL REFERENCES clusters(id),"
+    "  number INTEGER NOT NULL,"
+    "  spec BLOB NOT NULL," /* the accepted TaskSpec message */
+    "  state INTEGER NOT NULL,"
+    "  attempts INTEGER NOT NULL, failures INTEGER NOT NULL, losses INTEGER NOT NULL,"
+    "  exit_code INTEGER NOT NULL, signal INTEGER NOT NULL,"
+    "  worker BLOB," /* NULL: never ran */
+    "  gpu_mask INTEGER NOT NULL,"
+    "  submitted_at INTEGER NOT NULL, started_at INTEGER NOT NULL,"
+    "  finished_at INTEGER NOT NULL,"
+    "  reason TEXT NOT NULL,"
+    "  lost_on BLOB NOT NULL," /* 16-byte worker ids */
+    "  log_total INTEGER NOT NULL,"
+    "  PRIMARY KEY (cluster, number)) WITHOUT ROWID;"
+    "CREATE TABLE task_output ("
+    "  cluster BLOB NOT NULL,"
+    "  number INTEGER NOT NULL,"
+    "  result BLOB NOT NULL,"
+    "  log BLOB NOT NULL,"
+    "  log_offset INTEGER NOT NULL,"
+    "  PRIMARY KEY (cluster, number),"
+    "  FOREIGN KEY (cluster, number) REFERENCES tasks(cluster, number)) WITHOUT ROWID;",
 };
 
 static int sql_error(store *st, mu_error *errp, const char *what)
@@ -202,6 +227,18 @@ store *store_open_version(const char *path, bool full_sync, int version, mu_erro
          prepare(st, &st->put_excluded,
                  "UPDATE clusters SET excluded = ?2, replaced = ?3 WHERE id = ?1", errp) < 0))
         goto error;
+    if (st->version >= 4 &&
+        (prepare(st, &st->put_task,
+                 "INSERT OR REPLACE INTO tasks VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, "
+                 "?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+                 errp) < 0 ||
+         prepare(st, &st->put_task_output,
+                 "INSERT OR REPLACE INTO task_output VALUES (?1, ?2, ?3, ?4, ?5)", errp) < 0 ||
+         prepare(st, &st->get_task_output,
+                 "SELECT result, log, log_offset FROM task_output WHERE cluster = ?1 AND "
+                 "number = ?2",
+                 errp) < 0))
+        goto error;
     return st;
 error:
     store_close(st);
@@ -227,6 +264,9 @@ void store_close(store *st)
     sqlite3_finalize(st->put_change);
     sqlite3_finalize(st->put_verification);
     sqlite3_finalize(st->put_excluded);
+    sqlite3_finalize(st->put_task);
+    sqlite3_finalize(st->put_task_output);
+    sqlite3_finalize(st->get_task_output);
     sqlite3_close(st->db);
     mu_free(st);
 }
@@ -657,6 +697,144 @@ int store_set_max_bytes(store *st, uint64_t bytes, mu_error *errp)
 
 /* --- checks ---------------------------------------------------------------------------------- */
 
+/* --- tasks ------------------------------------------------------------------------------ */
+
+int store_put_task(store *st, const store_task *t, mu_error *errp)
+{
+    if (st->version < 4)
+        return errprintf(errp, "store: schema %d has no tasks", st->version);
+    sqlite3_stmt *q = st->put_task;
+    bind_id(q, 1, &t->cluster);
+    sqlite3_bind_int64(q, 2, t->number);
+    sqlite3_bind_blob(q, 3, t->spec_len ? t->spec : "", (int)t->spec_len, SQLITE_TRANSIENT);
+    sqlite3_bind_int(q, 4, t->state);
+    sqlite3_bind_int64(q, 5, t->attempts);
+    sqlite3_bind_int64(q, 6, t->failures);
+    sqlite3_bind_int64(q, 7, t->losses);
+    sqlite3_bind_int(q, 8, t->exit_code);
+    sqlite3_bind_int(q, 9, t->signal);
+    bind_id(q, 10, &t->worker);
+    sqlite3_bind_int64(q, 11, (sqlite3_int64)t->gpu_mask);
+    sqlite3_bind_int64(q, 12, (sqlite3_int64)t->submitted_at);
+    sqlite3_bind_int64(q, 13, (sqlite3_int64)t->started_at);
+    sqlite3_bind_int64(q, 14, (sqlite3_int64)t->finished_at);
+    sqlite3_bind_text(q, 15, t->reason ? t->reason : "", -1, SQLITE_TRANSIENT);
+    sqlite3_bind_blob(q, 16, t->n_lost_on ? (const void *)t->lost_on : "",
+                      (int)(t->n_lost_on * sizeof(mu_id)), SQLITE_TRANSIENT);
+    sqlite3_bind_int64(q, 17, (sqlite3_int64)t->log_total);
+    return step_done(st, q, errp, "save task");
+}
+
+int store_put_task_output(store *st, const mu_id *cluster, uint32_t number, const void *result,
+                          size_t result_len, const void *log, size_t log_len, uint64_t log_offset,
+                          mu_error *errp)
+{
+    if (st->version < 4)
+        return errprintf(errp, "store: schema %d has no tasks", st->version);
+    if (result_len > INT32_MAX || log_len > INT32_MAX)
+        return errprintf(errp, "store: task output too large");
+    sqlite3_stmt *q = st->put_task_output;
+    bind_id(q, 1, cluster);
+    sqlite3_bind_int64(q, 2, number);
+    sqlite3_bind_blob(q, 3, result_len ? result : "", (int)result_len, SQLITE_TRANSIENT);
+    sqlite3_bind_blob(q, 4, log_len ? log : "", (int)log_len, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(q, 5, (sqlite3_int64)log_offset);
+    return step_done(st, q, errp, "save task output");
+}
+
+static int copy_blob(sqlite3_stmt *q, int col, uint8_t **out, size_t *len)
+{
+    *out = NULL;
+    *len = (size_t)sqlite3_column_bytes(q, col);
+    if (!*len)
+        return 0;
+    if (!(*out = mu_malloc(*len)))
+        return -1;
+    memcpy(*out, sqlite3_column_blob(q, col), *len);
+    return 0;
+}
+
+int store_get_task_output(store *st, const mu_id *cluster, uint32_t number, uint8_t **result,
+                          size_t *result_len, uint8_t **log, size_t *log_len, uint64_t *log_offset,
+                          mu_error *errp)
+{
+    *result = *log = NULL;
+    *result_len = *log_len = 0;
+    *log_offset = 0;
+    if (st->version < 4)
+        return 0;
+    sqlite3_stmt *q = st->get_task_output;
+    bind_id(q, 1, cluster);
+    sqlite3_bind_int64(q, 2, number);
+    int s = sqlite3_step(q), rc = 0;
+    if (s == SQLITE_ROW) {
+        if (copy_blob(q, 0, result, result_len) < 0 || copy_blob(q, 1, log, log_len) < 0) {
+            mu_free(*result);
+            *result = NULL;
+            *result_len = 0;
+            rc = errprintf(errp, "out of memory");
+        }
+        *log_offset = (uint64_t)sqlite3_column_int64(q, 2);
+    } else if (s != SQLITE_DONE) {
+        rc = sql_error(st, errp, "read task output");
+    }
+    sqlite3_reset(q);
+    sqlite3_clear_bindings(q);
+    return rc;
+}
+
+int store_load_tasks(store *st, store_task_fn fn, void *arg, mu_error *errp)
+{
+    if (st->version < 4)
+        return 0;
+    sqlite3_stmt *q;
+    if (sqlite3_prepare_v2(st->db,
+                           "SELECT t.cluster, t.number, t.spec, t.state, t.attempts, t.failures, "
+                           "t.losses, t.exit_code, t.signal, t.worker, t.gpu_mask, "
+                           "t.submitted_at, t.started_at, t.finished_at, t.reason, t.lost_on, "
+                           "t.log_total, length(o.result) FROM tasks t "
+                           "JOIN clusters c ON c.id = t.cluster "
+                           "LEFT JOIN task_output o ON o.cluster = t.cluster AND "
+                           "o.number = t.number "
+                           "ORDER BY c.created_at, c.rowid, t.number",
+                           -1, &q, NULL) != SQLITE_OK)
+        return sql_error(st, errp, "load tasks");
+    int rc = 0, s;
+    while (rc == 0 && (s = sqlite3_step(q)) == SQLITE_ROW) {
+        store_task t = {0};
+        column_id(q, 0, &t.cluster);
+        t.number = (uint32_t)sqlite3_column_int64(q, 1);
+        t.spec = sqlite3_column_blob(q, 2);
+        t.spec_len = (size_t)sqlite3_column_bytes(q, 2);
+        t.state = sqlite3_column_int(q, 3);
+        t.attempts = (uint32_t)sqlite3_column_int64(q, 4);
+        t.failures = (uint32_t)sqlite3_column_int64(q, 5);
+        t.losses = (uint32_t)sqlite3_column_int64(q, 6);
+        t.exit_code = sqlite3_column_int(q, 7);
+        t.signal = sqlite3_column_int(q, 8);
+        column_id(q, 9, &t.worker);
+        t.gpu_mask = (uint64_t)sqlite3_column_int64(q, 10);
+        t.submitted_at = (uint64_t)sqlite3_column_int64(q, 11);
+        t.started_at = (uint64_t)sqlite3_column_int64(q, 12);
+        t.finished_at = (uint64_t)sqlite3_column_int64(q, 13);
+        t.reason = (const char *)sqlite3_column_text(q, 14);
+        size_t len = (size_t)sqlite3_column_bytes(q, 15);
+        if (len % sizeof(mu_id)) {
+            rc = errprintf(errp, "store: task %u's lost workers are %zu bytes", t.number, len);
+            break;
+        }
+        t.lost_on = sqlite3_column_blob(q, 15);
+        t.n_lost_on = len / sizeof(mu_id);
+        t.log_total = (uint64_t)sqlite3_column_int64(q, 16);
+        t.result_len = (uint32_t)sqlite3_column_int64(q, 17);
+        rc = fn(arg, &t, errp);
+    }
+    if (rc == 0 && s != SQLITE_DONE)
+        rc = sql_error(st, errp, "load tasks");
+    sqlite3_finalize(q);
+    return rc;
+}
+
 static int count_query(store *st, const char *sql, uint64_t *n, mu_error *errp)
 {
     sqlite3_stmt *q;
@@ -670,8 +848,9 @@ static int count_query(store *st, const char *sql, uint64_t *n, mu_error *errp)
 
 int store_count(store *st, const char *table, uint64_t *n, mu_error *errp)
 {
-    static const char *const tables[] = {"workers", "clusters", "cluster_members",
-                                         "cluster_history", "verification"};
+    static const char *const tables[] = {"workers",         "clusters",     "cluster_members",
+                                         "cluster_history", "verification", "tasks",
+                                         "task_output"};
     for (size_t i = 0; i < sizeof(tables) / sizeof(tables[0]); i++) {
         if (!strcmp(table, tables[i])) {
             char sql[64];
@@ -719,5 +898,15 @@ int store_check(store *st, mu_error *errp)
         if (n)
             return errprintf(errp, "store: %llu %s", (unsigned long long)n, checks[i].what);
     }
+    uint64_t n;
+    if (st->version >= 4 &&
+        count_query(st,
+                    "SELECT count(*) FROM tasks t LEFT JOIN clusters c ON c.id = t.cluster "
+                    "WHERE c.id IS NULL",
+                    &n, errp) < 0)
+        return -1;
+    if (st->version >= 4 && n)
+        return errprintf(errp, "store: %llu tasks of clusters that do not exist",
+                         (unsigned long long)n);
     return 0;
 }

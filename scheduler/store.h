@@ -28,7 +28,7 @@
 #include "ids.h"
 #include "uptime.h"
 
-#define STORE_SCHEMA_VERSION 3
+#define STORE_SCHEMA_VERSION 4
 
 typedef struct store store;
 
@@ -108,6 +108,42 @@ typedef int (*store_verification_fn)(void *arg, const mu_id *worker, int state, 
                                      const store_verify_result *hist, size_t n, mu_error *errp);
 /* Every saved verification (none before schema 3). */
 int store_load_verification(store *st, store_verification_fn fn, void *arg, mu_error *errp);
+
+/* A task of a cluster (schema 4): its accepted TaskSpec and where it
+ * stands. Written at every state change; its output (result file, log
+ * tail) separately, when an attempt ends. */
+typedef struct store_task {
+    mu_id cluster;
+    uint32_t number;
+    const void *spec; /* TaskSpec message bytes as accepted */
+    size_t spec_len;
+    int state; /* task_state */
+    uint32_t attempts, failures, losses;
+    int32_t exit_code, signal;
+    mu_id worker; /* running on, or last ran on; all zero: never ran */
+    uint64_t gpu_mask;
+    uint64_t submitted_at, started_at, finished_at;
+    const char *reason;
+    const mu_id *lost_on; /* workers that lost it: never run there again */
+    size_t n_lost_on;
+    uint32_t result_len; /* on load: the saved result's size */
+    uint64_t log_total;  /* output bytes produced, all attempts */
+} store_task;
+
+int store_put_task(store *st, const store_task *t, mu_error *errp);
+/* The task's result file (when it succeeded) and the latest part of its
+ * output: log holds bytes log_offset .. log_offset + log_len of it. */
+int store_put_task_output(store *st, const mu_id *cluster, uint32_t number, const void *result,
+                          size_t result_len, const void *log, size_t log_len, uint64_t log_offset,
+                          mu_error *errp);
+/* Read them back; *result and *log are the caller's to mu_free (NULL when
+ * empty). A task with no saved output: 0 with everything empty. */
+int store_get_task_output(store *st, const mu_id *cluster, uint32_t number, uint8_t **result,
+                          size_t *result_len, uint8_t **log, size_t *log_len, uint64_t *log_offset,
+                          mu_error *errp);
+typedef int (*store_task_fn)(void *arg, const store_task *t, mu_error *errp);
+/* Every task, by cluster (in the clusters' creation order), then number. */
+int store_load_tasks(store *st, store_task_fn fn, void *arg, mu_error *errp);
 
 typedef int (*store_worker_fn)(void *arg, const mu_id *id, const void *reg, size_t len,
                                uint64_t registered_at, const uptime *up, mu_error *errp);

@@ -27,6 +27,7 @@ typedef struct task {
 typedef struct member {
     task_member cap;
     bool live;
+    bool held;          /* keeps its running tasks, is given no new ones */
     uint64_t gpus_used; /* mask of indices in use */
     uint32_t cpus_used;
     uint64_t mem_used;
@@ -163,7 +164,7 @@ static bool fits_capacity(const task_member *cap, uint16_t gpus, uint16_t cpus, 
 
 static bool fits_free(const member *m, const task *t)
 {
-    if (!m->live)
+    if (!m->live || m->held)
         return false;
     unsigned free_gpus = popcount64(all_gpus(m->cap.gpus) & ~m->gpus_used);
     return t->info.gpus <= free_gpus && m->cpus_used + t->info.cpus <= m->cap.cpus &&
@@ -393,7 +394,8 @@ uint32_t taskset_next_id(const taskset *ts)
 
 /* --- submit ----------------------------------------------------------------- */
 
-static int check_spec(const taskset *ts, const task_spec *s, size_t i, size_t n, mu_error *errp)
+static int check_spec(const taskset *ts, const task_spec *s, size_t i, size_t n, bool capacity,
+                      mu_error *errp)
 {
     uint32_t base = ts->n_tasks;
     if ((unsigned)s->placement > TASK_PLACE_MEMBER_HARD)
@@ -411,6 +413,8 @@ static int check_spec(const taskset *ts, const task_spec *s, size_t i, size_t n,
             return errprintf(errp, "task %zu: depends on task %u, which is already %s", i, d,
                              task_state_name(ts->tasks[d].info.state));
     }
+    if (!capacity)
+        return 0;
     if (s->placement == TASK_PLACE_MEMBER_HARD) {
         uint32_t slot = member_slot(ts, s->member);
         if (slot == NIL || !ts->members[slot].live)
@@ -500,8 +504,10 @@ out:
     return rc;
 }
 
-int taskset_submit(taskset *ts, const task_spec *specs, size_t n, uint64_t now, uint32_t *first_id,
-                   mu_error *errp)
+/* Submission proper; capacity: check that some member can hold each task
+ * (not when restoring: members may have changed since). */
+static int submit(taskset *ts, const task_spec *specs, size_t n, uint64_t now, uint32_t *first_id,
+                  bool capacity, mu_error *errp)
 {
     errno = EINVAL;
     if (!n)
@@ -509,7 +515,7 @@ int taskset_submit(taskset *ts, const task_spec *specs, size_t n, uint64_t now, 
     if (n > UINT32_MAX / 2 - ts->n_tasks)
         return errprintf(errp, "too many tasks");
     for (size_t i = 0; i < n; i++)
-        if (check_spec(ts, &specs[i], i, n, errp) < 0)
+        if (check_spec(ts, &specs[i], i, n, capacity, errp) < 0)
             return -1;
     if (check_acyclic(ts, specs, n, errp) < 0)
         return -1;
@@ -636,6 +642,12 @@ nomem:
     return errprintf(errp, "out of memory");
 }
 
+int taskset_submit(taskset *ts, const task_spec *specs, size_t n, uint64_t now, uint32_t *first_id,
+                   mu_error *errp)
+{
+    return submit(ts, specs, n, now, first_id, true, errp);
+}
+
 /* --- dispatch, outcomes ------------------------------------------------------ */
 
 size_t taskset_dispatch(taskset *ts, uint64_t now, task_start *out, size_t max)
@@ -684,22 +696,34 @@ size_t taskset_dispatch(taskset *ts, uint64_t now, task_start *out, size_t max)
     return started;
 }
 
-int taskset_finished(taskset *ts, uint32_t id, uint32_t member_id, uint32_t attempt, int exit_code,
-                     uint64_t now, mu_error *errp)
+/* The task `id` if it is running attempt `attempt` on `member_id`; else
+ * NULL with errno ENOENT or ESTALE and a reason. */
+static task *running_attempt(taskset *ts, uint32_t id, uint32_t member_id, uint32_t attempt,
+                             mu_error *errp)
 {
     if (id >= ts->n_tasks) {
         errno = ENOENT;
-        return errprintf(errp, "no task %u", id);
+        errprintf(errp, "no task %u", id);
+        return NULL;
     }
     task *t = &ts->tasks[id];
     if (t->info.state != TASK_RUNNING || t->info.member != member_id ||
         t->info.attempts != attempt) {
         errno = ESTALE;
-        return errprintf(errp,
-                         "task %u attempt %u on member %u: stale report (the task is %s, "
-                         "attempt %u)",
-                         id, attempt, member_id, task_state_name(t->info.state), t->info.attempts);
+        errprintf(errp,
+                  "task %u attempt %u on member %u: stale report (the task is %s, attempt %u)", id,
+                  attempt, member_id, task_state_name(t->info.state), t->info.attempts);
+        return NULL;
     }
+    return t;
+}
+
+int taskset_finished(taskset *ts, uint32_t id, uint32_t member_id, uint32_t attempt, int exit_code,
+                     uint64_t now, mu_error *errp)
+{
+    task *t = running_attempt(ts, id, member_id, attempt, errp);
+    if (!t)
+        return -1;
     release(ts, t);
     t->info.exit_code = exit_code;
     if (exit_code == 0) {
@@ -719,6 +743,54 @@ int taskset_finished(taskset *ts, uint32_t id, uint32_t member_id, uint32_t atte
     return 0;
 }
 
+int taskset_attempt_failed(taskset *ts, uint32_t id, uint32_t member_id, uint32_t attempt,
+                           int exit_code, const char *what, uint64_t now, mu_error *errp)
+{
+    task *t = running_attempt(ts, id, member_id, attempt, errp);
+    if (!t)
+        return -1;
+    release(ts, t);
+    t->info.exit_code = exit_code;
+    char buf[80];
+    snprintf(buf, sizeof(buf), "%s", what && *what ? what : "failed");
+    attempt_failed(ts, id, now, buf);
+    return 0;
+}
+
+/* Running task `id` was lost with its member `member_id` (resources
+ * already released): never back there; requeued, or failed when it cannot
+ * go anywhere else. */
+static void lose(taskset *ts, uint32_t id, uint32_t member_id, uint64_t now, const char *how)
+{
+    task *t = &ts->tasks[id];
+    if (t->info.losses < TASK_MAX_LOSSES)
+        t->excluded[t->info.losses] = member_id;
+    t->info.losses++;
+    if (t->info.placement == TASK_PLACE_MEMBER_HARD) {
+        snprintf(t->info.reason, sizeof(t->info.reason), "member %u, its hard affinity, %s",
+                 member_id, how);
+        fail(ts, id, now);
+    } else if (t->info.losses > TASK_MAX_LOSSES) {
+        snprintf(t->info.reason, sizeof(t->info.reason), "lost %u times (last: member %u %s)",
+                 t->info.losses, member_id, how);
+        fail(ts, id, now);
+    } else {
+        snprintf(t->info.reason, sizeof(t->info.reason), "member %u %s; requeued", member_id, how);
+        make_ready(ts, id);
+    }
+}
+
+int taskset_attempt_lost(taskset *ts, uint32_t id, uint32_t member_id, uint32_t attempt,
+                         uint64_t now, mu_error *errp)
+{
+    task *t = running_attempt(ts, id, member_id, attempt, errp);
+    if (!t)
+        return -1;
+    release(ts, t);
+    lose(ts, id, member_id, now, "lost the attempt");
+    return 0;
+}
+
 size_t taskset_member_lost(taskset *ts, uint32_t member_id, uint64_t now)
 {
     uint32_t slot = member_slot(ts, member_id);
@@ -731,21 +803,7 @@ size_t taskset_member_lost(taskset *ts, uint32_t member_id, uint64_t now)
             continue;
         n++;
         release(ts, t);
-        if (t->info.losses < TASK_MAX_LOSSES)
-            t->excluded[t->info.losses] = member_id;
-        t->info.losses++;
-        if (t->info.placement == TASK_PLACE_MEMBER_HARD) {
-            snprintf(t->info.reason, sizeof(t->info.reason),
-                     "member %u, its hard affinity, was lost", member_id);
-            fail(ts, id, now);
-        } else if (t->info.losses > TASK_MAX_LOSSES) {
-            snprintf(t->info.reason, sizeof(t->info.reason),
-                     "its member was lost %u times (last: member %u)", t->info.losses, member_id);
-            fail(ts, id, now);
-        } else {
-            snprintf(t->info.reason, sizeof(t->info.reason), "member %u lost; requeued", member_id);
-            make_ready(ts, id);
-        }
+        lose(ts, id, member_id, now, "was lost");
     }
     member *m = &ts->members[slot];
     m->live = false;
@@ -776,7 +834,25 @@ int taskset_member_add(taskset *ts, const task_member *nm, mu_error *errp)
     return 0;
 }
 
-int taskset_cancel(taskset *ts, uint32_t id, uint64_t now, bool *was_running, mu_error *errp)
+bool taskset_member_live(const taskset *ts, uint32_t member_id)
+{
+    uint32_t slot = member_slot(ts, member_id);
+    return slot != NIL && ts->members[slot].live;
+}
+
+int taskset_member_hold(taskset *ts, uint32_t member_id, bool hold)
+{
+    uint32_t slot = member_slot(ts, member_id);
+    if (slot == NIL || !ts->members[slot].live) {
+        errno = ENOENT;
+        return -1;
+    }
+    ts->members[slot].held = hold;
+    return 0;
+}
+
+int taskset_cancel(taskset *ts, uint32_t id, const char *why, uint64_t now, bool *was_running,
+                   mu_error *errp)
 {
     if (was_running)
         *was_running = false;
@@ -804,7 +880,7 @@ int taskset_cancel(taskset *ts, uint32_t id, uint64_t now, bool *was_running, mu
     }
     set_state(ts, t, TASK_CANCELLED);
     t->info.finished_at = now;
-    snprintf(t->info.reason, sizeof(t->info.reason), "cancelled");
+    snprintf(t->info.reason, sizeof(t->info.reason), "%s", why && *why ? why : "cancelled");
     fail_dependents(ts, id, now);
     return 0;
 }
@@ -851,6 +927,127 @@ size_t taskset_member_count(const taskset *ts)
     for (uint32_t i = 0; i < ts->n_members; i++)
         n += ts->members[i].live;
     return n;
+}
+
+size_t taskset_lost_on(const taskset *ts, uint32_t id, const uint32_t **members)
+{
+    if (id >= ts->n_tasks) {
+        *members = NULL;
+        return 0;
+    }
+    const task *t = &ts->tasks[id];
+    *members = t->excluded;
+    return t->info.losses < TASK_MAX_LOSSES ? t->info.losses : TASK_MAX_LOSSES;
+}
+
+/* --- restore ------------------------------------------------------------------ */
+
+int taskset_restore(taskset *ts, const task_restore *tr, size_t n, uint64_t now, mu_error *errp)
+{
+    if (ts->n_tasks) {
+        errno = EINVAL;
+        return errprintf(errp, "tasks can only be restored into an empty set");
+    }
+    if (!n)
+        return 0;
+    task_spec *specs = mu_calloc(n, sizeof(*specs));
+    if (!specs) {
+        errno = ENOMEM;
+        return errprintf(errp, "out of memory");
+    }
+    for (size_t i = 0; i < n; i++) {
+        specs[i] = tr[i].spec;
+        if ((unsigned)tr[i].state >= TASK_STATES) {
+            mu_free(specs);
+            errno = EINVAL;
+            return errprintf(errp, "task %zu: bad state %d", i, (int)tr[i].state);
+        }
+    }
+    /* The graph as submitted (its checks: ids, cycles), all waiting or ready. */
+    int rc = submit(ts, specs, n, now, NULL, false, errp);
+    mu_free(specs);
+    if (rc < 0)
+        return -1;
+    ts->ready.n = 0;
+    for (uint32_t id = 0; id < ts->n_tasks; id++) {
+        task *t = &ts->tasks[id];
+        const task_restore *r = &tr[id];
+        ts->by_state[t->info.state]--;
+        t->hpos = NIL;
+        t->info.state = r->state;
+        ts->by_state[r->state]++;
+        t->info.attempts = r->attempts;
+        t->info.failures = r->failures;
+        t->info.losses = r->losses;
+        t->info.exit_code = r->exit_code;
+        t->info.member = r->member;
+        t->info.gpu_mask = r->gpu_mask;
+        t->info.submitted_at = r->submitted_at;
+        t->info.started_at = r->started_at;
+        t->info.finished_at = r->finished_at;
+        snprintf(t->info.reason, sizeof(t->info.reason), "%s", r->reason ? r->reason : "");
+        size_t nl = r->n_lost_on < TASK_MAX_LOSSES ? r->n_lost_on : TASK_MAX_LOSSES;
+        if (nl > r->losses)
+            nl = r->losses;
+        for (size_t k = 0; k < nl; k++)
+            t->excluded[k] = r->lost_on[k];
+        /* Fewer saved than lost: the list is what it is, a lower bound. */
+        if (nl < r->losses && r->losses <= TASK_MAX_LOSSES)
+            t->info.losses = (uint32_t)nl;
+    }
+    /* Recount dependencies, then place each unfinished task again. */
+    for (uint32_t id = 0; id < ts->n_tasks; id++) {
+        task *t = &ts->tasks[id];
+        t->unfinished = 0;
+        for (uint32_t k = 0; k < t->n_deps; k++)
+            t->unfinished += ts->tasks[t->deps[k]].info.state != TASK_SUCCEEDED;
+    }
+    for (uint32_t id = 0; id < ts->n_tasks; id++) {
+        task *t = &ts->tasks[id];
+        switch (t->info.state) {
+        case TASK_RUNNING: {
+            uint32_t slot = member_slot(ts, t->info.member);
+            member *m = slot != NIL ? &ts->members[slot] : NULL;
+            bool holds =
+                m && m->live && !t->unfinished && popcount64(t->info.gpu_mask) == t->info.gpus &&
+                !(t->info.gpu_mask & ~all_gpus(m->cap.gpus)) &&
+                !(t->info.gpu_mask & m->gpus_used) && m->cpus_used + t->info.cpus <= m->cap.cpus &&
+                t->info.memory_mib <= m->cap.memory_mib - m->mem_used;
+            if (holds) {
+                m->gpus_used |= t->info.gpu_mask;
+                m->cpus_used += t->info.cpus;
+                m->mem_used += t->info.memory_mib;
+                m->running++;
+                t->mslot = slot;
+                if (t->info.timeout_ms) {
+                    t->deadline = t->info.started_at + t->info.timeout_ms;
+                    heap_push(ts, &ts->timed, id);
+                }
+            } else if (t->unfinished) {
+                set_state(ts, t, TASK_WAITING);
+            } else {
+                /* Its member is gone (or it no longer fits there): as lost. */
+                lose(ts, id, t->info.member, now, "is gone after a restart");
+            }
+            break;
+        }
+        case TASK_WAITING:
+        case TASK_READY:
+            set_state(ts, t, TASK_WAITING);
+            if (!t->unfinished)
+                make_ready(ts, id);
+            break;
+        default:
+            break;
+        }
+    }
+    /* Whatever waits on a task that failed or was cancelled fails with it. */
+    for (uint32_t id = 0; id < ts->n_tasks; id++) {
+        task_state st = ts->tasks[id].info.state;
+        if (st == TASK_FAILED || st == TASK_CANCELLED)
+            fail_dependents(ts, id, now);
+    }
+    return taskset_check(ts, errp);
 }
 
 /* --- invariants --------------------------------------------------------------- */

@@ -1,6 +1,6 @@
 /* tasks.h - the Ray-style tasks of one cluster: submit, depend, place,
- * run, retry, collect. Pure: no I/O, time is a parameter; not wired to the
- * broker yet.
+ * run, retry, collect. Pure: no I/O, time is a parameter; the broker's
+ * shell (scheduler/rpc_tasks.c) connects it to agents.
  *
  * A taskset holds the tasks of one cluster and the cluster's members as
  * slots with capacities (GPUs, CPUs, memory). A task's life:
@@ -182,6 +182,19 @@ size_t taskset_dispatch(taskset *ts, uint64_t now, task_start *out, size_t max);
 int taskset_finished(taskset *ts, uint32_t task, uint32_t member, uint32_t attempt, int exit_code,
                      uint64_t now, mu_error *errp);
 
+/* The attempt failed for a reason other than its exit code: it could not
+ * start, it exited 0 but its result was refused, a signal ended it. `what`
+ * says why (kept as the reason). Retried or failed exactly as a non-zero
+ * exit. Errors as taskset_finished. */
+int taskset_attempt_failed(taskset *ts, uint32_t task, uint32_t member, uint32_t attempt,
+                           int exit_code, const char *what, uint64_t now, mu_error *errp);
+
+/* That attempt vanished while its member stayed (the agent restarted and
+ * no longer runs it): as a member loss for this one task, it is requeued
+ * elsewhere, never back on that member. Errors as taskset_finished. */
+int taskset_attempt_lost(taskset *ts, uint32_t task, uint32_t member, uint32_t attempt,
+                         uint64_t now, mu_error *errp);
+
 /* Member `member` was lost (offline, rerouted away): its capacity is gone,
  * and each task running on it is ready again with that member excluded for
  * it, whatever max_retries says; but a task lost more than
@@ -197,12 +210,20 @@ size_t taskset_member_lost(taskset *ts, uint32_t member, uint64_t now);
  * more than TASK_MAX_GPUS GPUs, ENOMEM. */
 int taskset_member_add(taskset *ts, const task_member *m, mu_error *errp);
 
-/* Cancel a task that is not finished; its dependents fail ("dependency N
- * cancelled"). *was_running (when not NULL) says the shell must stop it on
- * its member (task_info.member, attempt task_info.attempts); any later
+/* Whether a member is in the set and not lost. */
+bool taskset_member_live(const taskset *ts, uint32_t member);
+/* Hold a live member (hold true): it keeps its running tasks but is given
+ * no new ones (e.g. while its agent is disconnected or has not yet said
+ * what it runs); release it with hold false. -1 (ENOENT) when not live. */
+int taskset_member_hold(taskset *ts, uint32_t member, bool hold);
+
+/* Cancel a task that is not finished, with why as its reason (NULL:
+ * "cancelled"); its dependents fail ("dependency N cancelled"). *was_running (when not NULL) says
+ * the shell must stop it on its member (task_info.member, attempt task_info.attempts); any later
  * report of that attempt is ESTALE. -1 with errno ENOENT (unknown) or
  * EALREADY (already succeeded, failed or cancelled). */
-int taskset_cancel(taskset *ts, uint32_t task, uint64_t now, bool *was_running, mu_error *errp);
+int taskset_cancel(taskset *ts, uint32_t task, const char *why, uint64_t now, bool *was_running,
+                   mu_error *errp);
 
 /* Time is now: running tasks past their timeout, up to max of them, are
  * written to out for the shell to kill, and count as a failed attempt
@@ -220,6 +241,34 @@ size_t taskset_count(const taskset *ts);
 size_t taskset_count_state(const taskset *ts, task_state s);
 /* Members now live. */
 size_t taskset_member_count(const taskset *ts);
+
+/* The members that lost a task (it never runs there again), in the order
+ * lost; at most TASK_MAX_LOSSES. */
+size_t taskset_lost_on(const taskset *ts, uint32_t task, const uint32_t **members);
+
+/* A task as saved, for taskset_restore. */
+typedef struct task_restore {
+    task_spec spec; /* `after`: ids among the restored tasks */
+    task_state state;
+    uint32_t attempts, failures, losses;
+    int exit_code;
+    uint32_t member; /* running on or last ran on; TASK_NO_MEMBER */
+    uint64_t gpu_mask;
+    uint64_t submitted_at, started_at, finished_at;
+    const char *reason;
+    const uint32_t *lost_on; /* taskset_lost_on as saved */
+    size_t n_lost_on;
+} task_restore;
+
+/* Rebuild an empty taskset (created with the members as they are now)
+ * from saved tasks, ids 0..n-1 in order: final tasks stay final; running
+ * ones keep their member, GPUs and deadline when that member is live and
+ * can hold them, else they are requeued as lost there; the rest are
+ * waiting or ready by their dependencies, and whatever depends on a failed
+ * or cancelled task fails. -1 with a reason for a graph that does not hold
+ * together (bad ids, a cycle, a bad state) or no memory; the set is then
+ * unusable and must be destroyed. */
+int taskset_restore(taskset *ts, const task_restore *tasks, size_t n, uint64_t now, mu_error *errp);
 
 /* Check the invariants, for tests and debug builds: per member, resources
  * in use equal the sum over its running tasks and are within capacity, no

@@ -233,7 +233,7 @@ static void test_full_store_fails_cleanly(void **state)
     mu_error err;
     store *st = store_open(f->path, false, &err);
     assert_non_null(st);
-    assert_int_equal(store_set_max_bytes(st, 64 * 1024, &err), 0);
+    assert_int_equal(store_set_max_bytes(st, 128 * 1024, &err), 0);
     static char blob[8192];
     memset(blob, 'x', sizeof(blob));
     uptime up = {0};
@@ -273,6 +273,117 @@ static void test_check_finds_orphans(void **state)
     store_close(st);
 }
 
+typedef struct tasks_loaded {
+    unsigned n;
+    uint32_t numbers[8];
+    int states[8];
+    uint32_t attempts[8], result_len[8];
+    size_t lost_on[8];
+    char reasons[8][32];
+    mu_id workers[8];
+    uint64_t log_total[8];
+} tasks_loaded;
+
+static int on_task(void *arg, const store_task *t, mu_error *errp)
+{
+    (void)errp;
+    tasks_loaded *l = arg;
+    if (l->n >= 8)
+        return -1;
+    l->numbers[l->n] = t->number;
+    l->states[l->n] = t->state;
+    l->attempts[l->n] = t->attempts;
+    l->result_len[l->n] = t->result_len;
+    l->lost_on[l->n] = t->n_lost_on;
+    l->workers[l->n] = t->worker;
+    l->log_total[l->n] = t->log_total;
+    snprintf(l->reasons[l->n], sizeof(l->reasons[0]), "%s", t->reason);
+    l->n++;
+    return 0;
+}
+
+/* Tasks (schema 4): saved at each change, replaced in place, loaded in
+ * number order with their output; a store of schema 3 migrates to them. */
+static void test_tasks_round_trip(void **state)
+{
+    fixture *f = *state;
+    mu_error err;
+    store *st = store_open_version(f->path, true, 3, &err);
+    assert_non_null(st);
+    mu_id w1 = make_id(1), w2 = make_id(2);
+    uptime up = {0};
+    assert_int_equal(store_begin(st, &err), 0);
+    assert_int_equal(store_put_worker(st, &w1, "R", 1, 1, &up, &err), 0);
+    assert_int_equal(store_put_worker(st, &w2, "R", 1, 1, &up, &err), 0);
+    put_cluster(st, 1, &w1, &w2, 2);
+    assert_int_equal(store_commit(st, &err), 0);
+    store_task t = {.cluster = make_id(101), .number = 0, .spec = "TS", .spec_len = 2};
+    assert_int_equal(store_put_task(st, &t, &err), -1); /* schema 3 has no tasks */
+    store_close(st);
+
+    st = store_open(f->path, true, &err);
+    assert_non_null(st);
+    assert_int_equal(store_schema_version(st), STORE_SCHEMA_VERSION);
+    assert_int_equal(store_begin(st, &err), 0);
+    for (uint32_t i = 0; i < 3; i++) {
+        t.number = 2 - i; /* out of order: the load sorts */
+        t.state = 1;
+        t.reason = "queued";
+        assert_int_equal(store_put_task(st, &t, &err), 0);
+    }
+    mu_id lost[2] = {w2, w1};
+    t.number = 1;
+    t.state = 3;
+    t.attempts = 2;
+    t.worker = w1;
+    t.lost_on = lost;
+    t.n_lost_on = 2;
+    t.reason = "member lost; requeued";
+    t.log_total = 12345;
+    assert_int_equal(store_put_task(st, &t, &err), 0); /* replaces task 1 */
+    assert_int_equal(store_put_task_output(st, &t.cluster, 1, "RESULT", 6, "tail", 4, 12341, &err),
+                     0);
+    assert_int_equal(store_commit(st, &err), 0);
+    assert_int_equal(store_check(st, &err), 0);
+
+    tasks_loaded l = {0};
+    assert_int_equal(store_load_tasks(st, on_task, &l, &err), 0);
+    assert_int_equal(l.n, 3);
+    for (unsigned i = 0; i < 3; i++)
+        assert_int_equal(l.numbers[i], i);
+    assert_int_equal(l.states[1], 3);
+    assert_int_equal(l.attempts[1], 2);
+    assert_int_equal(l.lost_on[1], 2);
+    assert_int_equal(l.result_len[1], 6);
+    assert_int_equal(l.result_len[0], 0);
+    assert_int_equal(l.log_total[1], 12345);
+    assert_memory_equal(&l.workers[1], &w1, sizeof(w1));
+    assert_string_equal(l.reasons[1], "member lost; requeued");
+    assert_string_equal(l.reasons[0], "queued");
+
+    uint8_t *res, *log;
+    size_t rlen, llen;
+    uint64_t off;
+    assert_int_equal(store_get_task_output(st, &t.cluster, 1, &res, &rlen, &log, &llen, &off, &err),
+                     0);
+    assert_int_equal(rlen, 6);
+    assert_memory_equal(res, "RESULT", 6);
+    assert_int_equal(llen, 4);
+    assert_memory_equal(log, "tail", 4);
+    assert_int_equal(off, 12341);
+    free(res);
+    free(log);
+    assert_int_equal(store_get_task_output(st, &t.cluster, 0, &res, &rlen, &log, &llen, &off, &err),
+                     0);
+    assert_null(res);
+    assert_int_equal(rlen + llen, 0);
+
+    uint64_t n;
+    assert_int_equal(store_count(st, "tasks", &n, &err), 0);
+    assert_int_equal(n, 3);
+    store_close(st);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -281,6 +392,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_damaged_file_left_alone, setup, teardown),
         cmocka_unit_test_setup_teardown(test_full_store_fails_cleanly, setup, teardown),
         cmocka_unit_test_setup_teardown(test_check_finds_orphans, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tasks_round_trip, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

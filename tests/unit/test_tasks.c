@@ -436,7 +436,7 @@ static void test_cancel(void **state)
     assert_int_equal(taskset_dispatch(ts, 1, out, 1), 1);
     assert_int_equal(out[0].task, 0);
     bool was = false;
-    assert_int_equal(taskset_cancel(ts, 0, 2, &was, &e), 0);
+    assert_int_equal(taskset_cancel(ts, 0, NULL, 2, &was, &e), 0);
     assert_true(was);
     assert_int_equal(state_of(ts, 0), TASK_CANCELLED);
     assert_int_equal(state_of(ts, 1), TASK_FAILED);
@@ -448,13 +448,13 @@ static void test_cancel(void **state)
      * cancelled twice. */
     assert_int_equal(taskset_finished(ts, 0, 1, 1, 0, 3, &e), -1);
     assert_int_equal(errno, ESTALE);
-    assert_int_equal(taskset_cancel(ts, 0, 3, &was, &e), -1);
+    assert_int_equal(taskset_cancel(ts, 0, NULL, 3, &was, &e), -1);
     assert_int_equal(errno, EALREADY);
-    assert_int_equal(taskset_cancel(ts, 99, 3, &was, &e), -1);
+    assert_int_equal(taskset_cancel(ts, 99, NULL, 3, &was, &e), -1);
     assert_int_equal(errno, ENOENT);
     /* A ready task: not running. */
     assert_int_equal(state_of(ts, 3), TASK_READY);
-    assert_int_equal(taskset_cancel(ts, 3, 3, &was, &e), 0);
+    assert_int_equal(taskset_cancel(ts, 3, NULL, 3, &was, &e), 0);
     assert_false(was);
     assert_int_equal(taskset_dispatch(ts, 4, out, 4), 0);
     check(ts);
@@ -838,6 +838,153 @@ static void test_scale(void **state)
     taskset_destroy(ts);
 }
 
+/* An attempt that failed for another reason than its exit (result
+ * refused, could not start) counts as a failure with that reason; an
+ * attempt its agent no longer runs is lost there and goes elsewhere; a
+ * held member keeps what it runs and gets nothing new. */
+static void test_attempt_outcomes_and_hold(void **state)
+{
+    (void)state;
+    mu_error e = {{0}};
+    task_member ms[2] = {{.id = 7, .gpus = 1, .cpus = 1, .memory_mib = 1},
+                         {.id = 8, .gpus = 1, .cpus = 1, .memory_mib = 1}};
+    taskset *ts = make(ms, 2);
+    task_spec sp = {.gpus = 1, .retry_exits = true, .max_retries = 1};
+    uint32_t a = submit1(ts, &sp);
+    task_start st[2];
+    assert_int_equal(taskset_dispatch(ts, 1, st, 2), 1);
+    assert_int_equal(taskset_attempt_failed(ts, a, st[0].member, st[0].attempt, 0,
+                                            "result file is too large", 2, &e),
+                     0);
+    assert_int_equal(state_of(ts, a), TASK_READY);
+    assert_non_null(strstr(taskset_get(ts, a)->reason, "result file is too large"));
+    assert_int_equal(taskset_get(ts, a)->failures, 1);
+    /* A stale report of that attempt changes nothing. */
+    assert_int_equal(taskset_attempt_failed(ts, a, st[0].member, st[0].attempt, 0, "x", 3, &e), -1);
+    assert_int_equal(errno, ESTALE);
+
+    assert_int_equal(taskset_dispatch(ts, 4, st, 2), 1);
+    uint32_t first = st[0].member;
+    assert_int_equal(taskset_attempt_lost(ts, a, first, st[0].attempt, 5, &e), 0);
+    assert_int_equal(state_of(ts, a), TASK_READY);
+    assert_int_equal(taskset_get(ts, a)->losses, 1);
+    assert_int_equal(taskset_get(ts, a)->failures, 1); /* a loss is not a failure */
+    const uint32_t *lost;
+    assert_int_equal(taskset_lost_on(ts, a, &lost), 1);
+    assert_int_equal(lost[0], first);
+
+    /* The other member is held: nothing starts until it is released. */
+    uint32_t other = first == 7 ? 8 : 7;
+    assert_int_equal(taskset_member_hold(ts, other, true), 0);
+    assert_int_equal(taskset_dispatch(ts, 6, st, 2), 0);
+    assert_int_equal(taskset_member_hold(ts, other, false), 0);
+    assert_int_equal(taskset_dispatch(ts, 7, st, 2), 1);
+    assert_int_equal(st[0].member, other);
+    /* Held while running: keeps the task, which can still finish. */
+    assert_int_equal(taskset_member_hold(ts, other, true), 0);
+    assert_int_equal(state_of(ts, a), TASK_RUNNING);
+    finish(ts, &st[0], 0);
+    assert_int_equal(state_of(ts, a), TASK_SUCCEEDED);
+    assert_int_equal(taskset_member_hold(ts, 99, true), -1);
+    assert_true(taskset_member_live(ts, 7));
+    assert_false(taskset_member_live(ts, 99));
+    check(ts);
+    taskset_destroy(ts);
+}
+
+/* What a taskset saved comes back: final tasks final, running ones on
+ * their member with their GPUs when it is still there, as lost when it is
+ * not, waiting and ready ones by their dependencies. */
+static void test_restore(void **state)
+{
+    (void)state;
+    mu_error e = {{0}};
+    task_member ms[2] = {{.id = 1, .gpus = 2, .cpus = 4, .memory_mib = 100},
+                         {.id = 2, .gpus = 2, .cpus = 4, .memory_mib = 100}};
+    taskset *ts = make(ms, 2);
+    /* 0 -> 2, 1 -> 3, 2 -> 4; 5 alone */
+    uint32_t d0[] = {0}, d1[] = {1}, d2[] = {2};
+    task_spec specs[6] = {{.gpus = 1},
+                          {.gpus = 1, .timeout_ms = 1000},
+                          {.gpus = 1, .after = d0, .n_after = 1},
+                          {.gpus = 1, .after = d1, .n_after = 1},
+                          {.gpus = 1, .after = d2, .n_after = 1},
+                          {.gpus = 2}};
+    assert_int_equal(taskset_submit(ts, specs, 6, 10, NULL, &e), 0);
+    task_start st[8];
+    size_t n = taskset_dispatch(ts, 20, st, 8); /* 0, 1 on member 1; 5 on member 2 */
+    assert_int_equal(n, 3);
+    for (size_t i = 0; i < n; i++)
+        if (st[i].task == 0)
+            finish(ts, &st[i], 0); /* 0 succeeded, 2 ready */
+
+    /* Save everything, as the broker does. */
+    task_restore tr[6];
+    for (uint32_t id = 0; id < 6; id++) {
+        const task_info *ti = taskset_get(ts, id);
+        tr[id] = (task_restore){.spec = specs[id],
+                                .state = ti->state,
+                                .attempts = ti->attempts,
+                                .failures = ti->failures,
+                                .losses = ti->losses,
+                                .exit_code = ti->exit_code,
+                                .member = ti->member,
+                                .gpu_mask = ti->gpu_mask,
+                                .submitted_at = ti->submitted_at,
+                                .started_at = ti->started_at,
+                                .finished_at = ti->finished_at,
+                                .reason = ti->reason};
+        tr[id].n_lost_on = taskset_lost_on(ts, id, &tr[id].lost_on);
+    }
+    uint32_t member_of5 = taskset_get(ts, 5)->member;
+    uint32_t member_of1 = taskset_get(ts, 1)->member;
+    uint64_t mask1 = taskset_get(ts, 1)->gpu_mask;
+
+    /* Same members: everything as it was. */
+    taskset *back = make(ms, 2);
+    assert_int_equal(taskset_restore(back, tr, 6, 30, &e), 0);
+    assert_int_equal(state_of(back, 0), TASK_SUCCEEDED);
+    assert_int_equal(state_of(back, 1), TASK_RUNNING);
+    assert_int_equal(taskset_get(back, 1)->member, member_of1);
+    assert_int_equal(taskset_get(back, 1)->gpu_mask, mask1);
+    assert_int_equal(taskset_next_deadline(back), taskset_get(ts, 1)->started_at + 1000);
+    assert_int_equal(state_of(back, 2), TASK_READY);
+    assert_int_equal(state_of(back, 3), TASK_WAITING);
+    assert_int_equal(state_of(back, 5), TASK_RUNNING);
+    assert_int_equal(taskset_count_state(back, TASK_RUNNING), 2);
+    /* The running attempts can report as before. */
+    assert_int_equal(taskset_finished(back, 1, member_of1, 1, 0, 40, &e), 0);
+    assert_int_equal(state_of(back, 3), TASK_READY);
+    check(back);
+    taskset_destroy(back);
+
+    /* Member of task 5 gone: 5 requeued, never to go back there. */
+    task_member only = member_of5 == 1 ? ms[1] : ms[0];
+    back = make(&only, 1);
+    assert_int_equal(taskset_restore(back, tr, 6, 30, &e), 0);
+    assert_int_equal(state_of(back, 5), TASK_READY);
+    assert_int_equal(taskset_get(back, 5)->losses, 1);
+    check(back);
+    taskset_destroy(back);
+
+    /* A failed task's waiting dependents fail on restore. */
+    tr[1].state = TASK_FAILED;
+    back = make(ms, 2);
+    assert_int_equal(taskset_restore(back, tr, 6, 30, &e), 0);
+    assert_int_equal(state_of(back, 3), TASK_FAILED);
+    check(back);
+    /* Only into an empty set; a bad graph is refused. */
+    assert_int_equal(taskset_restore(back, tr, 6, 30, &e), -1);
+    taskset_destroy(back);
+    uint32_t self[] = {0};
+    tr[0].spec.after = self;
+    tr[0].spec.n_after = 1;
+    back = make(ms, 2);
+    assert_int_equal(taskset_restore(back, tr, 6, 30, &e), -1);
+    taskset_destroy(back);
+    taskset_destroy(ts);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -854,6 +1001,8 @@ int main(void)
         cmocka_unit_test(test_placement),
         cmocka_unit_test(test_fifo),
         cmocka_unit_test(test_scale),
+        cmocka_unit_test(test_attempt_outcomes_and_hold),
+        cmocka_unit_test(test_restore),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
