@@ -15,6 +15,10 @@
 #include "jsonutil.h"
 #include "strutil.h"
 
+/* The broker may ask for up to this much per result; so may the operator
+ * (RUNNER_RESULT_CEILING in runner.h). */
+#define MAX_RESULT_CEILING (16u << 20)
+
 void agent_config_default(agent_config *cfg)
 {
     memset(cfg, 0, sizeof(*cfg));
@@ -34,6 +38,8 @@ void agent_config_default(agent_config *cfg)
     cfg->reconnect_min_ms = 1000;
     cfg->reconnect_max_ms = 32000;
     cfg->sim_speed = 1.0;
+    cfg->task_kill_grace_ms = 5000;
+    cfg->max_result_bytes = 1u << 20;
 }
 
 int agent_parse_simulate(const char *s, char *model, size_t n, uint32_t *count, mu_error *errp)
@@ -100,10 +106,11 @@ static int set_str(char *dst, size_t n, const char *v, const char *what, mu_erro
 int agent_config_parse_json(agent_config *cfg, const char *text, size_t len, const char *where,
                             mu_error *errp)
 {
-    static const char *const keys[] = {
-        "broker",           "state_dir",        "country",  "region",   "simulate_gpu",
-        "bandwidth",        "hostname",         "data_dir", "topology", "log_level",
-        "reconnect_min_ms", "reconnect_max_ms", "price",    NULL};
+    static const char *const keys[] = {"broker", "state_dir", "country", "region", "simulate_gpu",
+                                       "bandwidth", "hostname", "data_dir", "topology", "log_level",
+                                       "reconnect_min_ms", "reconnect_max_ms", "price",
+                                       /* tasks */
+                                       "work_dir", "task_kill_grace_ms", "max_result_bytes", NULL};
     agent_config n = *cfg;
     cJSON *root = json_parse(text, len, where, errp);
     if (!root)
@@ -119,6 +126,7 @@ int agent_config_parse_json(agent_config *cfg, const char *text, size_t len, con
         {"hostname", n.hostname, sizeof(n.hostname), false},
         {"data_dir", n.data_dir, sizeof(n.data_dir), true},
         {"topology", n.topology, sizeof(n.topology), false},
+        {"work_dir", n.work_dir, sizeof(n.work_dir), true},
     };
     if (json_get_strings(root, strs, sizeof(strs) / sizeof(strs[0]), where, errp) < 0)
         goto out;
@@ -150,7 +158,11 @@ int agent_config_parse_json(agent_config *cfg, const char *text, size_t len, con
     if (json_get_u32(root, "reconnect_min_ms", false, 10, 3600000, &n.reconnect_min_ms, where,
                      errp) < 0 ||
         json_get_u32(root, "reconnect_max_ms", false, 10, 3600000, &n.reconnect_max_ms, where,
-                     errp) < 0)
+                     errp) < 0 ||
+        json_get_u32(root, "task_kill_grace_ms", false, 1, 600000, &n.task_kill_grace_ms, where,
+                     errp) < 0 ||
+        json_get_u32(root, "max_result_bytes", false, 1, MAX_RESULT_CEILING, &n.max_result_bytes,
+                     where, errp) < 0)
         goto out;
     *cfg = n;
     rc = 0;
@@ -167,9 +179,10 @@ void agent_config_usage(FILE *out)
             "Usage: muster-agent [OPTIONS]\n"
             "\n"
             "The muster worker daemon: finds this host's GPUs (hwloc, NVML when present),\n"
-            "registers with the broker, and heartbeats until stopped (SIGINT/SIGTERM, after\n"
-            "which it says goodbye). Its worker id is created once and kept in the state\n"
-            "directory, so a restarted agent is the same worker.\n"
+            "registers with the broker, runs the tasks the broker sends and heartbeats until\n"
+            "stopped (SIGINT/SIGTERM, which kill the tasks still running; then it says\n"
+            "goodbye). Its worker id is created once and kept in the state directory, so a\n"
+            "restarted agent is the same worker.\n"
             "\n"
             "Options (each overrides the same key of the --config file):\n"
             "  -c, --config FILE          JSON config file (keys: see docs/operator.md)\n"
@@ -193,6 +206,15 @@ void agent_config_usage(FILE *out)
             "      --log-level LEVEL      debug, info, warn, error, off [info]\n"
             "      --reconnect-min-ms MS  first reconnect delay [1000]\n"
             "      --reconnect-max-ms MS  longest reconnect delay (doubling) [32000]\n"
+            "      --work-dir DIR         where tasks run: each attempt in DIR/CLUSTER/N.A/,\n"
+            "                             its working directory unless the task names one,\n"
+            "                             with output.log holding all of its output\n"
+            "                             [STATE-DIR/tasks]\n"
+            "      --task-kill-grace-ms MS\n"
+            "                             a task timed out or cancelled gets SIGTERM, then\n"
+            "                             SIGKILL after MS (1..600000) [5000]\n"
+            "      --max-result-bytes N   largest result file returned when the broker sets\n"
+            "                             no limit, 1..16777216 [1048576]\n"
             "      --pow-backend NAME     proof-of-work backend: auto (CUDA when built and\n"
             "                             a device is there, else cpu), cpu, cuda, or sim\n"
             "                             (simulated GPUs; the default with --simulate-gpu)\n"
@@ -230,6 +252,9 @@ enum {
     OPT_SIMJITTER,
     OPT_SIMAFTER,
     OPT_PRICE,
+    OPT_WORKDIR,
+    OPT_KILLGRACE,
+    OPT_MAXRESULT,
 };
 
 static const struct option long_opts[] = {
@@ -252,6 +277,9 @@ static const struct option long_opts[] = {
     {"log-level", required_argument, NULL, OPT_LOGLEVEL},
     {"reconnect-min-ms", required_argument, NULL, OPT_RMIN},
     {"reconnect-max-ms", required_argument, NULL, OPT_RMAX},
+    {"work-dir", required_argument, NULL, OPT_WORKDIR},
+    {"task-kill-grace-ms", required_argument, NULL, OPT_KILLGRACE},
+    {"max-result-bytes", required_argument, NULL, OPT_MAXRESULT},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, OPT_VERSION},
     {NULL, 0, NULL, 0},
@@ -390,6 +418,22 @@ int agent_config_from_args(agent_config *cfg, int argc, char **argv, agent_actio
             else
                 cfg->reconnect_max_ms = (uint32_t)v;
             break;
+        case OPT_WORKDIR:
+            rc = set_str(cfg->work_dir, sizeof(cfg->work_dir), optarg, "--work-dir", errp);
+            break;
+        case OPT_KILLGRACE:
+            if (str_to_u64(optarg, 1, 600000, &v) < 0)
+                rc = errprintf(errp, "--task-kill-grace-ms: \"%s\" is not 1..600000", optarg);
+            else
+                cfg->task_kill_grace_ms = (uint32_t)v;
+            break;
+        case OPT_MAXRESULT:
+            if (str_to_u64(optarg, 1, MAX_RESULT_CEILING, &v) < 0)
+                rc = errprintf(errp, "--max-result-bytes: \"%s\" is not 1..%u", optarg,
+                               MAX_RESULT_CEILING);
+            else
+                cfg->max_result_bytes = (uint32_t)v;
+            break;
         default:
             break;
         }
@@ -401,6 +445,9 @@ int agent_config_from_args(agent_config *cfg, int argc, char **argv, agent_actio
                          cfg->reconnect_max_ms, cfg->reconnect_min_ms);
     if (!cfg->broker[0] || !cfg->state_dir[0])
         return errprintf(errp, "broker endpoint and state directory must not be empty");
+    if (!cfg->work_dir[0] && (size_t)snprintf(cfg->work_dir, sizeof(cfg->work_dir), "%s/tasks",
+                                              cfg->state_dir) >= sizeof(cfg->work_dir))
+        return errprintf(errp, "state directory too long for its tasks directory: pass --work-dir");
     return 0;
 }
 

@@ -14,6 +14,11 @@
  *   topology        hwloc XML topology to inventory instead of this host
  *   log_level       debug, info, warn, error             (info)
  *   reconnect_min_ms, reconnect_max_ms   backoff bounds   (1000, 32000)
+ *   work_dir        where task attempts run, one directory each, with their
+ *                   output.log                           (<state_dir>/tasks)
+ *   task_kill_grace_ms   SIGTERM to SIGKILL on a timeout or kill, 1..600000 (5000)
+ *   max_result_bytes     result file cap when the broker gives none,
+ *                        1..16777216                     (1048576)
  */
 #ifndef MUSTER_AGENTCFG_H
 #define MUSTER_AGENTCFG_H
@@ -55,12 +60,18 @@ typedef struct agent_config {
      * GPU swapped out after it was verified); 0: never. */
     uint32_t sim_switch_after;
     double sim_speed_after;
+    /* Tasks (runner.h). work_dir is <state_dir>/tasks unless given; it is
+     * filled in by agent_config_from_args, after every other setting. */
+    char work_dir[AGENT_PATH_MAX];
+    uint32_t task_kill_grace_ms;
+    uint32_t max_result_bytes;
 } agent_config;
 
 typedef enum agent_action { AGENT_RUN, AGENT_HELP, AGENT_VERSION } agent_action;
 
 /* Defaults: state_dir is /var/lib/muster-agent for root, else
- * $XDG_STATE_HOME/muster-agent or ~/.local/state/muster-agent. */
+ * $XDG_STATE_HOME/muster-agent or ~/.local/state/muster-agent; work_dir is
+ * left "" (meaning <state_dir>/tasks, see agent_config_from_args). */
 void agent_config_default(agent_config *cfg);
 int agent_config_parse_json(agent_config *cfg, const char *text, size_t len, const char *where,
                             mu_error *errp);

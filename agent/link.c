@@ -1,7 +1,19 @@
-/* link.c - see link.h. */
+/* link.c - see link.h.
+ *
+ * Tasks: the runner (runner.h) runs the attempts the broker starts; this
+ * file turns its events into messages. Output is forwarded only while
+ * registered and while the socket takes it without blocking; what cannot
+ * go waits in the runner, which drops the oldest beyond its window and
+ * counts it in the next TaskOutput's `dropped` (it stays in the attempt's
+ * output.log). An exit is kept until the broker
+ * acknowledges it, and every registration is followed by the exits not
+ * yet acknowledged and a TaskReport of the attempts running (or whose exit
+ * is unacknowledged), so a broker restart or a lost link loses no result.
+ */
 #include "link.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <string.h>
 #include <zmq.h>
 
@@ -9,6 +21,7 @@
 #include "clock.h"
 #include "log.h"
 #include "prover.h"
+#include "runner.h"
 #include "strutil.h"
 #include "wire.h"
 #include "zsock.h"
@@ -16,6 +29,18 @@
 /* Until the broker tells us its pace, assume the documented defaults. */
 #define DEFAULT_INTERVAL_MS 1000u
 #define DEFAULT_LIVENESS    3u
+/* Exits kept for the broker to acknowledge: beyond either bound the oldest
+ * is dropped (with a warning) - a broker that acknowledges nothing must not
+ * grow the agent without end. */
+#define MAX_UNACKED_EXITS        1024u
+#define MAX_UNACKED_RESULT_BYTES (64u << 20)
+
+/* A TaskExit waiting for its TaskExitAck. */
+typedef struct pending_exit {
+    struct pending_exit *next;
+    Muster__TaskExit msg; /* owns cluster_id, error and result.data */
+    bool sent;            /* since the last registration */
+} pending_exit;
 
 typedef struct link_state {
     const agent_config *cfg;
@@ -38,6 +63,13 @@ typedef struct link_state {
     uint64_t done_id;   /* the job last finished, whose spots can be shown */
     uint32_t done_depth;
     uint32_t challenges; /* started, for --sim-speed-after */
+    runner *rn;          /* task attempts, as child processes */
+    pending_exit *exits; /* unacknowledged, oldest first */
+    size_t n_exits;
+    size_t exit_bytes;   /* of their results */
+    struct pollfd *pfds; /* the runner's, for poll and zmq_poll */
+    zmq_pollitem_t *items;
+    size_t poll_cap;
 } link_state;
 
 static prover *make_prover(const agent_config *cfg, double speed, mu_error *errp)
@@ -112,6 +144,12 @@ static int open_socket(link_state *l, mu_error *errp)
     l->sock = zs_socket(l->zctx, ZMQ_DEALER, 64 << 20, errp);
     if (!l->sock)
         return -1;
+    /* Never block on the broker: with the queue full (a slow or absent
+     * broker) a send fails at once - exits are kept and sent again, output
+     * waits in the runner - rather than stopping the loop that heartbeats
+     * and reads the tasks' output. */
+    int zero = 0;
+    zmq_setsockopt(l->sock, ZMQ_SNDTIMEO, &zero, sizeof(zero));
     if (zs_connect(l->sock, l->cfg->broker, errp) < 0) {
         zs_close(l->sock);
         l->sock = NULL;
@@ -259,6 +297,369 @@ static void on_verdict(link_state *l, const Muster__Verdict *vd)
     }
 }
 
+/* --- tasks ------------------------------------------------------------------------ */
+
+/* Can a message go now? Only once registered (before, the broker would
+ * answer "unknown worker" to each), and only without blocking: a DEALER
+ * blocks at its high-water mark, and the agent must keep heartbeating and
+ * reading its tasks' output whatever the link does. */
+static bool can_send(const link_state *l)
+{
+    if (!l->sock || !l->registered)
+        return false;
+    int events = 0;
+    size_t sz = sizeof(events);
+    return zmq_getsockopt(l->sock, ZMQ_EVENTS, &events, &sz) == 0 && (events & ZMQ_POLLOUT);
+}
+
+/* Forward output if the socket takes it now; if not, the runner keeps it
+ * waiting (dropping the oldest, counted, beyond its window). */
+static bool send_output(link_state *l, const runner_event *ev)
+{
+    if (!can_send(l))
+        return false;
+    Muster__TaskOutput to = MUSTER__TASK_OUTPUT__INIT;
+    to.cluster_id = (char *)ev->cluster_id;
+    to.number = ev->number;
+    to.attempt = ev->attempt;
+    to.offset = ev->offset;
+    to.data.data = (uint8_t *)ev->data;
+    to.data.len = ev->len;
+    to.dropped = ev->dropped;
+    Muster__Envelope env;
+    wire_envelope_init(&env, 0);
+    env.body_case = MUSTER__ENVELOPE__BODY_TASK_OUTPUT;
+    env.task_output = &to;
+    return send_env(l, &env) == 0;
+}
+
+static void exit_free(pending_exit *p)
+{
+    mu_free(p->msg.cluster_id);
+    mu_free(p->msg.error);
+    mu_free(p->msg.result.data);
+    mu_free(p);
+}
+
+static pending_exit *exit_find(link_state *l, const char *cluster_id, uint32_t number,
+                               uint32_t attempt, pending_exit ***prevp)
+{
+    pending_exit **pp = &l->exits;
+    for (; *pp; pp = &(*pp)->next) {
+        const Muster__TaskExit *m = &(*pp)->msg;
+        if (m->number == number && m->attempt == attempt && !strcmp(m->cluster_id, cluster_id))
+            break;
+    }
+    if (prevp)
+        *prevp = pp;
+    return *pp;
+}
+
+static void exit_unlink(link_state *l, pending_exit **pp)
+{
+    pending_exit *p = *pp;
+    *pp = p->next;
+    l->n_exits--;
+    l->exit_bytes -= p->msg.result.len;
+    exit_free(p);
+}
+
+/* Send every exit not sent since the last registration, oldest first, as
+ * long as the socket takes them. */
+static void flush_exits(link_state *l)
+{
+    for (pending_exit *p = l->exits; p; p = p->next) {
+        if (p->sent)
+            continue;
+        if (!can_send(l))
+            return;
+        Muster__Envelope env;
+        wire_envelope_init(&env, 0);
+        env.body_case = MUSTER__ENVELOPE__BODY_TASK_EXIT;
+        env.task_exit = &p->msg;
+        if (send_env(l, &env) < 0)
+            return;
+        p->sent = true;
+    }
+}
+
+/* Keep an exit until acknowledged, and send it. */
+static void add_exit(link_state *l, const runner_event *ev)
+{
+    pending_exit *p = mu_calloc(1, sizeof(*p));
+    if (!p) {
+        log_error("task.exit_lost", "cluster=%.40s task=%u attempt=%u reason=\"out of memory\"",
+                  ev->cluster_id, ev->number, ev->attempt);
+        return;
+    }
+    muster__task_exit__init(&p->msg);
+    p->msg.cluster_id = mu_strdup(ev->cluster_id);
+    p->msg.number = ev->number;
+    p->msg.attempt = ev->attempt;
+    p->msg.exit_code = ev->exit_code;
+    p->msg.signal = ev->signal;
+    p->msg.timed_out = ev->timed_out;
+    p->msg.output_bytes = ev->output_bytes;
+    p->msg.error = mu_strdup(ev->error ? ev->error : "");
+    if (ev->result) {
+        p->msg.result.data = mu_malloc(ev->result_len ? ev->result_len : 1);
+        if (p->msg.result.data) {
+            memcpy(p->msg.result.data, ev->result, ev->result_len);
+            p->msg.result.len = ev->result_len;
+        }
+    }
+    if (!p->msg.cluster_id || !p->msg.error || (ev->result && !p->msg.result.data)) {
+        log_error("task.exit_lost", "cluster=%.40s task=%u attempt=%u reason=\"out of memory\"",
+                  ev->cluster_id, ev->number, ev->attempt);
+        exit_free(p);
+        return;
+    }
+    pending_exit **pp = &l->exits;
+    while (*pp)
+        pp = &(*pp)->next;
+    *pp = p;
+    l->n_exits++;
+    l->exit_bytes += p->msg.result.len;
+    while (l->n_exits > MAX_UNACKED_EXITS ||
+           (l->exit_bytes > MAX_UNACKED_RESULT_BYTES && l->exits != p)) {
+        const Muster__TaskExit *m = &l->exits->msg;
+        log_warn("task.exit_dropped",
+                 "cluster=%.40s task=%u attempt=%u unacked=%zu result_bytes=%zu "
+                 "reason=\"too many exits not acknowledged by the broker: the oldest is "
+                 "forgotten\"",
+                 m->cluster_id, m->number, m->attempt, l->n_exits, l->exit_bytes);
+        exit_unlink(l, &l->exits);
+    }
+    flush_exits(l);
+}
+
+/* The last line of an attempt's output, for a person reading the log. */
+static void last_line(const runner_event *ev, char *out, size_t n)
+{
+    size_t end = ev->len;
+    while (end && (ev->data[end - 1] == '\n' || ev->data[end - 1] == '\r'))
+        end--;
+    size_t start = end;
+    while (start && ev->data[start - 1] != '\n' && end - start < 200)
+        start--;
+    char raw[201];
+    memcpy(raw, ev->data + start, end - start);
+    raw[end - start] = '\0';
+    str_sanitize(out, n, raw);
+}
+
+static bool on_runner_event(void *arg, const runner_event *ev)
+{
+    link_state *l = arg;
+    if (ev->kind == RUNNER_OUTPUT)
+        return send_output(l, ev);
+    char error[200];
+    str_sanitize(error, sizeof(error), ev->error ? ev->error : "");
+    bool ok = ev->exit_code == 0 && !ev->error;
+    log_msg(ok ? LOG_INFO : LOG_WARN, "task.exit",
+            "cluster=%.40s task=%u attempt=%u exit_code=%d signal=%d timed_out=%s "
+            "output_bytes=%llu result_bytes=%zu error=\"%s\"",
+            ev->cluster_id, ev->number, ev->attempt, ev->exit_code, ev->signal,
+            ev->timed_out ? "true" : "false", (unsigned long long)ev->output_bytes,
+            ev->result ? ev->result_len : 0, error);
+    if (!ok && ev->len && log_get_level() <= LOG_DEBUG) {
+        char line[160];
+        last_line(ev, line, sizeof(line));
+        log_debug("task.output_tail", "cluster=%.40s task=%u attempt=%u last_line=\"%s\"",
+                  ev->cluster_id, ev->number, ev->attempt, line);
+    }
+    add_exit(l, ev);
+    return true;
+}
+
+static void on_task_start(link_state *l, const Muster__Envelope *env)
+{
+    const Muster__TaskStart *ts = env->task_start;
+    char cluster[48], argv0[96], gpus[128];
+    str_sanitize(cluster, sizeof(cluster), ts->cluster_id);
+    str_sanitize(argv0, sizeof(argv0), ts->n_argv ? ts->argv[0] : "");
+    size_t at = 0;
+    gpus[0] = '\0';
+    for (size_t i = 0; i < ts->n_gpu_indices && at + 12 < sizeof(gpus); i++)
+        at += (size_t)snprintf(gpus + at, sizeof(gpus) - at, "%s%u", i ? "," : "",
+                               ts->gpu_indices[i]);
+    pending_exit **pp;
+    pending_exit *done = exit_find(l, ts->cluster_id, ts->number, ts->attempt, &pp);
+    if (done) {
+        /* It ran here already: the broker missed the exit, not the start. */
+        log_info("task.exit_resent", "cluster=%s task=%u attempt=%u", cluster, ts->number,
+                 ts->attempt);
+        done->sent = false;
+        flush_exits(l);
+        return;
+    }
+    runner_task t = {
+        .cluster_id = ts->cluster_id,
+        .number = ts->number,
+        .attempt = ts->attempt,
+        .argv = (const char *const *)ts->argv,
+        .argc = ts->n_argv,
+        .env = (const char *const *)ts->env,
+        .n_env = ts->n_env,
+        .cwd = ts->cwd,
+        .gpus = ts->gpu_indices,
+        .n_gpus = ts->n_gpu_indices,
+        .timeout_ms = ts->timeout_ms,
+        .result_file = ts->result_file,
+        .result_max_bytes = ts->result_max_bytes,
+    };
+    mu_error err;
+    if (runner_start(l->rn, &t, clock_mono_ms(), &err) < 0) {
+        if (errno == EEXIST) { /* running already: the broker resent the start */
+            log_debug("task.duplicate", "cluster=%s task=%u attempt=%u", cluster, ts->number,
+                      ts->attempt);
+            return;
+        }
+        char reason[200];
+        str_sanitize(reason, sizeof(reason), err.text);
+        log_warn("task.refused", "cluster=%s task=%u attempt=%u reason=\"%s\"", cluster, ts->number,
+                 ts->attempt, reason);
+        runner_event ev = {.kind = RUNNER_EXIT,
+                           .cluster_id = ts->cluster_id,
+                           .number = ts->number,
+                           .attempt = ts->attempt,
+                           .exit_code = -1,
+                           .error = err.text};
+        add_exit(l, &ev);
+        return;
+    }
+    log_info("task.start", "cluster=%s task=%u attempt=%u gpus=\"%s\" argv0=\"%s\" timeout_ms=%u",
+             cluster, ts->number, ts->attempt, gpus, argv0, ts->timeout_ms);
+}
+
+static void on_task_kill(link_state *l, const Muster__Envelope *env)
+{
+    const Muster__TaskKill *tk = env->task_kill;
+    char cluster[48], reason[96];
+    str_sanitize(cluster, sizeof(cluster), tk->cluster_id);
+    str_sanitize(reason, sizeof(reason), tk->reason);
+    if (runner_kill(l->rn, tk->cluster_id, tk->number, tk->attempt, clock_mono_ms()) < 0) {
+        /* Ended already (its exit is sent or on its way) or never here. */
+        log_debug("task.kill_unknown", "cluster=%s task=%u attempt=%u", cluster, tk->number,
+                  tk->attempt);
+        return;
+    }
+    log_info("task.kill", "cluster=%s task=%u attempt=%u reason=\"%s\"", cluster, tk->number,
+             tk->attempt, reason);
+}
+
+static void on_task_exit_ack(link_state *l, const Muster__Envelope *env)
+{
+    const Muster__TaskExitAck *ack = env->task_exit_ack;
+    pending_exit **pp;
+    if (exit_find(l, ack->cluster_id, ack->number, ack->attempt, &pp))
+        exit_unlink(l, pp);
+}
+
+static void report_one(void *arg, const char *cluster_id, uint32_t number, uint32_t attempt)
+{
+    Muster__TaskReport *rep = arg;
+    Muster__TaskRef *ref = rep->running[rep->n_running];
+    muster__task_ref__init(ref);
+    ref->cluster_id = (char *)cluster_id;
+    ref->number = number;
+    ref->attempt = attempt;
+    rep->n_running++;
+}
+
+/* After a registration: every exit not acknowledged, then what runs here
+ * (the broker may have restarted and know nothing of either). The report
+ * also lists the attempts whose exit is still unacknowledged: the broker
+ * must not take one for lost because its exit is still on the way (a full
+ * socket may hold it back behind the report). */
+static void report_tasks(link_state *l)
+{
+    for (pending_exit *p = l->exits; p; p = p->next)
+        p->sent = false;
+    flush_exits(l);
+    size_t n = runner_count(l->rn) + l->n_exits;
+    Muster__TaskRef *refs = mu_calloc(n ? n : 1, sizeof(*refs));
+    Muster__TaskRef **ptrs = mu_calloc(n ? n : 1, sizeof(*ptrs));
+    if (!refs || !ptrs) {
+        log_error("task.report_failed", "reason=\"out of memory\"");
+    } else {
+        Muster__TaskReport rep = MUSTER__TASK_REPORT__INIT;
+        for (size_t i = 0; i < n; i++)
+            ptrs[i] = &refs[i];
+        rep.running = ptrs;
+        runner_each(l->rn, report_one, &rep);
+        for (pending_exit *p = l->exits; p && rep.n_running < n; p = p->next)
+            report_one(&rep, p->msg.cluster_id, p->msg.number, p->msg.attempt);
+        Muster__Envelope env;
+        wire_envelope_init(&env, 0);
+        env.body_case = MUSTER__ENVELOPE__BODY_TASK_REPORT;
+        env.task_report = &rep;
+        send_env(l, &env);
+        if (n)
+            log_info("task.report", "running=%zu unacked_exits=%zu", runner_count(l->rn),
+                     l->n_exits);
+    }
+    mu_free(refs);
+    mu_free(ptrs);
+}
+
+/* --- dispatch ------------------------------------------------------------------------ */
+
+static void on_cluster_join(link_state *l, const Muster__Envelope *env)
+{
+    /* Joining costs nothing yet (tasks come later): acknowledge at once
+     * so the cluster can be ready. */
+    const Muster__ClusterJoin *cj = env->cluster_join;
+    char owner[64];
+    str_sanitize(owner, sizeof(owner), cj->owner);
+    log_info("cluster.joined", "cluster=%.40s owner=\"%s\" members=%u", cj->cluster_id, owner,
+             cj->members);
+    send_ack(l, cj->cluster_id);
+}
+
+/* A member that leaves a cluster stops the cluster's tasks. */
+static void on_cluster_leave(link_state *l, const Muster__Envelope *env)
+{
+    const Muster__ClusterLeave *cl = env->cluster_leave;
+    char reason[96];
+    str_sanitize(reason, sizeof(reason), cl->reason);
+    size_t killed = runner_kill_cluster(l->rn, cl->cluster_id, clock_mono_ms());
+    log_info("cluster.left", "cluster=%.40s reason=\"%s\" tasks_killed=%zu", cl->cluster_id, reason,
+             killed);
+}
+
+static void on_pow_challenge(link_state *l, const Muster__Envelope *env)
+{
+    on_challenge(l, env->pow_challenge);
+}
+
+static void on_pow_spots(link_state *l, const Muster__Envelope *env)
+{
+    on_spots(l, env->pow_spots);
+}
+
+static void on_verdict_msg(link_state *l, const Muster__Envelope *env)
+{
+    on_verdict(l, env->verdict);
+}
+
+/* What the broker may send once the registration is answered. Heartbeat
+ * echoes and acknowledgement echoes are not here: receiving them was the
+ * point. */
+static const struct {
+    Muster__Envelope__BodyCase body;
+    void (*fn)(link_state *l, const Muster__Envelope *env);
+} handlers[] = {
+    {MUSTER__ENVELOPE__BODY_CLUSTER_JOIN, on_cluster_join},
+    {MUSTER__ENVELOPE__BODY_CLUSTER_LEAVE, on_cluster_leave},
+    {MUSTER__ENVELOPE__BODY_POW_CHALLENGE, on_pow_challenge},
+    {MUSTER__ENVELOPE__BODY_POW_SPOTS, on_pow_spots},
+    {MUSTER__ENVELOPE__BODY_VERDICT, on_verdict_msg},
+    {MUSTER__ENVELOPE__BODY_TASK_START, on_task_start},
+    {MUSTER__ENVELOPE__BODY_TASK_KILL, on_task_kill},
+    {MUSTER__ENVELOPE__BODY_TASK_EXIT_ACK, on_task_exit_ack},
+};
+
 /* Handle one message from the broker. Returns 0, or -1 with a reason when
  * the registration was refused for good. */
 static int handle(link_state *l, const zs_msg *msg, mu_error *errp)
@@ -307,32 +708,67 @@ static int handle(link_state *l, const zs_msg *msg, mu_error *errp)
         if (strcmp(rr->tier, "none") == 0)
             log_warn("link.not_hireable",
                      "reason=\"bandwidth below the broker's lowest tier: pass --bandwidth\"");
+        report_tasks(l);
     }
-    if (env->body_case == MUSTER__ENVELOPE__BODY_CLUSTER_JOIN) {
-        /* Joining costs nothing yet (tasks come later): acknowledge at once
-         * so the cluster can be ready. */
-        const Muster__ClusterJoin *cj = env->cluster_join;
-        char owner[64];
-        str_sanitize(owner, sizeof(owner), cj->owner);
-        log_info("cluster.joined", "cluster=%.40s owner=\"%s\" members=%u", cj->cluster_id, owner,
-                 cj->members);
-        send_ack(l, cj->cluster_id);
-    } else if (env->body_case == MUSTER__ENVELOPE__BODY_POW_CHALLENGE) {
-        on_challenge(l, env->pow_challenge);
-    } else if (env->body_case == MUSTER__ENVELOPE__BODY_POW_SPOTS) {
-        on_spots(l, env->pow_spots);
-    } else if (env->body_case == MUSTER__ENVELOPE__BODY_VERDICT) {
-        on_verdict(l, env->verdict);
-    } else if (env->body_case == MUSTER__ENVELOPE__BODY_CLUSTER_LEAVE) {
-        char reason[96];
-        str_sanitize(reason, sizeof(reason), env->cluster_leave->reason);
-        log_info("cluster.left", "cluster=%.40s reason=\"%s\"", env->cluster_leave->cluster_id,
-                 reason);
-    }
-    /* Heartbeat echoes and acknowledgement echoes need nothing: receiving
-     * them was the point. */
+    for (size_t i = 0; i < sizeof(handlers) / sizeof(handlers[0]); i++)
+        if (handlers[i].body == env->body_case)
+            handlers[i].fn(l, env);
     wire_free(env);
     return 0;
+}
+
+/* --- the loop ---------------------------------------------------------------------- */
+
+/* Put the runner's fds in l->pfds and, after the first `fixed` entries, in
+ * l->items, growing both as needed. Returns how many are there. */
+static size_t runner_items(link_state *l, size_t fixed)
+{
+    size_t want = runner_pollfds(l->rn, NULL, 0);
+    if (fixed + want > l->poll_cap) {
+        size_t cap = (fixed + want) * 2;
+        struct pollfd *p = mu_realloc(l->pfds, cap * sizeof(*p));
+        if (p)
+            l->pfds = p;
+        zmq_pollitem_t *it = p ? mu_realloc(l->items, cap * sizeof(*it)) : NULL;
+        if (it)
+            l->items = it;
+        if (p && it)
+            l->poll_cap = cap;
+    }
+    size_t room = l->poll_cap > fixed ? l->poll_cap - fixed : 0;
+    size_t n = runner_pollfds(l->rn, l->pfds, room);
+    if (n > room)
+        n = room; /* out of memory: runner_process still runs on the timer */
+    for (size_t i = 0; i < n; i++)
+        l->items[fixed + i] = (zmq_pollitem_t){NULL, l->pfds[i].fd, ZMQ_POLLIN, 0};
+    return n;
+}
+
+/* The poll timeout the runner needs, folded into `timeout` (ms). When some
+ * of its fds could not be polled, wake at least every 100 ms. */
+static long runner_timeout(const link_state *l, long timeout, bool all_polled)
+{
+    int rt = runner_timeout_ms(l->rn, clock_mono_ms());
+    if (!all_polled && (rt < 0 || rt > 100))
+        rt = 100;
+    return rt >= 0 && rt < timeout ? rt : timeout;
+}
+
+/* Wait ms while the link is down, still serving the tasks (their output is
+ * read, their deadlines kept); returns early when *stop is set. */
+static void wait_serving_tasks(link_state *l, uint64_t ms, volatile sig_atomic_t *stop)
+{
+    uint64_t end = clock_mono_ms() + ms;
+    while (!*stop) {
+        uint64_t now = clock_mono_ms();
+        if (now >= end)
+            break;
+        size_t n = runner_items(l, 0);
+        long timeout = runner_timeout(l, (long)(end - now), n == runner_pollfds(l->rn, NULL, 0));
+        if (poll(l->pfds, n, (int)timeout) < 0 && errno != EINTR)
+            clock_sleep_ms(10, stop);
+        runner_process(l->rn, clock_mono_ms(), on_runner_event, l);
+    }
 }
 
 int link_run(const agent_config *cfg, const Muster__Register *reg, const inventory *inv,
@@ -344,7 +780,17 @@ int link_run(const agent_config *cfg, const Muster__Register *reg, const invento
     if (!(l.pv = make_prover(cfg, cfg->sim_speed, errp)))
         return errprefix(errp, "proof-of-work backend");
     log_info("verify.backend", "backend=%s", prover_backend_name(l.pv));
+    runner_config rcfg = {.work_dir = cfg->work_dir,
+                          .kill_grace_ms = cfg->task_kill_grace_ms,
+                          .result_max_bytes = cfg->max_result_bytes};
+    if (!(l.rn = runner_create(&rcfg, errp))) {
+        prover_destroy(l.pv);
+        return errprefix(errp, "--work-dir");
+    }
+    log_info("task.work_dir", "dir=%s kill_grace_ms=%u max_result_bytes=%u", cfg->work_dir,
+             cfg->task_kill_grace_ms, cfg->max_result_bytes);
     if (!(l.zctx = zmq_ctx_new())) {
+        runner_destroy(l.rn);
         prover_destroy(l.pv);
         return errprintf(errp, "zmq_ctx_new: %s", zmq_strerror(errno));
     }
@@ -359,19 +805,29 @@ int link_run(const agent_config *cfg, const Muster__Register *reg, const invento
             uint64_t silent_limit = (uint64_t)l.interval_ms * l.liveness;
             if (now - l.last_recv >= silent_limit)
                 break;
-            uint64_t next_hb = l.last_send + l.interval_ms;
-            long timeout = next_hb > now ? (long)(next_hb - now) : 0;
-            zmq_pollitem_t items[2] = {{l.sock, 0, ZMQ_POLLIN, 0},
+            /* Wake for the liveness limit, the next heartbeat (once
+             * registered) and whatever the tasks need. */
+            uint64_t wake = l.last_recv + silent_limit;
+            if (l.registered && l.last_send + l.interval_ms < wake)
+                wake = l.last_send + l.interval_ms;
+            long timeout = wake > now ? (long)(wake - now) : 0;
+            size_t n = runner_items(&l, 2);
+            timeout = runner_timeout(&l, timeout, n == runner_pollfds(l.rn, NULL, 0));
+            zmq_pollitem_t fixed[2] = {{l.sock, 0, ZMQ_POLLIN, 0},
                                        {NULL, prover_fd(l.pv), ZMQ_POLLIN, 0}};
-            zmq_pollitem_t *it = &items[0];
-            if (zmq_poll(items, 2, timeout) < 0) {
+            zmq_pollitem_t *items = l.poll_cap >= 2 ? l.items : fixed;
+            items[0] = fixed[0];
+            items[1] = fixed[1];
+            if (zmq_poll(items, (int)(2 + n), timeout) < 0) {
                 if (errno == EINTR)
                     continue;
                 rc = errprintf(errp, "zmq_poll: %s", zmq_strerror(errno));
                 break;
             }
+            zmq_pollitem_t *it = &items[0];
             if (items[1].revents & ZMQ_POLLIN)
                 on_prover_done(&l);
+            runner_process(l.rn, clock_mono_ms(), on_runner_event, &l);
             if (it->revents & ZMQ_POLLIN) {
                 zs_msg msg;
                 while (zs_recv(l.sock, false, true, &msg) == 0) {
@@ -391,6 +847,7 @@ int link_run(const agent_config *cfg, const Muster__Register *reg, const invento
              * are waiting on). */
             if (l.registered && clock_mono_ms() - l.last_send >= l.interval_ms)
                 send_heartbeat(&l);
+            flush_exits(&l); /* those the socket would not take before */
         }
         if (rc < 0 || *stop)
             break;
@@ -399,7 +856,8 @@ int link_run(const agent_config *cfg, const Muster__Register *reg, const invento
                  (unsigned long long)l.backoff_ms);
         zs_close(l.sock);
         l.sock = NULL;
-        clock_sleep_ms(l.backoff_ms, stop);
+        l.registered = false;
+        wait_serving_tasks(&l, l.backoff_ms, stop);
         l.backoff_ms =
             l.backoff_ms * 2 > cfg->reconnect_max_ms ? cfg->reconnect_max_ms : l.backoff_ms * 2;
     }
@@ -414,6 +872,13 @@ int link_run(const agent_config *cfg, const Muster__Register *reg, const invento
         zs_close(l.sock);
     }
     zmq_ctx_term(l.zctx);
+    if (runner_count(l.rn))
+        log_info("task.stopping", "running=%zu", runner_count(l.rn));
+    runner_destroy(l.rn); /* nothing outlives the agent */
     prover_destroy(l.pv);
+    while (l.exits)
+        exit_unlink(&l, &l.exits);
+    mu_free(l.pfds);
+    mu_free(l.items);
     return rc;
 }

@@ -8,6 +8,13 @@
  * reconnect_max_ms). A broker that answers "unknown worker" (it restarted,
  * or declared us offline) gets a fresh registration at once. On stop the
  * agent says goodbye.
+ *
+ * Tasks (runner.h) run in child processes whatever the link does: TaskStart,
+ * TaskKill and ClusterLeave start and stop them; their output goes out as
+ * TaskOutput while registered (dropped, and counted, otherwise); each exit
+ * goes out as TaskExit and is kept until a TaskExitAck. After every
+ * registration the agent sends a TaskReport of the attempts running and
+ * then every exit not yet acknowledged. On stop the tasks are killed.
  */
 #ifndef MUSTER_AGENT_LINK_H
 #define MUSTER_AGENT_LINK_H

@@ -1,5 +1,6 @@
 /* main.c - muster-agent: inventory this host (or simulate GPUs), keep a
- * worker id, register with the broker and heartbeat until stopped. */
+ * worker id, register with the broker, heartbeat and run the tasks it sends
+ * until stopped (which kills them). */
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -161,6 +162,9 @@ int main(int argc, char **argv)
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
+    /* The task runner reaps its own children; an ignored SIGCHLD (which a
+     * parent can hand down through exec) would reap them first. */
+    signal(SIGCHLD, SIG_DFL);
 
     if (link_run(&cfg, &reg, &inv, &stop_requested, &err) < 0) {
         log_error("agent.failed", "reason=\"%s\"", err.text);

@@ -23,6 +23,7 @@
 #include <cjson/cJSON.h>
 
 #include "alloc.h"
+#include "benchproc.h"
 #include "clock.h"
 #include "fsutil.h"
 #include "jsonutil.h"
@@ -40,13 +41,6 @@ typedef struct opts {
     bool json;
 } opts;
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* --- the baseline: SQLite alone -------------------------------------------------------- */
 
 static double sqlite_rate(const char *dir, bool full_sync, unsigned n)
@@ -62,7 +56,7 @@ static double sqlite_rate(const char *dir, bool full_sync, unsigned n)
     uptime up = {1, 2, 3};
     char reg[200];
     memset(reg, 'r', sizeof(reg));
-    double t0 = now_s();
+    double t0 = bench_now_s();
     for (unsigned i = 0; i < n; i++) {
         mu_id id;
         memset(&id, 0, sizeof(id));
@@ -75,7 +69,7 @@ static double sqlite_rate(const char *dir, bool full_sync, unsigned n)
             break;
         }
     }
-    double rate = n / (now_s() - t0);
+    double rate = n / (bench_now_s() - t0);
     store_close(st);
     return rate;
 }
@@ -111,12 +105,12 @@ static void *client_main(void *p)
         wire_envelope_init(&req, 0);
         req.body_case = MUSTER__ENVELOPE__BODY_CREATE_CLUSTER;
         req.create_cluster = &cr;
-        double t0 = now_s();
+        double t0 = bench_now_s();
         if (muster_client_call(c, &req, &rep, &err) < 0) {
             a->errors++;
             continue;
         }
-        a->lat_sum += now_s() - t0;
+        a->lat_sum += bench_now_s() - t0;
         if (rep->status != MUSTER__STATUS__STATUS_OK ||
             rep->body_case != MUSTER__ENVELOPE__BODY_CLUSTER_REPLY) {
             a->refused++; /* every worker busy at that moment */
@@ -142,66 +136,6 @@ static void *client_main(void *p)
     }
     muster_client_destroy(c);
     return NULL;
-}
-
-static pid_t spawn(char *const argv[], const char *log)
-{
-    pid_t pid = fork();
-    if (pid == 0) {
-        FILE *f = freopen(log, "a", stderr);
-        (void)f;
-        execv(argv[0], argv);
-        _exit(127);
-    }
-    return pid;
-}
-
-/* Wait for the broker to write <state>/endpoints.json (it binds port "*",
- * so no port is guessed) and copy out the agent and client endpoints. */
-static int broker_endpoints(pid_t broker, const char *sdir, char *aep, char *cep, size_t cap)
-{
-    char path[700];
-    snprintf(path, sizeof(path), "%s/endpoints.json", sdir);
-    double deadline = now_s() + 15;
-    while (now_s() < deadline) {
-        if (waitpid(broker, NULL, WNOHANG) == broker) {
-            fprintf(stderr, "durability_bench: musterd exited at start\n");
-            return -1;
-        }
-        mu_error err;
-        char *text = fs_read_file(path, 1 << 16, NULL, &err);
-        cJSON *j = text ? cJSON_Parse(text) : NULL;
-        mu_free(text);
-        const char *a = NULL, *c = NULL;
-        bool ok = j && json_get_string(j, "agent_endpoint", true, &a, "endpoints", &err) == 0 &&
-                  json_get_string(j, "client_endpoint", true, &c, "endpoints", &err) == 0;
-        if (ok) {
-            str_copy(aep, a, cap);
-            str_copy(cep, c, cap);
-        }
-        cJSON_Delete(j);
-        if (ok)
-            return 0;
-        usleep(20000);
-    }
-    fprintf(stderr, "durability_bench: musterd wrote no %s in 15 s\n", path);
-    return -1;
-}
-
-static void remove_dir(const char *dir)
-{
-    char cmd[700];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "durability_bench: could not remove %s\n", dir);
-}
-
-static void print_log(const char *log)
-{
-    mu_error err;
-    char *text = fs_read_file(log, 1 << 20, NULL, &err);
-    fprintf(stderr, "--- %s\n%s--- end of log\n", log, text ? text : err.text);
-    mu_free(text);
 }
 
 static void usage(FILE *out)
@@ -261,83 +195,28 @@ int main(int argc, char **argv)
 
     double baseline = sqlite_rate(dir, o.full_sync, 500);
 
-    char aep[256], cep[256], sdir[600], path[600], log[600];
-    snprintf(sdir, sizeof(sdir), "%s/broker", dir);
-    snprintf(path, sizeof(path), "%s/musterd", o.bindir);
-    snprintf(log, sizeof(log), "%s/musterd.log", dir);
-    char *bargv[] = {path,
-                     "--agent-endpoint",
-                     "tcp://127.0.0.1:*",
-                     "--client-endpoint",
-                     "tcp://127.0.0.1:*",
-                     "--event-endpoint",
-                     "tcp://127.0.0.1:*",
-                     "--state-dir",
-                     sdir,
-                     "--durability",
-                     o.full_sync ? "full" : "process",
-                     "--log-level",
-                     "warn",
-                     "--no-verify", /* what durability costs, not verification */
-                     NULL};
-    pid_t broker = spawn(bargv, log);
-    if (broker_endpoints(broker, sdir, aep, cep, sizeof(aep)) < 0) {
-        print_log(log);
-        kill(broker, SIGKILL);
-        waitpid(broker, NULL, 0);
-        remove_dir(dir);
+    bench_fleet fleet;
+    if (bench_fleet_start("durability_bench", &fleet, o.bindir, dir, o.agents, o.full_sync) < 0) {
+        bench_remove_dir("durability_bench", dir);
         return 1;
     }
-    pid_t *agents = calloc(o.agents, sizeof(pid_t));
-    char apath[600];
-    snprintf(apath, sizeof(apath), "%s/muster-agent", o.bindir);
-    for (unsigned i = 0; i < o.agents; i++) {
-        char st[640], host[32];
-        snprintf(st, sizeof(st), "%s/agent-%u", dir, i);
-        snprintf(host, sizeof(host), "bench-%u", i);
-        char *aargv[] = {
-            apath,        "--broker",    aep,         "--state-dir",       st,
-            "--hostname", host,          "--country", i % 2 ? "DE" : "US", "--simulate-gpu",
-            "RTX 4090",   "--bandwidth", "500/400",   "--log-level",       "warn",
-            NULL};
-        agents[i] = spawn(aargv, log);
-    }
-    /* Wait for the fleet to register (status answers with every worker). */
-    mu_error err;
-    muster_client *probe = muster_client_create(cep, 500, &err);
-    double deadline = now_s() + 20;
-    unsigned online = 0;
-    while (probe && now_s() < deadline && online < o.agents) {
-        Muster__Envelope *rep;
-        Muster__Status st;
-        if (muster_broker_status(probe, &rep, &st, &err) == 0) {
-            online = rep->broker_status_reply->workers_online;
-            wire_free(rep);
-        }
-        usleep(100000);
-    }
-    muster_client_destroy(probe);
     int rc = 0;
-    if (online < o.agents) {
-        fprintf(stderr, "durability_bench: only %u of %u agents registered\n", online, o.agents);
-        print_log(log);
-        rc = 1;
-    }
+    const char *cep = fleet.cep;
     client_arg *args = calloc(o.clients, sizeof(*args));
     pthread_t *threads = calloc(o.clients, sizeof(*threads));
     volatile int stop = 0;
-    double t0 = now_s(), elapsed = 0;
+    double t0 = bench_now_s(), elapsed = 0;
     for (unsigned i = 0; rc == 0 && i < o.clients; i++) {
         args[i] = (client_arg){.endpoint = cep, .stop = &stop};
         pthread_create(&threads[i], NULL, client_main, &args[i]);
     }
     if (rc == 0) {
-        while (now_s() - t0 < o.seconds)
+        while (bench_now_s() - t0 < o.seconds)
             usleep(20000);
         stop = 1;
         for (unsigned i = 0; i < o.clients; i++)
             pthread_join(threads[i], NULL);
-        elapsed = now_s() - t0;
+        elapsed = bench_now_s() - t0;
     }
     unsigned long creates = 0, releases = 0, refused = 0, errors = 0;
     double lat = 0;
@@ -348,12 +227,7 @@ int main(int argc, char **argv)
         errors += args[i].errors;
         lat += args[i].lat_sum;
     }
-    kill(broker, SIGTERM);
-    for (unsigned i = 0; i < o.agents; i++)
-        kill(agents[i], SIGTERM);
-    waitpid(broker, NULL, 0);
-    for (unsigned i = 0; i < o.agents; i++)
-        waitpid(agents[i], NULL, 0);
+    bench_fleet_stop(&fleet);
     double acked = elapsed > 0 ? (creates + releases) / elapsed : 0;
     double answered = elapsed > 0 ? (creates + releases + refused) / elapsed : 0;
     if (o.json) {
@@ -377,8 +251,7 @@ int main(int argc, char **argv)
                " mean create latency %.2f ms\n",
                refused, errors, creates + refused ? 1000 * lat / (double)(creates + refused) : 0);
     }
-    remove_dir(dir);
-    free(agents);
+    bench_remove_dir("durability_bench", dir);
     free(args);
     free(threads);
     return rc ? rc : errors > (creates + releases) / 10 ? 1 : 0;

@@ -279,6 +279,70 @@ int muster_search(muster_client *c, const Muster__SearchRequest *q, Muster__Enve
     return call_expect(c, &req, MUSTER__ENVELOPE__BODY_SEARCH_REPLY, reply, status, errp);
 }
 
+/* --- tasks ---------------------------------------------------------------------- */
+
+int muster_submit_tasks(muster_client *c, const Muster__SubmitTasksRequest *q,
+                        Muster__Envelope **reply, Muster__Status *status, mu_error *errp)
+{
+    Muster__Envelope req;
+    wire_envelope_init(&req, 0);
+    req.body_case = MUSTER__ENVELOPE__BODY_SUBMIT_TASKS;
+    req.submit_tasks = (Muster__SubmitTasksRequest *)q;
+    return call_expect(c, &req, MUSTER__ENVELOPE__BODY_SUBMIT_TASKS_REPLY, reply, status, errp);
+}
+
+int muster_list_tasks(muster_client *c, const Muster__ListTasksRequest *q, Muster__Envelope **reply,
+                      Muster__Status *status, mu_error *errp)
+{
+    Muster__Envelope req;
+    wire_envelope_init(&req, 0);
+    req.body_case = MUSTER__ENVELOPE__BODY_LIST_TASKS;
+    req.list_tasks = (Muster__ListTasksRequest *)q;
+    return call_expect(c, &req, MUSTER__ENVELOPE__BODY_LIST_TASKS_REPLY, reply, status, errp);
+}
+
+int muster_get_task(muster_client *c, const char *cluster, uint32_t number,
+                    Muster__Envelope **reply, Muster__Status *status, mu_error *errp)
+{
+    Muster__GetTaskRequest q = MUSTER__GET_TASK_REQUEST__INIT;
+    q.cluster_id = (char *)cluster;
+    q.number = number;
+    Muster__Envelope req;
+    wire_envelope_init(&req, 0);
+    req.body_case = MUSTER__ENVELOPE__BODY_GET_TASK;
+    req.get_task = &q;
+    return call_expect(c, &req, MUSTER__ENVELOPE__BODY_TASK_REPLY, reply, status, errp);
+}
+
+int muster_cancel_task(muster_client *c, const char *cluster, uint32_t number,
+                       Muster__Envelope **reply, Muster__Status *status, mu_error *errp)
+{
+    Muster__CancelTaskRequest q = MUSTER__CANCEL_TASK_REQUEST__INIT;
+    q.cluster_id = (char *)cluster;
+    q.number = number;
+    Muster__Envelope req;
+    wire_envelope_init(&req, 0);
+    req.body_case = MUSTER__ENVELOPE__BODY_CANCEL_TASK;
+    req.cancel_task = &q;
+    return call_expect(c, &req, MUSTER__ENVELOPE__BODY_TASK_REPLY, reply, status, errp);
+}
+
+int muster_task_logs(muster_client *c, const char *cluster, uint32_t number, uint64_t offset,
+                     uint32_t max_bytes, Muster__Envelope **reply, Muster__Status *status,
+                     mu_error *errp)
+{
+    Muster__TaskLogsRequest q = MUSTER__TASK_LOGS_REQUEST__INIT;
+    q.cluster_id = (char *)cluster;
+    q.number = number;
+    q.offset = offset;
+    q.max_bytes = max_bytes;
+    Muster__Envelope req;
+    wire_envelope_init(&req, 0);
+    req.body_case = MUSTER__ENVELOPE__BODY_TASK_LOGS;
+    req.task_logs = &q;
+    return call_expect(c, &req, MUSTER__ENVELOPE__BODY_TASK_LOGS_REPLY, reply, status, errp);
+}
+
 /* --- events --------------------------------------------------------------------- */
 
 struct muster_events {

@@ -843,3 +843,456 @@ int format_event_json(FILE *out, const Muster__Event *e)
     cJSON_free(text);
     return 0;
 }
+
+/* --- tasks ---------------------------------------------------------------------- */
+
+int format_task_final(const char *state)
+{
+    return state &&
+           (!strcmp(state, "succeeded") || !strcmp(state, "failed") || !strcmp(state, "cancelled"));
+}
+
+int format_is_text(const uint8_t *p, size_t n)
+{
+    size_t i = 0;
+    while (i < n) {
+        uint8_t c = p[i];
+        if (c < 0x80) {
+            if ((c < 0x20 && c != '\t' && c != '\n' && c != '\r') || c == 0x7f)
+                return 0;
+            i++;
+            continue;
+        }
+        /* Lead byte: the length and the lowest code point it may encode
+         * (no overlong forms), then continuation bytes; no surrogates, no
+         * code point above U+10FFFF. */
+        size_t len;
+        uint32_t cp, min;
+        if ((c & 0xe0) == 0xc0) {
+            len = 2, cp = c & 0x1f, min = 0x80;
+        } else if ((c & 0xf0) == 0xe0) {
+            len = 3, cp = c & 0x0f, min = 0x800;
+        } else if ((c & 0xf8) == 0xf0) {
+            len = 4, cp = c & 0x07, min = 0x10000;
+        } else {
+            return 0;
+        }
+        if (n - i < len)
+            return 0;
+        for (size_t k = 1; k < len; k++) {
+            if ((p[i + k] & 0xc0) != 0x80)
+                return 0;
+            cp = cp << 6 | (p[i + k] & 0x3f);
+        }
+        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+            return 0;
+        i += len;
+    }
+    return 1;
+}
+
+/* "sig 9", "0", or "-" when the task has not exited yet. */
+static void exit_text(const Muster__TaskInfo *t, char *out, size_t n)
+{
+    if (t->signal > 0)
+        snprintf(out, n, "sig %d", t->signal);
+    else if (t->exit_code >= 0 && (t->attempts > 0 || format_task_final(t->state)))
+        snprintf(out, n, "%d", t->exit_code);
+    else
+        snprintf(out, n, "-");
+}
+
+static uint64_t counts_total(const Muster__TaskCounts *c)
+{
+    return c ? (uint64_t)c->waiting + c->ready + c->running + c->succeeded + c->failed +
+                   c->cancelled
+             : 0;
+}
+
+void format_task_counts(FILE *out, const Muster__TaskCounts *c)
+{
+    static const Muster__TaskCounts zero = MUSTER__TASK_COUNTS__INIT;
+    uint64_t total = counts_total(c);
+    if (!c)
+        c = &zero;
+    fprintf(out, "%" PRIu64 " task%s", total, total == 1 ? "" : "s");
+    const char *names[] = {"succeeded", "running", "ready", "waiting", "failed", "cancelled"};
+    uint32_t v[] = {c->succeeded, c->running, c->ready, c->waiting, c->failed, c->cancelled};
+    const char *sep = ": ";
+    for (size_t i = 0; i < 6; i++) {
+        if (!v[i])
+            continue;
+        fprintf(out, "%s%u %s", sep, v[i], names[i]);
+        sep = ", ";
+    }
+}
+
+void format_tasks_table(FILE *out, const Muster__ListTasksReply *r, uint64_t now_ms)
+{
+    if (r->n_tasks == 0 && counts_total(r->counts) == 0) {
+        fprintf(out, "No tasks.\n");
+        return;
+    }
+    if (r->n_tasks == 0)
+        fprintf(out, "No tasks match; the cluster has ");
+    else
+        fprintf(out, "%6s  %-16s  %-9s  %-8s  %4s  %8s  %5s  %s\n", "NUMBER", "NAME", "STATE",
+                "WORKER", "GPUS", "ATTEMPTS", "EXIT", "AGE/REASON");
+    for (size_t i = 0; i < r->n_tasks; i++) {
+        const Muster__TaskInfo *t = r->tasks[i];
+        char ex[16], age[32];
+        exit_text(t, ex, sizeof(ex));
+        if (t->submitted_at_ms && now_ms > t->submitted_at_ms)
+            span_text(now_ms - t->submitted_at_ms, age, sizeof(age));
+        else
+            snprintf(age, sizeof(age), "0s");
+        fprintf(out, "%6u  %-16.16s  %-9.9s  %-8.8s  %4u  %8u  %5s  %s\n", t->number,
+                *t->name ? t->name : "-", t->state, *t->worker_id ? t->worker_id : "-",
+                t->spec ? t->spec->gpus : 0, t->attempts, ex, *t->reason ? t->reason : age);
+    }
+    format_task_counts(out, r->counts);
+    if (r->total > r->n_tasks)
+        fprintf(out, " (listed %zu of %u matching: see --limit and --offset)", r->n_tasks,
+                r->total);
+    fputs(".\n", out);
+}
+
+/* ARG as a shell would need it: bare when safe, else in single quotes. */
+static void quote_arg(FILE *out, const char *arg)
+{
+    bool bare = *arg != '\0';
+    for (const char *p = arg; *p && bare; p++)
+        bare = strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-./=:,+@%",
+                      *p) != NULL;
+    if (bare) {
+        fputs(arg, out);
+        return;
+    }
+    fputc('\'', out);
+    for (const char *p = arg; *p; p++) {
+        if (*p == '\'')
+            fputs("'\\''", out);
+        else
+            fputc(*p, out);
+    }
+    fputc('\'', out);
+}
+
+static void hex_line(FILE *out, const uint8_t *p, size_t n, size_t max)
+{
+    for (size_t i = 0; i < n && i < max; i++)
+        fprintf(out, "%s%02x", i && i % 4 == 0 ? " " : "", p[i]);
+    if (n > max)
+        fputs(" ...", out);
+}
+
+/* Text (each line indented) or size and hex. */
+static void result_block(FILE *out, const char *label, const uint8_t *p, size_t n, size_t total)
+{
+    if (n == 0) {
+        if (total)
+            fprintf(out, "%-14s%zu bytes (not in this reply)\n", label, total);
+        else
+            fprintf(out, "%-14s-\n", label);
+        return;
+    }
+    if (!format_is_text(p, n)) {
+        fprintf(out, "%-14s%zu bytes, not text: ", label, total > n ? total : n);
+        hex_line(out, p, n, 32);
+        fputc('\n', out);
+        return;
+    }
+    fprintf(out, "%-14s%zu bytes\n", label, total > n ? total : n);
+    bool bol = true;
+    for (size_t i = 0; i < n; i++) {
+        if (bol)
+            fputs("  ", out);
+        fputc(p[i], out);
+        bol = p[i] == '\n';
+    }
+    if (!bol)
+        fputc('\n', out);
+}
+
+void format_task_detail(FILE *out, const Muster__TaskInfo *t, uint64_t now_ms)
+{
+    const Muster__TaskSpec *s = t->spec;
+    char when[32], span[32];
+    fprintf(out, "%-14s%s/%u", "task:", t->cluster_id, t->number);
+    if (*t->name)
+        fprintf(out, " (\"%s\")", t->name);
+    fputc('\n', out);
+    fprintf(out, "%-14s%s%s%s\n", "state:", t->state, *t->reason ? ": " : "", t->reason);
+    if (s) {
+        fprintf(out, "%-14s", "command:");
+        for (size_t i = 0; i < s->n_argv; i++) {
+            if (i)
+                fputc(' ', out);
+            quote_arg(out, s->argv[i]);
+        }
+        fputc('\n', out);
+        if (*s->image)
+            fprintf(out, "%-14s%s\n", "image:", s->image);
+        for (size_t i = 0; i < s->n_env; i++)
+            fprintf(out, "%-14s%s\n", i ? "" : "env:", s->env[i]);
+        fprintf(out, "%-14s%s\n", "cwd:", *s->cwd ? s->cwd : "- (a fresh directory per attempt)");
+        fprintf(out, "%-14s%u GPU%s, %u CPU%s, %" PRIu64 " MiB reserved\n", "resources:", s->gpus,
+                s->gpus == 1 ? "" : "s", s->cpus, s->cpus == 1 ? "" : "s", s->memory_mib);
+        fprintf(out, "%-14s", "after:");
+        for (size_t i = 0; i < s->n_after; i++)
+            fprintf(out, "%s%s", i ? ", " : "", s->after[i]);
+        fputs(s->n_after ? "\n" : "-\n", out);
+        if (*s->member)
+            fprintf(out, "%-14s%s %s\n", "placement:", *s->placement ? s->placement : "member",
+                    s->member);
+        else
+            fprintf(out, "%-14s%s\n", "placement:", *s->placement ? s->placement : "default");
+        if (!s->retry_exits)
+            fprintf(out, "%-14sexits and timeouts not retried (a lost member always is)\n",
+                    "retries:");
+        else if (s->max_retries < 0)
+            fprintf(out, "%-14snone\n", "retries:");
+        else if (s->max_retries == 0)
+            fprintf(out, "%-14sup to 3 (the default)\n", "retries:");
+        else
+            fprintf(out, "%-14sup to %d\n", "retries:", s->max_retries);
+        if (s->timeout_ms)
+            fprintf(out, "%-14s%.3g s per attempt\n", "timeout:", (double)s->timeout_ms / 1000.0);
+        else
+            fprintf(out, "%-14snone\n", "timeout:");
+        if (*s->result_file)
+            fprintf(out, "%-14s%s\n", "result file:", s->result_file);
+    }
+    if (*t->worker_id) {
+        fprintf(out, "%-14s%s", "worker:", t->worker_id);
+        for (size_t i = 0; i < t->n_gpu_indices; i++)
+            fprintf(out, "%s%u", i ? "," : ", GPUs ", t->gpu_indices[i]);
+        fputc('\n', out);
+    } else {
+        fprintf(out, "%-14s- (never ran)\n", "worker:");
+    }
+    fprintf(out, "%-14s%u (%u failed, %u lost)\n", "attempts:", t->attempts, t->failures,
+            t->losses);
+    char ex[16];
+    exit_text(t, ex, sizeof(ex));
+    fprintf(out, "%-14s%s\n", "exit:", ex);
+    format_time(t->submitted_at_ms, when, sizeof(when));
+    if (t->submitted_at_ms && now_ms > t->submitted_at_ms) {
+        span_text(now_ms - t->submitted_at_ms, span, sizeof(span));
+        fprintf(out, "%-14s%s (%s ago)\n", "submitted:", when, span);
+    } else {
+        fprintf(out, "%-14s%s\n", "submitted:", when);
+    }
+    format_time(t->started_at_ms, when, sizeof(when));
+    fprintf(out, "%-14s%s\n", "started:", when);
+    format_time(t->finished_at_ms, when, sizeof(when));
+    if (t->finished_at_ms && t->started_at_ms && t->finished_at_ms >= t->started_at_ms) {
+        str_duration(t->finished_at_ms - t->started_at_ms, span, sizeof(span));
+        fprintf(out, "%-14s%s (the last attempt took %s)\n", "finished:", when, span);
+    } else {
+        fprintf(out, "%-14s%s\n", "finished:", when);
+    }
+    fprintf(out, "%-14s%" PRIu64 " bytes (muster task logs %s/%u)\n", "output:", t->log_bytes,
+            t->cluster_id, t->number);
+    result_block(out, "result:", t->result.data, t->result.len, t->result_bytes);
+}
+
+/* --- their JSON --- */
+
+static char *base64(const uint8_t *p, size_t n)
+{
+    static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    char *s = cJSON_malloc((n + 2) / 3 * 4 + 1);
+    if (!s)
+        return NULL;
+    size_t o = 0;
+    for (size_t i = 0; i < n; i += 3) {
+        uint32_t v = (uint32_t)p[i] << 16;
+        if (i + 1 < n)
+            v |= (uint32_t)p[i + 1] << 8;
+        if (i + 2 < n)
+            v |= p[i + 2];
+        s[o++] = tab[v >> 18 & 63];
+        s[o++] = tab[v >> 12 & 63];
+        s[o++] = i + 1 < n ? tab[v >> 6 & 63] : '=';
+        s[o++] = i + 2 < n ? tab[v & 63] : '=';
+    }
+    s[o] = '\0';
+    return s;
+}
+
+/* KEY: the bytes in base64; TEXT_KEY: them as a string when they are
+ * UTF-8 (JSON strings are), else null. */
+static void add_bytes(cJSON *o, const char *key, const char *text_key, const uint8_t *p, size_t n)
+{
+    char *b = base64(p, n);
+    if (b) {
+        cJSON_AddStringToObject(o, key, b);
+        cJSON_free(b);
+    }
+    char *t = format_is_text(p, n) ? cJSON_malloc(n + 1) : NULL;
+    if (t) {
+        if (n)
+            memcpy(t, p, n); /* p may be NULL when n is 0 */
+        t[n] = '\0';
+        cJSON_AddStringToObject(o, text_key, t);
+        cJSON_free(t);
+    } else {
+        cJSON_AddNullToObject(o, text_key);
+    }
+}
+
+static cJSON *task_spec_json(const Muster__TaskSpec *s)
+{
+    cJSON *o = cJSON_CreateObject();
+    if (!o)
+        return NULL;
+    cJSON_AddStringToObject(o, "name", s->name);
+    cJSON_AddItemToObject(o, "argv", strings_json(s->argv, s->n_argv));
+    cJSON_AddStringToObject(o, "image", s->image);
+    cJSON_AddItemToObject(o, "env", strings_json(s->env, s->n_env));
+    cJSON_AddStringToObject(o, "cwd", s->cwd);
+    cJSON_AddNumberToObject(o, "gpus", s->gpus);
+    cJSON_AddNumberToObject(o, "cpus", s->cpus);
+    cJSON_AddNumberToObject(o, "memory_mib", (double)s->memory_mib);
+    cJSON_AddItemToObject(o, "after", strings_json(s->after, s->n_after));
+    cJSON_AddStringToObject(o, "placement", s->placement);
+    cJSON_AddStringToObject(o, "member", s->member);
+    cJSON_AddNumberToObject(o, "max_retries", s->max_retries);
+    cJSON_AddBoolToObject(o, "retry_exits", s->retry_exits);
+    cJSON_AddNumberToObject(o, "timeout_ms", s->timeout_ms);
+    cJSON_AddStringToObject(o, "result_file", s->result_file);
+    return o;
+}
+
+static cJSON *task_json(const Muster__TaskInfo *t)
+{
+    cJSON *o = cJSON_CreateObject();
+    if (!o)
+        return NULL;
+    char id[160];
+    snprintf(id, sizeof(id), "%s/%u", t->cluster_id, t->number);
+    cJSON_AddStringToObject(o, "id", id);
+    cJSON_AddStringToObject(o, "cluster_id", t->cluster_id);
+    cJSON_AddNumberToObject(o, "number", t->number);
+    cJSON_AddStringToObject(o, "name", t->name);
+    cJSON_AddStringToObject(o, "state", t->state);
+    if (t->spec)
+        cJSON_AddItemToObject(o, "spec", task_spec_json(t->spec));
+    cJSON_AddStringToObject(o, "worker_id", t->worker_id);
+    cJSON *g = cJSON_AddArrayToObject(o, "gpu_indices");
+    for (size_t i = 0; g && i < t->n_gpu_indices; i++)
+        cJSON_AddItemToArray(g, cJSON_CreateNumber(t->gpu_indices[i]));
+    cJSON_AddNumberToObject(o, "attempts", t->attempts);
+    cJSON_AddNumberToObject(o, "failures", t->failures);
+    cJSON_AddNumberToObject(o, "losses", t->losses);
+    cJSON_AddNumberToObject(o, "exit_code", t->exit_code);
+    cJSON_AddNumberToObject(o, "signal", t->signal);
+    cJSON_AddNumberToObject(o, "submitted_at_ms", (double)t->submitted_at_ms);
+    cJSON_AddNumberToObject(o, "started_at_ms", (double)t->started_at_ms);
+    cJSON_AddNumberToObject(o, "finished_at_ms", (double)t->finished_at_ms);
+    cJSON_AddStringToObject(o, "reason", t->reason);
+    add_bytes(o, "result", "result_text", t->result.data, t->result.len);
+    cJSON_AddNumberToObject(o, "result_bytes", t->result_bytes);
+    cJSON_AddNumberToObject(o, "log_bytes", (double)t->log_bytes);
+    return o;
+}
+
+static cJSON *task_counts_json(const Muster__TaskCounts *c)
+{
+    static const Muster__TaskCounts zero = MUSTER__TASK_COUNTS__INIT;
+    if (!c)
+        c = &zero;
+    cJSON *o = cJSON_CreateObject();
+    if (!o)
+        return NULL;
+    cJSON_AddNumberToObject(o, "waiting", c->waiting);
+    cJSON_AddNumberToObject(o, "ready", c->ready);
+    cJSON_AddNumberToObject(o, "running", c->running);
+    cJSON_AddNumberToObject(o, "succeeded", c->succeeded);
+    cJSON_AddNumberToObject(o, "failed", c->failed);
+    cJSON_AddNumberToObject(o, "cancelled", c->cancelled);
+    return o;
+}
+
+int format_task_json(FILE *out, const Muster__TaskInfo *t)
+{
+    return print_json(out, task_json(t));
+}
+
+int format_tasks_json(FILE *out, const Muster__ListTasksReply *r)
+{
+    cJSON *root = cJSON_CreateObject();
+    cJSON *arr = root ? cJSON_AddArrayToObject(root, "tasks") : NULL;
+    if (!arr) {
+        cJSON_Delete(root);
+        return -1;
+    }
+    for (size_t i = 0; i < r->n_tasks; i++) {
+        cJSON *t = task_json(r->tasks[i]);
+        if (!t) {
+            cJSON_Delete(root);
+            return -1;
+        }
+        cJSON_AddItemToArray(arr, t);
+    }
+    cJSON_AddNumberToObject(root, "total", r->total);
+    cJSON_AddItemToObject(root, "counts", task_counts_json(r->counts));
+    return print_json(out, root);
+}
+
+int format_submitted_json(FILE *out, const Muster__SubmitTasksReply *r)
+{
+    cJSON *o = cJSON_CreateObject();
+    if (!o)
+        return -1;
+    cJSON_AddStringToObject(o, "cluster_id", r->cluster_id);
+    cJSON_AddNumberToObject(o, "first", r->first);
+    cJSON_AddNumberToObject(o, "count", r->count);
+    return print_json(out, o);
+}
+
+int format_task_logs_json(FILE *out, const char *cluster, uint32_t number,
+                          const Muster__TaskLogsReply *r, int line)
+{
+    cJSON *o = cJSON_CreateObject();
+    if (!o)
+        return -1;
+    cJSON_AddStringToObject(o, "cluster_id", cluster);
+    cJSON_AddNumberToObject(o, "number", number);
+    cJSON_AddNumberToObject(o, "offset", (double)r->offset);
+    cJSON_AddNumberToObject(o, "next", (double)r->next);
+    cJSON_AddBoolToObject(o, "final", r->final);
+    cJSON_AddStringToObject(o, "state", r->state);
+    add_bytes(o, "data", "text", r->data.data, r->data.len);
+    if (!line)
+        return print_json(out, o);
+    char *text = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    if (!text)
+        return -1;
+    fprintf(out, "%s\n", text);
+    cJSON_free(text);
+    return 0;
+}
+
+int format_task_wait_json(FILE *out, const char *cluster, const Muster__SubmitTasksReply *submitted,
+                          const char *outcome, const Muster__TaskCounts *counts,
+                          const Muster__TaskInfo *const *failed, size_t n_failed)
+{
+    cJSON *o = cJSON_CreateObject();
+    if (!o)
+        return -1;
+    cJSON_AddStringToObject(o, "cluster_id", cluster);
+    if (submitted) {
+        cJSON_AddNumberToObject(o, "first", submitted->first);
+        cJSON_AddNumberToObject(o, "count", submitted->count);
+    }
+    cJSON_AddStringToObject(o, "outcome", outcome);
+    cJSON_AddItemToObject(o, "counts", task_counts_json(counts));
+    cJSON_AddNumberToObject(o, "total", (double)counts_total(counts));
+    cJSON *arr = cJSON_AddArrayToObject(o, "failed");
+    for (size_t i = 0; arr && i < n_failed; i++)
+        cJSON_AddItemToArray(arr, task_json(failed[i]));
+    return print_json(out, o);
+}

@@ -43,6 +43,40 @@ int format_event_json(FILE *out, const Muster__Event *e);
 /* {"error": {"status": "...", "reason": "..."}} on stdout for --json users. */
 int format_error_json(FILE *out, const char *status, const char *reason);
 
+/* --- tasks ---------------------------------------------------------------------
+ * A task is shown as CLUSTER/NUMBER. Its output and result are bytes: people
+ * see them as text when they are printable UTF-8, else as size and hex;
+ * JSON carries them in base64 (as protobuf's JSON mapping does), plus the
+ * text when it is UTF-8. */
+
+/* Table NUMBER NAME STATE WORKER GPUS ATTEMPTS EXIT AGE/REASON, then the
+ * counts line. now_ms is the client's wall clock (for AGE). */
+void format_tasks_table(FILE *out, const Muster__ListTasksReply *r, uint64_t now_ms);
+/* "50 tasks: 12 succeeded, 3 running, ..." (no newline). */
+void format_task_counts(FILE *out, const Muster__TaskCounts *c);
+void format_task_detail(FILE *out, const Muster__TaskInfo *t, uint64_t now_ms);
+/* A final task state: succeeded, failed, cancelled. */
+int format_task_final(const char *state);
+/* Whether BYTES are UTF-8 with no control characters but tab, CR and LF. */
+int format_is_text(const uint8_t *bytes, size_t len);
+
+int format_task_json(FILE *out, const Muster__TaskInfo *t);
+int format_tasks_json(FILE *out, const Muster__ListTasksReply *r);
+/* {"cluster_id", "first", "count"}. */
+int format_submitted_json(FILE *out, const Muster__SubmitTasksReply *r);
+/* Output of `task logs`: cluster_id, number, offset, next, final, state,
+ * data (base64), text (or null); as one compact line when LINE (JSON Lines,
+ * for --follow), else as a document. */
+int format_task_logs_json(FILE *out, const char *cluster, uint32_t number,
+                          const Muster__TaskLogsReply *r, int line);
+/* The end of `task wait`: {"cluster_id", ["first", "count",] "outcome"
+ * (succeeded, failed, timeout, interrupted), "counts" of the tasks waited
+ * for, "total", "failed": [TASK...]} (first and count when SUBMITTED is not
+ * NULL: after `task submit --wait`). */
+int format_task_wait_json(FILE *out, const char *cluster, const Muster__SubmitTasksReply *submitted,
+                          const char *outcome, const Muster__TaskCounts *counts,
+                          const Muster__TaskInfo *const *failed, size_t n_failed);
+
 const char *format_state_name(Muster__WorkerState s);
 
 /* USD with 2 decimals from micro-USD ("0.51" for 510000, rounded half up;

@@ -54,6 +54,24 @@ char *mu_strdup(const char *s)
     return p;
 }
 
+int mu_grow(void **p, size_t *cap, size_t want, size_t size)
+{
+    if (want <= *cap)
+        return 0;
+    size_t ncap = *cap ? *cap : 16;
+    while (ncap < want)
+        ncap *= 2;
+    if (ncap > SIZE_MAX / size)
+        return -1;
+    void *np = mu_realloc(*p, ncap * size);
+    if (!np)
+        return -1;
+    memset((char *)np + *cap * size, 0, (ncap - *cap) * size);
+    *p = np;
+    *cap = ncap;
+    return 0;
+}
+
 static void *pb_alloc(void *data, size_t size)
 {
     (void)data;

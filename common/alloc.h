@@ -26,6 +26,9 @@ void *mu_realloc(void *ptr, size_t size);
 void mu_free(void *ptr);
 /* Returns a copy of s (NULL when s is NULL or on allocation failure). */
 char *mu_strdup(const char *s);
+/* Grow the array *p of *cap elements of `size` bytes to hold at least
+ * `want` (doubling; new elements zeroed). 0, or -1 with *p unchanged. */
+int mu_grow(void **p, size_t *cap, size_t want, size_t size);
 
 /* A ProtobufCAllocator (as void * to keep protobuf-c out of this header)
  * that routes through the hook. */

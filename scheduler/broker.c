@@ -171,6 +171,7 @@ static void on_state_change(void *arg, const worker *w, worker_state from, worke
             worker_state_name(from), w->gpu_count, w->model ? w->model->name : "none", reason);
     if (to == WORKER_OFFLINE)
         peer_forget_slot(b, w->slot);
+    tasks_worker_changed(b, w, false);
     persist_uptime(b, w);
     publish(b, topic, w, reason);
 }
@@ -340,6 +341,7 @@ static void on_register(broker *b, const request *rq)
     }
     b->slot_peer[w->slot].len = peer->len;
     memcpy(b->slot_peer[w->slot].id, peer->id, peer->len);
+    tasks_worker_changed(b, w, true);
     persist_worker(b, w, m);
     /* Its verification too: other GPUs than the verified ones made it
      * pending, and a restart must not find it passed. */
@@ -532,6 +534,9 @@ static const struct route {
     {MUSTER__ENVELOPE__BODY_CLUSTER_ACK, EP_AGENT, true, rpc_cluster_ack},
     {MUSTER__ENVELOPE__BODY_POW_COMMIT, EP_AGENT, true, rpc_pow_commit},
     {MUSTER__ENVELOPE__BODY_POW_PROOFS, EP_AGENT, true, rpc_pow_proofs},
+    {MUSTER__ENVELOPE__BODY_TASK_OUTPUT, EP_AGENT, true, rpc_task_output},
+    {MUSTER__ENVELOPE__BODY_TASK_EXIT, EP_AGENT, true, rpc_task_exit},
+    {MUSTER__ENVELOPE__BODY_TASK_REPORT, EP_AGENT, true, rpc_task_report},
     {MUSTER__ENVELOPE__BODY_LIST_WORKERS, EP_CLIENT, false, on_list_workers},
     {MUSTER__ENVELOPE__BODY_GET_WORKER, EP_CLIENT, false, on_get_worker},
     {MUSTER__ENVELOPE__BODY_BROKER_STATUS, EP_CLIENT, false, on_status},
@@ -543,6 +548,11 @@ static const struct route {
     {MUSTER__ENVELOPE__BODY_RELEASE_CLUSTER, EP_CLIENT, false, rpc_release_cluster},
     {MUSTER__ENVELOPE__BODY_SHRINK_CLUSTER, EP_CLIENT, false, rpc_shrink_cluster},
     {MUSTER__ENVELOPE__BODY_SEARCH, EP_CLIENT, false, rpc_search},
+    {MUSTER__ENVELOPE__BODY_SUBMIT_TASKS, EP_CLIENT, false, rpc_submit_tasks},
+    {MUSTER__ENVELOPE__BODY_LIST_TASKS, EP_CLIENT, false, rpc_list_tasks},
+    {MUSTER__ENVELOPE__BODY_GET_TASK, EP_CLIENT, false, rpc_get_task},
+    {MUSTER__ENVELOPE__BODY_CANCEL_TASK, EP_CLIENT, false, rpc_cancel_task},
+    {MUSTER__ENVELOPE__BODY_TASK_LOGS, EP_CLIENT, false, rpc_task_logs},
 };
 
 static void note_connection(broker *b, const zs_msg *msg);
@@ -697,6 +707,9 @@ int broker_run(broker *b, volatile sig_atomic_t *stop, mu_error *errp)
     while (!*stop) {
         advance_clock(b);
         uint64_t deadline = sched_next_deadline(b->core);
+        uint64_t task_deadline = tasks_next_deadline(b);
+        if (task_deadline < deadline)
+            deadline = task_deadline;
         long timeout = 1000;
         if (deadline != UINT64_MAX)
             timeout = deadline <= b->now ? 0 : (long)(deadline - b->now + 1);
@@ -720,8 +733,10 @@ int broker_run(broker *b, volatile sig_atomic_t *stop, mu_error *errp)
             rc = -1;
         if (rc == 0 && (items[1].revents & ZMQ_POLLIN) && drain_socket(b, EP_CLIENT, errp) < 0)
             rc = -1;
-        if (rc == 0)
+        if (rc == 0) {
             sched_tick(b->core, b->now);
+            tasks_flush(b);
+        }
         if (persist_end_batch(b, errp) < 0 || rc < 0)
             return -1;
     }
@@ -837,6 +852,9 @@ static broker *broker_init(const broker_config *cfg, mu_error *errp)
     if (!b)
         return errprintf(errp, "out of memory"), NULL;
     b->cfg = *cfg;
+    /* A result travels in one message. */
+    if (b->cfg.task_result_max_bytes > b->cfg.max_message_bytes / 2)
+        b->cfg.task_result_max_bytes = b->cfg.max_message_bytes / 2;
     b->lock_fd = -1;
     b->now = clock_wall_ms();
     b->started_at = b->now;
@@ -851,7 +869,7 @@ static broker *broker_init(const broker_config *cfg, mu_error *errp)
         errprintf(errp, "out of memory");
         goto error;
     }
-    if (persist_open(b, errp) < 0)
+    if (tasks_init(b, errp) < 0 || persist_open(b, errp) < 0)
         goto error;
     return b;
 error:
@@ -922,6 +940,7 @@ void broker_destroy(broker *b)
     if (b->zctx)
         zmq_ctx_term(b->zctx);
     persist_close(b);
+    tasks_free(b);
     idmap_destroy(b->peer_to_slot);
     mu_free(b->slot_peer);
     mu_free(b->fd_slot);

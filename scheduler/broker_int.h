@@ -12,6 +12,7 @@
 #include "registry.h"
 #include "scheduler.h"
 #include "store.h"
+#include "tasks.h"
 #include "zsock.h"
 
 /* How many messages one socket may hand us before the other gets a turn. */
@@ -61,6 +62,8 @@ struct broker {
     int lock_fd;
     struct outbox *out;
     bool batching;
+    /* tasks (rpc_tasks.c) */
+    struct task_books *tasks;
 };
 
 /* A request as handlers see it. */
@@ -105,6 +108,44 @@ void rpc_pow_proofs(broker *b, const request *rq);
 /* A VerificationResult that borrows from r and text. */
 void rpc_verify_result_fill(const verify_result *r, Muster__VerificationResult *out, char *text,
                             size_t cap);
+/* The cluster named by a client (id or unique prefix), or NULL after an
+ * error reply (not found, ambiguous, too short). */
+const cluster *rpc_find_cluster(broker *b, const request *rq, const char *id);
+
+/* Tasks (rpc_tasks.c): clients' requests, agents' reports. */
+void rpc_submit_tasks(broker *b, const request *rq);
+void rpc_list_tasks(broker *b, const request *rq);
+void rpc_get_task(broker *b, const request *rq);
+void rpc_cancel_task(broker *b, const request *rq);
+void rpc_task_logs(broker *b, const request *rq);
+void rpc_task_output(broker *b, const request *rq);
+void rpc_task_exit(broker *b, const request *rq);
+void rpc_task_report(broker *b, const request *rq);
+int tasks_init(broker *b, mu_error *errp);
+void tasks_free(broker *b);
+/* A cluster changed (members, state): follow it. */
+void tasks_cluster_event(broker *b, const cluster *c);
+/* A worker changed liveness, or registered (then it must say again what
+ * it runs before it gets new tasks). */
+void tasks_worker_changed(broker *b, const worker *w, bool registered);
+/* End of a batch: timeouts, then start what can start. */
+void tasks_flush(broker *b);
+uint64_t tasks_next_deadline(const broker *b);
+/* Persistence: save the batch's changed tasks (inside its transaction);
+ * after the commit, tasks_saved; load after clusters; reset before a
+ * reload. */
+bool tasks_pending(const broker *b);
+int tasks_save_dirty(broker *b, mu_error *errp);
+void tasks_saved(broker *b);
+int tasks_load(broker *b, mu_error *errp);
+void tasks_reset(broker *b);
+int tasks_check(const broker *b, mu_error *errp);
+void tasks_counts(const broker *b, size_t *tasks, size_t *running);
+/* A cluster's tasks (NULL: none ever), and one's accepted spec (the
+ * caller frees it with muster__task_spec__free_unpacked). */
+const taskset *tasks_of(const broker *b, const cluster *c);
+Muster__TaskSpec *tasks_spec(const broker *b, const cluster *c, uint32_t number);
+
 /* --- durability (persist.c) --- */
 
 typedef enum out_kind { OUT_AGENT, OUT_CLIENT, OUT_EVENT } out_kind;
@@ -118,6 +159,9 @@ void persist_close(broker *b);
 void persist_queue(broker *b, out_kind kind, const zs_peer *peer, const char *topic,
                    const Muster__Envelope *env, bool is_reply);
 void persist_begin_batch(broker *b);
+/* Fail the batch (out of memory): its replies become errors, nothing of it
+ * is saved. */
+void persist_fail(broker *b, const char *what);
 /* Save the batch's changes, then send what waited. If saving fails, every
  * waiting reply becomes an error and the core is rebuilt from the store.
  * -1 only when even that fails (the broker cannot go on). */

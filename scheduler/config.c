@@ -40,6 +40,8 @@ void broker_config_default(broker_config *cfg)
     cfg->full_sync = true;
     cfg->restore_grace_ms = 30000;
     cfg->reconnect_grace_ms = 1500;
+    cfg->task_log_bytes = 64 * 1024;
+    cfg->task_result_max_bytes = 64 * 1024;
     cfg->verify = true;
     cfg->verify_target_ms = 1000;
     cfg->verify_scratch_kib = 64;
@@ -86,6 +88,8 @@ int broker_config_parse_json(broker_config *cfg, const char *text, size_t len, c
                                        "verify_light_ms",
                                        "verify_scratch_kib",
                                        "verify_max_rtt_ms",
+                                       "task_log_kib",
+                                       "task_result_max_bytes",
                                        NULL};
     broker_config n = *cfg;
     cJSON *root = json_parse(text, len, where, errp);
@@ -129,6 +133,12 @@ int broker_config_parse_json(broker_config *cfg, const char *text, size_t len, c
     if (s)
         n.full_sync = !strcmp(s, "full");
     double maxb = 0;
+    uint32_t log_kib = n.task_log_bytes / 1024;
+    if (json_get_u32(root, "task_log_kib", false, 1, 16384, &log_kib, where, errp) < 0 ||
+        json_get_u32(root, "task_result_max_bytes", false, 0, 16u << 20, &n.task_result_max_bytes,
+                     where, errp) < 0)
+        goto out;
+    n.task_log_bytes = log_kib * 1024;
     if (json_get_u32(root, "restore_grace_ms", false, 0, 3600000, &n.restore_grace_ms, where,
                      errp) < 0 ||
         json_get_number(root, "store_max_bytes", false, 0, 1e15, &maxb, where, errp) < 0)
@@ -204,6 +214,9 @@ void broker_config_usage(FILE *out)
         "      --reconnect-grace-ms MS  a worker whose connection closed is offline, and\n"
         "                               its cluster seat given to another, unless back\n"
         "                               within this [1500]\n"
+        "      --task-log-kib KIB       output kept per task (the latest) [64]\n"
+        "      --task-result-max-bytes N  largest result file a task may return; held\n"
+        "                               to half of --max-message-bytes [65536]\n"
         "      --no-verify              hire workers without proof-of-work verification\n"
         "      --verify-target-ms MS    a full check's length on the claimed GPU [1000]\n"
         "      --verify-scale UNITS     proof-of-work units per second per claimed FP32\n"
@@ -245,6 +258,8 @@ enum {
     OPT_CHECK,
     OPT_DUMP,
     OPT_RECONNECT,
+    OPT_TASK_LOG,
+    OPT_TASK_RESULT,
     OPT_NOVERIFY,
     OPT_VTARGET,
     OPT_VSCALE,
@@ -269,6 +284,8 @@ static const struct option long_opts[] = {
     {"check", no_argument, NULL, OPT_CHECK},
     {"dump", no_argument, NULL, OPT_DUMP},
     {"reconnect-grace-ms", required_argument, NULL, OPT_RECONNECT},
+    {"task-log-kib", required_argument, NULL, OPT_TASK_LOG},
+    {"task-result-max-bytes", required_argument, NULL, OPT_TASK_RESULT},
     {"no-verify", no_argument, NULL, OPT_NOVERIFY},
     {"verify-target-ms", required_argument, NULL, OPT_VTARGET},
     {"verify-scale", required_argument, NULL, OPT_VSCALE},
@@ -369,6 +386,16 @@ int broker_config_from_args(broker_config *cfg, int argc, char **argv, config_ac
             rc = parse_u32_flag("restore-grace-ms", optarg, 0, 3600000, &cfg->restore_grace_ms,
                                 errp);
             break;
+        case OPT_TASK_LOG: {
+            uint32_t kib = 0;
+            rc = parse_u32_flag("task-log-kib", optarg, 1, 16384, &kib, errp);
+            cfg->task_log_bytes = kib * 1024;
+            break;
+        }
+        case OPT_TASK_RESULT:
+            rc = parse_u32_flag("task-result-max-bytes", optarg, 0, 16u << 20,
+                                &cfg->task_result_max_bytes, errp);
+            break;
         case OPT_RECONNECT:
             rc = parse_u32_flag("reconnect-grace-ms", optarg, 10, 3600000, &cfg->reconnect_grace_ms,
                                 errp);
@@ -459,6 +486,7 @@ int broker_config_validate(const broker_config *cfg, mu_error *errp)
         return errprintf(errp, "liveness must be at least 2");
     if (cfg->heartbeat_interval_ms < 10)
         return errprintf(errp, "heartbeat interval must be at least 10 ms");
+
     return tiers_validate(&cfg->tiers, errp);
 }
 

@@ -31,6 +31,9 @@
  *   verify_reverify_s      a free, verified worker is checked again after (21600)
  *   verify_light_ms        a hired worker gets a light check (1/4 of the work) this
  *                          often; 0: none, only its liveness and GPU identity (600000)
+ *   task_log_kib           output kept per task, the latest (64)
+ *   task_result_max_bytes  largest result file a task returns; held to half of
+ *                          max_message_bytes (65536)
  *   tiers                  {"low": {"down": 100, "up": 75}, "medium": ..., ...}
  * Most keys have a flag (--agent-endpoint, --heartbeat-ms, --liveness,
  * --max-message-bytes, --data-dir, --log-level), which overrides the file;
@@ -74,6 +77,8 @@ typedef struct broker_config {
     uint32_t verify_light_ms;
     uint32_t verify_scratch_kib;
     uint32_t verify_max_rtt_ms;
+    uint32_t task_log_bytes;
+    uint32_t task_result_max_bytes;
 } broker_config;
 
 void broker_config_default(broker_config *cfg);

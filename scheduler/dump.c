@@ -4,6 +4,7 @@
 #include <cjson/cJSON.h>
 #include <stdio.h>
 
+#include "alloc.h"
 #include "broker_int.h"
 #include "ids.h"
 
@@ -101,6 +102,41 @@ static cJSON *cluster_json(const broker *b, const cluster *c)
         cJSON_AddStringToObject(h, "what", ch->what);
         cJSON_AddStringToObject(h, "reason", ch->reason);
         cJSON_AddItemToArray(history, h);
+    }
+    const taskset *ts = tasks_of(b, c);
+    cJSON *tasks = cJSON_AddArrayToObject(o, "tasks");
+    for (uint32_t i = 0; ts && tasks && i < taskset_count(ts); i++) {
+        const task_info *ti = taskset_get(ts, i);
+        Muster__TaskSpec *spec = tasks_spec(b, c, i);
+        cJSON *t = cJSON_CreateObject();
+        if (!t) {
+            if (spec)
+                muster__task_spec__free_unpacked(spec, mu_protobuf_allocator());
+            break;
+        }
+        cJSON_AddNumberToObject(t, "number", i);
+        cJSON_AddStringToObject(t, "name", spec && spec->name ? spec->name : "");
+        cJSON *argv = cJSON_AddArrayToObject(t, "argv");
+        for (size_t k = 0; spec && argv && k < spec->n_argv; k++)
+            cJSON_AddItemToArray(argv, cJSON_CreateString(spec->argv[k]));
+        cJSON_AddStringToObject(t, "state", task_state_name(ti->state));
+        cJSON_AddNumberToObject(t, "attempts", ti->attempts);
+        cJSON_AddNumberToObject(t, "failures", ti->failures);
+        cJSON_AddNumberToObject(t, "losses", ti->losses);
+        cJSON_AddNumberToObject(t, "exit_code", ti->exit_code);
+        const worker *w = ti->member != TASK_NO_MEMBER ? registry_at(b->reg, ti->member) : NULL;
+        if (w) {
+            id_format(&w->id, text);
+            cJSON_AddStringToObject(t, "worker_id", text);
+        } else {
+            cJSON_AddNullToObject(t, "worker_id");
+        }
+        cJSON_AddStringToObject(t, "reason", ti->reason);
+        cJSON_AddNumberToObject(t, "submitted_at_ms", (double)ti->submitted_at);
+        cJSON_AddNumberToObject(t, "finished_at_ms", (double)ti->finished_at);
+        cJSON_AddItemToArray(tasks, t);
+        if (spec)
+            muster__task_spec__free_unpacked(spec, mu_protobuf_allocator());
     }
     return o;
 }

@@ -65,29 +65,13 @@ static void fail(broker *b, const char *what, const mu_error *err)
     b->out->failed = true;
 }
 
-static int grow(void **p, size_t *cap, size_t want, size_t size)
-{
-    if (want <= *cap)
-        return 0;
-    size_t ncap = *cap ? *cap : 64;
-    while (ncap < want)
-        ncap *= 2;
-    void *np = mu_realloc(*p, ncap * size);
-    if (!np)
-        return -1;
-    memset((char *)np + *cap * size, 0, (ncap - *cap) * size);
-    *p = np;
-    *cap = ncap;
-    return 0;
-}
-
 static int mark(dirty_set *d, uint32_t slot)
 {
-    if (grow((void **)&d->flag, &d->flag_cap, (size_t)slot + 1, 1) < 0)
+    if (mu_grow((void **)&d->flag, &d->flag_cap, (size_t)slot + 1, 1) < 0)
         return -1;
     if (d->flag[slot])
         return 0;
-    if (grow((void **)&d->list, &d->list_cap, d->n + 1, sizeof(uint32_t)) < 0)
+    if (mu_grow((void **)&d->list, &d->list_cap, d->n + 1, sizeof(uint32_t)) < 0)
         return -1;
     d->flag[slot] = 1;
     d->list[d->n++] = slot;
@@ -120,6 +104,11 @@ static void send_entry(broker *b, out_entry *e)
         log_warn("send.failed", "reason=\"%s\"", err.text);
 }
 
+void persist_fail(broker *b, const char *what)
+{
+    fail(b, what, NULL);
+}
+
 void persist_queue(broker *b, out_kind kind, const zs_peer *peer, const char *topic,
                    const Muster__Envelope *env, bool is_reply)
 {
@@ -139,7 +128,7 @@ void persist_queue(broker *b, out_kind kind, const zs_peer *peer, const char *to
         send_entry(b, &e);
         return;
     }
-    if (grow((void **)&o->e, &o->cap, o->n + 1, sizeof(out_entry)) < 0) {
+    if (mu_grow((void **)&o->e, &o->cap, o->n + 1, sizeof(out_entry)) < 0) {
         /* Cannot hold it back: better to fail the batch than to send early. */
         mu_free(e.buf);
         fail(b, "out of memory queueing a reply", NULL);
@@ -242,7 +231,7 @@ static int save_cluster(broker *b, const cluster *c, mu_error *errp)
             excluded[n_excluded++] = xw->id;
     }
     if (!sbuf || !members ||
-        grow((void **)&o->hist_saved, &o->hist_cap, (size_t)c->slot + 1, sizeof(uint32_t)) < 0) {
+        mu_grow((void **)&o->hist_saved, &o->hist_cap, (size_t)c->slot + 1, sizeof(uint32_t)) < 0) {
         mu_free(sbuf);
         mu_free(members);
         return errprintf(errp, "out of memory");
@@ -336,6 +325,8 @@ static void save_dirty(broker *b)
         if (c && in_tx(b) == 0 && save_cluster(b, c, &err) < 0)
             fail(b, "save cluster", &err);
     }
+    if (!o->failed && tasks_pending(b) && in_tx(b) == 0 && tasks_save_dirty(b, &err) < 0)
+        fail(b, "save task", &err);
 }
 
 void persist_begin_batch(broker *b)
@@ -361,6 +352,7 @@ int persist_end_batch(broker *b, mu_error *errp)
     clear(&o->workers);
     clear(&o->clusters);
     if (!o->failed) {
+        tasks_saved(b);
         flush(b);
         return 0;
     }
@@ -451,8 +443,8 @@ static int on_cluster_loaded(void *arg, const store_cluster *sc, mu_error *errp)
         const cluster *c = sched_restore_cluster(b->core, &cr, errp);
         if (!c)
             rc = -1;
-        else if (grow((void **)&b->out->hist_saved, &b->out->hist_cap, (size_t)c->slot + 1,
-                      sizeof(uint32_t)) < 0)
+        else if (mu_grow((void **)&b->out->hist_saved, &b->out->hist_cap, (size_t)c->slot + 1,
+                         sizeof(uint32_t)) < 0)
             rc = errprintf(errp, "out of memory");
         else
             b->out->hist_saved[c->slot] = cr.history_total;
@@ -492,12 +484,14 @@ static int load(broker *b, mu_error *errp)
         b->core = NULL;
         b->reg = NULL;
     }
+    tasks_reset(b);
     broker_forget_peers(b);
     if (b->out->hist_saved)
         memset(b->out->hist_saved, 0, b->out->hist_cap * sizeof(uint32_t));
     if (broker_core_create(b, errp) < 0 ||
         store_load(b->st, on_worker_loaded, on_cluster_loaded, b, errp) < 0 ||
-        store_load_verification(b->st, on_verification_loaded, b, errp) < 0)
+        store_load_verification(b->st, on_verification_loaded, b, errp) < 0 ||
+        tasks_load(b, errp) < 0)
         return -1;
     sched_restore_finish(b->core, b->now, b->cfg.restore_grace_ms);
     log_info("store.loaded", "workers=%zu clusters=%zu active=%zu grace_ms=%u",
@@ -552,7 +546,7 @@ void persist_close(broker *b)
 
 int persist_check(broker *b, FILE *out, mu_error *errp)
 {
-    if (store_check(b->st, errp) < 0 || sched_check(b->core, errp) < 0)
+    if (store_check(b->st, errp) < 0 || sched_check(b->core, errp) < 0 || tasks_check(b, errp) < 0)
         return -1;
     uint64_t members = 0, changes = 0;
     if (store_count(b->st, "cluster_members", &members, errp) < 0 ||

@@ -167,7 +167,7 @@ static void reply_not_met(broker *b, const request *rq, const match_explain *why
 }
 
 /* The cluster an id or prefix names, or NULL after an error reply. */
-static const cluster *find_or_reply(broker *b, const request *rq, const char *id)
+const cluster *rpc_find_cluster(broker *b, const request *rq, const char *id)
 {
     const cluster *c = sched_cluster_find(b->core, id ? id : "");
     if (c)
@@ -261,7 +261,7 @@ void rpc_create_cluster(broker *b, const request *rq)
 
 void rpc_get_cluster(broker *b, const request *rq)
 {
-    const cluster *c = find_or_reply(b, rq, rq->env->get_cluster->id);
+    const cluster *c = rpc_find_cluster(b, rq, rq->env->get_cluster->id);
     if (c)
         reply_cluster(b, rq, c);
 }
@@ -349,7 +349,7 @@ static void reply_change_failed(broker *b, const request *rq, const mu_error *er
 void rpc_extend_cluster(broker *b, const request *rq)
 {
     const Muster__ExtendClusterRequest *q = rq->env->extend_cluster;
-    const cluster *c = find_or_reply(b, rq, q->id);
+    const cluster *c = rpc_find_cluster(b, rq, q->id);
     if (!c)
         return;
     mu_error err;
@@ -362,7 +362,7 @@ void rpc_extend_cluster(broker *b, const request *rq)
 void rpc_release_cluster(broker *b, const request *rq)
 {
     const Muster__ReleaseClusterRequest *q = rq->env->release_cluster;
-    const cluster *c = find_or_reply(b, rq, q->id);
+    const cluster *c = rpc_find_cluster(b, rq, q->id);
     if (!c)
         return;
     char reason[81];
@@ -377,7 +377,7 @@ void rpc_release_cluster(broker *b, const request *rq)
 void rpc_shrink_cluster(broker *b, const request *rq)
 {
     const Muster__ShrinkClusterRequest *q = rq->env->shrink_cluster;
-    const cluster *c = find_or_reply(b, rq, q->id);
+    const cluster *c = rpc_find_cluster(b, rq, q->id);
     if (!c)
         return;
     mu_error err;
@@ -512,6 +512,7 @@ void rpc_cluster_event(void *arg, const cluster *c, const char *topic, const wor
             "cluster=%s owner=\"%s\" state=%s members=%u worker=%s detail=\"%s\"", cid, c->owner,
             cluster_state_name(c->state), c->n_members, w ? wid : "-", detail ? detail : "");
     persist_cluster(b, c);
+    tasks_cluster_event(b, c);
     snprintf(frame, sizeof(frame), "cluster.%s", cid);
     Muster__Event ev = MUSTER__EVENT__INIT;
     ev.topic = (char *)topic;

@@ -4,8 +4,10 @@
 # spoofer that claims an H100 it does not have; watch every worker prove its
 # GPU (proof of work) and the spoofer fail; search the fleet, get a quote,
 # rent a cluster and wait until it is ready, and show what happens with a
-# request the fleet cannot serve. A member of the cluster is then killed
-# without warning and replaced. Everything listens on 127.0.0.1 only and is
+# request the fleet cannot serve. A small task graph then runs on the
+# cluster (a preparation step, four GPU shards, a report) and its results
+# are printed. Finally a member of the cluster is killed without warning
+# while it runs tasks: it is replaced, and its tasks run elsewhere. Everything listens on 127.0.0.1 only and is
 # stopped on exit; pass --keep to leave the fleet running until Ctrl-C.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -98,17 +100,56 @@ show cluster create --gpu H100 --gpus-per-worker 8 --workers 2 --hours 6 || true
 
 # The JSON flattened, to pick fields with grep.
 flat() { muster "$@" --json | tr -d ' \t\n'; }
+
+# Work on the cluster: a graph of tasks (docs/cli.md, "Tasks"). Each shard
+# holds one GPU (CUDA_VISIBLE_DEVICES says which) and returns its sum.
+cat >"$work/graph.json" <<'GRAPH'
+{"defaults": {"cpus": 1},
+ "tasks": [
+  {"name": "prepare", "argv": ["sh", "-c", "echo preparing the shards; sleep 0.2"]},
+  {"name": "shard-0", "after": ["prepare"], "gpus": 1, "result_file": "sum",
+   "argv": ["sh", "-c", "echo shard 0 on GPU $CUDA_VISIBLE_DEVICES; seq 1 250000 | awk '{s+=$1} END {printf \"%.0f\\n\", s}' > sum"]},
+  {"name": "shard-1", "after": ["prepare"], "gpus": 1, "result_file": "sum",
+   "argv": ["sh", "-c", "echo shard 1 on GPU $CUDA_VISIBLE_DEVICES; seq 250001 500000 | awk '{s+=$1} END {printf \"%.0f\\n\", s}' > sum"]},
+  {"name": "shard-2", "after": ["prepare"], "gpus": 1, "result_file": "sum",
+   "argv": ["sh", "-c", "echo shard 2 on GPU $CUDA_VISIBLE_DEVICES; seq 500001 750000 | awk '{s+=$1} END {printf \"%.0f\\n\", s}' > sum"]},
+  {"name": "shard-3", "after": ["prepare"], "gpus": 1, "result_file": "sum",
+   "argv": ["sh", "-c", "echo shard 3 on GPU $CUDA_VISIBLE_DEVICES; seq 750001 1000000 | awk '{s+=$1} END {printf \"%.0f\\n\", s}' > sum"]},
+  {"name": "report", "after": ["shard-0", "shard-1", "shard-2", "shard-3"],
+   "argv": ["sh", "-c", "echo all four shards are done"]}
+ ]}
+GRAPH
+show task submit --cluster "$cluster" --file "$work/graph.json" --wait
+show task list --cluster "$cluster"
+echo
+echo "# the shards' results (their result files), and their sum"
+total=0
+for n in 1 2 3 4; do
+  r=$(flat task show "$cluster/$n" | grep -oE '"result_text":"[0-9]+' | grep -oE '[0-9]+$' || true)
+  echo "shard $((n - 1)): ${r:-?}"
+  total=$((total + ${r:-0}))
+done
+echo "sum of 1..1000000 = $total"
+show task logs "$cluster/1"
+
 fake=$(flat workers | grep -oE '"id":"[0-9a-f-]+","hostname":"fake-01"' | cut -d'"' -f4 || true)
 [ -n "$fake" ] && show workers show "$fake"
 
-# Kill a member of the cluster without warning: its connection closes, it
-# is offline after the reconnect grace, and a replacement takes its seat.
+# Kill a member of the cluster without warning while it runs tasks: its
+# connection closes, it is offline after the reconnect grace, a replacement
+# takes its seat, and the tasks it ran start again elsewhere.
+first=$(muster task submit --cluster "$cluster" --gpus 1 --json -- sleep 3 | tr -d ' \t\n' |
+  grep -oE '"first":[0-9]+' | cut -d: -f2)
+for _ in 1 2 3; do muster task submit --cluster "$cluster" --gpus 1 -- sleep 3 >/dev/null; done
+sleep 0.5
 victim=$(flat cluster show "$cluster" | grep -oE '"hostname":"[a-z]+-01"' | head -1 | cut -d'"' -f4 || true)
 echo
-echo "== killing cluster member $victim with SIGKILL: it is replaced" >&2
+echo "== killing cluster member $victim with SIGKILL while it runs tasks: it is replaced" >&2
 { kill -9 "${agent_pid[$victim]}" && wait "${agent_pid[$victim]}"; } 2>/dev/null || true
 sleep 2.5
 show cluster show "$cluster"
+show task wait --cluster "$cluster" "$cluster/$first" "$cluster/$((first + 1))" "$cluster/$((first + 2))" "$cluster/$((first + 3))" --timeout 30 || true
+show task list --cluster "$cluster" --state succeeded --limit 20
 
 if [ $keep = 1 ]; then
   echo

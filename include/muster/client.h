@@ -96,6 +96,54 @@ int muster_release_cluster(muster_client *c, const char *id, const char *reason,
 int muster_search(muster_client *c, const Muster__SearchRequest *q, Muster__Envelope **reply,
                   Muster__Status *status, mu_error *errp);
 
+/* --- tasks --------------------------------------------------------------------
+ *
+ * Ray-style tasks run on the members of one cluster. A task is named by its
+ * cluster and its number there (0, 1, 2, ... in submission order); the CLI
+ * writes it CLUSTER/NUMBER. CLUSTER is a full id or a unique prefix of at
+ * least 4 characters. Tasks go through waiting, ready and running to one of
+ * the final states succeeded, failed or cancelled.
+ *
+ * The calls return like the other convenience calls: when the broker
+ * answers with an error, -1 with errno EREMOTEIO, its reason in errp and
+ * its status in *status. A submission is refused as a whole, with the
+ * broker's reason naming the task at fault: STATUS_BAD_REQUEST when it is
+ * malformed (an empty argv, a cycle in `after`, ...), STATUS_NOT_FOUND for
+ * an unknown cluster, STATUS_NOT_MET when it is valid but the cluster
+ * cannot run it (docs/protocol.md, "Tasks", lists the checks); a NOT_MET
+ * body, if any, is freed, its explanation being the reason when the reply
+ * has none. An unknown task number is STATUS_NOT_FOUND. */
+
+/* Submit Q's tasks, a graph accepted whole or not at all (reply body
+ * `submit_tasks_reply`: the cluster's full id and the numbers given, first
+ * .. first + count - 1, in the order of Q's tasks). */
+int muster_submit_tasks(muster_client *c, const Muster__SubmitTasksRequest *q,
+                        Muster__Envelope **reply, Muster__Status *status, mu_error *errp);
+
+/* Tasks of a cluster in number order, filtered by Q's state (reply body
+ * `list_tasks_reply`: without results; with the counts by state of all the
+ * cluster's tasks). */
+int muster_list_tasks(muster_client *c, const Muster__ListTasksRequest *q, Muster__Envelope **reply,
+                      Muster__Status *status, mu_error *errp);
+
+/* One task, with its result (reply body `task_reply`). */
+int muster_get_task(muster_client *c, const char *cluster, uint32_t number,
+                    Muster__Envelope **reply, Muster__Status *status, mu_error *errp);
+
+/* Cancel a task that is not final: it is killed if it runs, and the tasks
+ * that wait for it fail (reply body `task_reply`: the task after the
+ * change). A task that is already over is STATUS_CONFLICT. */
+int muster_cancel_task(muster_client *c, const char *cluster, uint32_t number,
+                       Muster__Envelope **reply, Muster__Status *status, mu_error *errp);
+
+/* Up to max_bytes (0: the broker's 64 KiB) of a task's output from byte
+ * OFFSET on (reply body `task_logs_reply`). Its `offset` is above the one
+ * asked when older output is no longer kept; ask next from its `next`;
+ * `final` says that nothing more will come. */
+int muster_task_logs(muster_client *c, const char *cluster, uint32_t number, uint64_t offset,
+                     uint32_t max_bytes, Muster__Envelope **reply, Muster__Status *status,
+                     mu_error *errp);
+
 /* --- events -------------------------------------------------------------------
  *
  * A SUB socket on the broker's event endpoint (StatusReply.event_endpoint).

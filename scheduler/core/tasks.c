@@ -50,6 +50,8 @@ struct taskset {
     uint32_t n_members, cap_members;
     heap ready, timed;
     size_t by_state[TASK_STATES];
+    task_observer_fn observe;
+    void *observe_arg;
 };
 
 static const char *const state_names[] = {"waiting",   "ready",  "running",
@@ -235,9 +237,18 @@ static uint64_t pick_gpus(const member *m, uint16_t n)
 
 static void set_state(taskset *ts, task *t, task_state s)
 {
-    ts->by_state[t->info.state]--;
+    task_state from = t->info.state;
+    ts->by_state[from]--;
     ts->by_state[s]++;
     t->info.state = s;
+    if (ts->observe)
+        ts->observe(ts->observe_arg, (uint32_t)(t - ts->tasks), from, s);
+}
+
+void taskset_observe(taskset *ts, task_observer_fn fn, void *arg)
+{
+    ts->observe = fn;
+    ts->observe_arg = arg;
 }
 
 static void make_ready(taskset *ts, uint32_t id)
@@ -276,9 +287,10 @@ static void fail_dependents(taskset *ts, uint32_t root, uint64_t now)
             task *d = &ts->tasks[c->dependents[i]];
             if (d->info.state != TASK_WAITING)
                 continue;
-            set_state(ts, d, TASK_FAILED);
+            /* Reason and time first: the observer sees the task as it is. */
             d->info.finished_at = now;
             snprintf(d->info.reason, sizeof(d->info.reason), "dependency %u %s", cur, how);
+            set_state(ts, d, TASK_FAILED);
             d->link = stack;
             stack = c->dependents[i];
         }
@@ -287,8 +299,8 @@ static void fail_dependents(taskset *ts, uint32_t root, uint64_t now)
 
 static void fail(taskset *ts, uint32_t id, uint64_t now)
 {
-    set_state(ts, &ts->tasks[id], TASK_FAILED);
     ts->tasks[id].info.finished_at = now;
+    set_state(ts, &ts->tasks[id], TASK_FAILED);
     fail_dependents(ts, id, now);
 }
 
@@ -727,9 +739,9 @@ int taskset_finished(taskset *ts, uint32_t id, uint32_t member_id, uint32_t atte
     release(ts, t);
     t->info.exit_code = exit_code;
     if (exit_code == 0) {
-        set_state(ts, t, TASK_SUCCEEDED);
         t->info.finished_at = now;
         t->info.reason[0] = '\0';
+        set_state(ts, t, TASK_SUCCEEDED);
         for (uint32_t i = 0; i < t->n_dependents; i++) {
             task *d = &ts->tasks[t->dependents[i]];
             if (d->info.state == TASK_WAITING && --d->unfinished == 0)
@@ -878,9 +890,9 @@ int taskset_cancel(taskset *ts, uint32_t id, const char *why, uint64_t now, bool
     case TASK_WAITING:
         break;
     }
-    set_state(ts, t, TASK_CANCELLED);
     t->info.finished_at = now;
     snprintf(t->info.reason, sizeof(t->info.reason), "%s", why && *why ? why : "cancelled");
+    set_state(ts, t, TASK_CANCELLED);
     fail_dependents(ts, id, now);
     return 0;
 }

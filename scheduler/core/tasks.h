@@ -148,6 +148,12 @@ typedef struct taskset taskset;
 taskset *taskset_create(const task_member *members, size_t n, mu_error *errp);
 void taskset_destroy(taskset *ts);
 
+/* Called at every change of a task's state (and a running task requeued
+ * is a change: running -> ready), after the change; the shell saves and
+ * announces from it. fn must not call back into the taskset. NULL: none. */
+typedef void (*task_observer_fn)(void *arg, uint32_t task, task_state from, task_state to);
+void taskset_observe(taskset *ts, task_observer_fn fn, void *arg);
+
 /* The id the next submitted task will get (ids are 0, 1, 2, ... in
  * submission order), so a batch can name its own tasks in `after`. */
 uint32_t taskset_next_id(const taskset *ts);
