@@ -123,6 +123,25 @@ static double spawn_rate(unsigned n)
     return n / (bench_now_s() - t0);
 }
 
+/* CPU seconds (user + system) a process has used so far; -1 unknown. */
+static double proc_cpu_s(pid_t pid)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    /* Fields after the command (which may hold spaces) start past ')'. */
+    const char *p = strrchr(buf, ')');
+    unsigned long ut = 0, st = 0;
+    if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2)
+        return -1;
+    return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
 /* --- the broker ---------------------------------------------------------------------------- */
 
 static int call(muster_client *c, Muster__Envelope *req, Muster__Envelope__BodyCase want,
@@ -316,11 +335,14 @@ int main(int argc, char **argv)
 
     Muster__TaskCounts bulk = MUSTER__TASK_COUNTS__INIT, single = MUSTER__TASK_COUNTS__INIT;
     double bulk_s = 0, single_s = 0, single_ack_s = 0;
+    double broker_cpu = 0;
     if (rc == 0) {
+        double cpu0 = proc_cpu_s(fleet.broker);
         double t0 = bench_now_s();
         if (submit(c, cid, o.tasks) < 0 || wait_done(c, cid, o.tasks, 300, &bulk) < 0)
             rc = 1;
         bulk_s = bench_now_s() - t0;
+        broker_cpu = proc_cpu_s(fleet.broker) - cpu0;
     }
     if (rc == 0 && o.single) {
         double t0 = bench_now_s();
@@ -342,15 +364,18 @@ int main(int argc, char **argv)
     double bulk_rate = bulk_s > 0 ? o.tasks / bulk_s : 0;
     double single_rate = single_s > 0 ? o.single / single_s : 0;
     double ack_rate = single_ack_s > 0 ? o.single / single_ack_s : 0;
+    /* What the broker's own work would allow on one core, processes aside. */
+    double broker_rate = broker_cpu > 0 ? o.tasks / broker_cpu : 0;
     if (o.json) {
         printf("{\"agents\": %u, \"durability\": \"%s\", \"zmq_round_trips_per_s\": %.0f,\n"
                " \"fork_exec_per_s\": %.0f, \"bulk_tasks\": %u, \"bulk_tasks_per_s\": %.0f,\n"
                " \"single_tasks\": %u, \"single_tasks_per_s\": %.0f,"
                " \"single_submits_acked_per_s\": %.0f,\n"
+               " \"broker_cpu_s\": %.3f, \"broker_tasks_per_cpu_s\": %.0f,\n"
                " \"succeeded\": %u, \"failed\": %u, \"ratio_bulk_to_zmq\": %.3f}\n",
                o.agents, o.full_sync ? "full" : "process", zmq_rate, fork_rate, o.tasks, bulk_rate,
-               o.single, single_rate, ack_rate, ok, (o.single ? single.failed : bulk.failed),
-               zmq_rate > 0 ? bulk_rate / zmq_rate : 0);
+               o.single, single_rate, ack_rate, broker_cpu, broker_rate, ok,
+               (o.single ? single.failed : bulk.failed), zmq_rate > 0 ? bulk_rate / zmq_rate : 0);
     } else {
         printf("baselines   raw ZeroMQ round trip (128 B, 127.0.0.1): %.0f/s;"
                " fork/exec of `true`: %.0f/s\n",
@@ -358,6 +383,8 @@ int main(int argc, char **argv)
         printf("bulk        %u tasks in one submission, %u agents: %.0f tasks/s"
                " (%.3fx the round trip rate)\n",
                o.tasks, o.agents, bulk_rate, zmq_rate > 0 ? bulk_rate / zmq_rate : 0);
+        printf("broker      %.2f CPU s for the bulk run: %.0f tasks per broker CPU second\n",
+               broker_cpu, broker_rate);
         if (o.single)
             printf("single      %u submissions of one task: %.0f acknowledged/s,"
                    " %.0f tasks/s completed\n",

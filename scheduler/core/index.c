@@ -147,8 +147,9 @@ static void replace_child(windex *ix, ix_bucket *bk, worker *old, uint32_t neu)
         n->ix_parent = old->ix_parent;
 }
 
-/* Recompute w's subtree minimum price from its own and its children's. */
-static void pull(windex *ix, worker *w)
+/* Recompute w's subtree minimum price from its own and its children's;
+ * whether it changed. */
+static bool pull(windex *ix, worker *w)
 {
     uint32_t m = w->price_uusd;
     worker *l = at(ix, w->ix_left), *r = at(ix, w->ix_right);
@@ -156,14 +157,19 @@ static void pull(windex *ix, worker *w)
         m = l->ix_min_price;
     if (r && r->ix_min_price < m)
         m = r->ix_min_price;
+    bool changed = w->ix_min_price != m;
     w->ix_min_price = m;
+    return changed;
 }
 
-/* Recompute from w up to the root. */
+/* Recompute from w up to the root, after one node was added below w or
+ * spliced out below it: only that path changed, so once a node's minimum
+ * stays what it was, every ancestor's does too. */
 static void pull_up(windex *ix, worker *w)
 {
     for (; w; w = at(ix, w->ix_parent))
-        pull(ix, w);
+        if (!pull(ix, w))
+            return;
 }
 
 /* Rotate w up above its parent. */

@@ -576,18 +576,19 @@ void verifier_worker_changed(verifier *v, const worker *w, uint64_t now)
     vrec *r = rec_of(v, w);
     if (!r)
         return;
-    uint64_t ident = identity_of(w);
-    bool identity_changed = r->ident && r->ident != ident;
-    r->ident = ident;
-    group_join(v, w->slot, 'f', key_hash(w->fingerprint));
-    group_join(v, w->slot, 'a', key_hash(w->address));
     if (!v->cfg.enabled) {
+        /* Nobody is challenged: identities and groups are never used. */
         if (r->state != VERIFY_PASSED) {
             r->state = VERIFY_PASSED;
             set_vstate(v, w, VERIFY_PASSED);
         }
         return;
     }
+    uint64_t ident = identity_of(w);
+    bool identity_changed = r->ident && r->ident != ident;
+    r->ident = ident;
+    group_join(v, w->slot, 'f', key_hash(w->fingerprint));
+    group_join(v, w->slot, 'a', key_hash(w->address));
     set_vstate(v, w, (verify_state)r->state);
     if (r->state == VERIFY_FAILED)
         return; /* failed stays failed, whatever it re-registers as */

@@ -869,6 +869,119 @@ static void test_bad_client_requests(void **state)
     g.tests_passed++;
 }
 
+/* Task requests a client gets wrong, and task reports an agent makes up:
+ * clear errors or nothing, the broker unharmed. */
+static void test_bad_task_messages(void **state)
+{
+    void *c = open_dealer(g.client_ep, NULL, 0);
+    Muster__Envelope env;
+    char *argv[] = {(char *)"true"};
+    Muster__TaskSpec ts = MUSTER__TASK_SPEC__INIT;
+    ts.argv = argv;
+    ts.n_argv = 1;
+    Muster__TaskSpec *tsp[] = {&ts};
+    Muster__SubmitTasksRequest sq = MUSTER__SUBMIT_TASKS_REQUEST__INIT;
+    wire_envelope_init(&env, 0);
+    env.body_case = MUSTER__ENVELOPE__BODY_SUBMIT_TASKS;
+    env.submit_tasks = &sq;
+    sq.cluster_id = (char *)"0000ffff"; /* no such cluster */
+    sq.tasks = tsp;
+    sq.n_tasks = 1;
+    env_free(send_expect(c, &env, MUSTER__STATUS__STATUS_NOT_FOUND));
+    sq.cluster_id = (char *)"ab"; /* too short a prefix */
+    env_free(send_expect(c, &env, MUSTER__STATUS__STATUS_BAD_REQUEST));
+    Muster__GetTaskRequest gq = MUSTER__GET_TASK_REQUEST__INIT;
+    wire_envelope_init(&env, 0);
+    env.body_case = MUSTER__ENVELOPE__BODY_GET_TASK;
+    env.get_task = &gq;
+    gq.cluster_id = (char *)"0000ffff";
+    gq.number = 7;
+    env_free(send_expect(c, &env, MUSTER__STATUS__STATUS_NOT_FOUND));
+    Muster__TaskLogsRequest lq = MUSTER__TASK_LOGS_REQUEST__INIT;
+    wire_envelope_init(&env, 0);
+    env.body_case = MUSTER__ENVELOPE__BODY_TASK_LOGS;
+    env.task_logs = &lq;
+    lq.cluster_id = (char *)"";
+    env_free(send_expect_any_error(c, &env));
+    close_dealer(c);
+
+    /* An agent that reports exits, output and running attempts of tasks
+     * that do not exist: nothing changes, exits are acknowledged (so they
+     * are not sent forever), the broker goes on serving. */
+    void *a = open_dealer(g.agent_ep, NULL, 0);
+    reg_msg m;
+    reg_init(&m, "6f1c0e5a-0000-4000-8000-00000000cccc", "RTX 4090", 1, "DE");
+    env_free(call_ok(a, &m.env, MUSTER__ENVELOPE__BODY_REGISTER_REPLY));
+    Muster__TaskExit te = MUSTER__TASK_EXIT__INIT;
+    te.cluster_id = (char *)"not-a-cluster-id";
+    te.number = 4000000000u;
+    te.attempt = 3;
+    te.exit_code = 0;
+    wire_envelope_init(&env, ++g.next_rid);
+    env.body_case = MUSTER__ENVELOPE__BODY_TASK_EXIT;
+    env.task_exit = &te;
+    send_env(a, &env);
+    Muster__Envelope *ack = NULL;
+    for (int i = 0; i < 20 && !ack; i++) {
+        Muster__Envelope *r = recv_env(a, REPLY_TIMEOUT_MS);
+        assert_non_null(r);
+        if (r->body_case == MUSTER__ENVELOPE__BODY_TASK_EXIT_ACK)
+            ack = r;
+        else
+            env_free(r);
+    }
+    assert_non_null(ack);
+    assert_string_equal(ack->task_exit_ack->cluster_id, "not-a-cluster-id");
+    assert_int_equal(ack->task_exit_ack->number, 4000000000u);
+    env_free(ack);
+    uint8_t junk[1000];
+    memset(junk, 'x', sizeof(junk));
+    Muster__TaskOutput to = MUSTER__TASK_OUTPUT__INIT;
+    to.cluster_id = (char *)"6f1c0e5a-0000-4000-8000-00000000cccc";
+    to.offset = UINT64_MAX - 10;
+    to.data.data = junk;
+    to.data.len = sizeof(junk);
+    to.dropped = UINT64_MAX;
+    wire_envelope_init(&env, ++g.next_rid);
+    env.body_case = MUSTER__ENVELOPE__BODY_TASK_OUTPUT;
+    env.task_output = &to;
+    send_env(a, &env);
+    enum { REFS = 500 };
+    Muster__TaskRef refs[REFS], *refp[REFS];
+    for (int i = 0; i < REFS; i++) {
+        muster__task_ref__init(&refs[i]);
+        refs[i].cluster_id = (char *)(i % 2 ? "" : "zzzz");
+        refs[i].number = (uint32_t)i;
+        refs[i].attempt = (uint32_t)i;
+        refp[i] = &refs[i];
+    }
+    Muster__TaskReport tr = MUSTER__TASK_REPORT__INIT;
+    tr.running = refp;
+    tr.n_running = REFS;
+    wire_envelope_init(&env, ++g.next_rid);
+    env.body_case = MUSTER__ENVELOPE__BODY_TASK_REPORT;
+    env.task_report = &tr;
+    send_env(a, &env);
+    /* Task messages before registering are refused like any other. */
+    void *stranger = open_dealer(g.agent_ep, NULL, 0);
+    wire_envelope_init(&env, 0);
+    env.body_case = MUSTER__ENVELOPE__BODY_TASK_EXIT;
+    env.task_exit = &te;
+    env_free(send_expect(stranger, &env, MUSTER__STATUS__STATUS_UNKNOWN_WORKER));
+    close_dealer(stranger);
+    Muster__Envelope *st = get_status();
+    assert_true(st->broker_status_reply->workers_online >= 1);
+    env_free(st);
+    /* Leave as it came: a goodbye, so later tests see no worker. */
+    Muster__Goodbye gb = MUSTER__GOODBYE__INIT;
+    wire_envelope_init(&env, 0);
+    env.body_case = MUSTER__ENVELOPE__BODY_GOODBYE;
+    env.goodbye = &gb;
+    send_env(a, &env);
+    close_dealer(a);
+    g.tests_passed++;
+}
+
 static void test_long_routing_id(void **state)
 {
     /* libzmq allows routing ids up to 255 bytes; the broker keys peers by at
@@ -1324,6 +1437,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_ambiguous_prefix),
         cmocka_unit_test(test_events_published),
         cmocka_unit_test(test_pow_answers_refused),
+        cmocka_unit_test(test_bad_task_messages),
         cmocka_unit_test(test_sigterm_exits_zero),
     };
     /* The teardown prints musterd's log unless every test passed. */
