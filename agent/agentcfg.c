@@ -106,11 +106,11 @@ static int set_str(char *dst, size_t n, const char *v, const char *what, mu_erro
 int agent_config_parse_json(agent_config *cfg, const char *text, size_t len, const char *where,
                             mu_error *errp)
 {
-    static const char *const keys[] = {"broker", "state_dir", "country", "region", "simulate_gpu",
-                                       "bandwidth", "hostname", "data_dir", "topology", "log_level",
-                                       "reconnect_min_ms", "reconnect_max_ms", "price",
-                                       /* tasks */
-                                       "work_dir", "task_kill_grace_ms", "max_result_bytes", NULL};
+    static const char *const keys[] = {
+        "broker", "state_dir", "country", "region", "simulate_gpu", "bandwidth", "hostname",
+        "data_dir", "topology", "log_level", "reconnect_min_ms", "reconnect_max_ms", "price",
+        /* tasks */
+        "work_dir", "task_kill_grace_ms", "max_result_bytes", "broker_key", "key", NULL};
     agent_config n = *cfg;
     cJSON *root = json_parse(text, len, where, errp);
     if (!root)
@@ -127,6 +127,8 @@ int agent_config_parse_json(agent_config *cfg, const char *text, size_t len, con
         {"data_dir", n.data_dir, sizeof(n.data_dir), true},
         {"topology", n.topology, sizeof(n.topology), false},
         {"work_dir", n.work_dir, sizeof(n.work_dir), true},
+        {"broker_key", n.broker_key, sizeof(n.broker_key), true},
+        {"key", n.key_path, sizeof(n.key_path), true},
     };
     if (json_get_strings(root, strs, sizeof(strs) / sizeof(strs[0]), where, errp) < 0)
         goto out;
@@ -206,6 +208,10 @@ void agent_config_usage(FILE *out)
             "      --log-level LEVEL      debug, info, warn, error, off [info]\n"
             "      --reconnect-min-ms MS  first reconnect delay [1000]\n"
             "      --reconnect-max-ms MS  longest reconnect delay (doubling) [32000]\n"
+            "      --broker-key KEY       the broker's CURVE public key: connect encrypted\n"
+            "                             and authenticated (a broker started with --key)\n"
+            "      --key FILE             this worker's key pair, created at the first\n"
+            "                             start; its id is bound to it [STATE-DIR/key.json]\n"
             "      --work-dir DIR         where tasks run: each attempt in DIR/CLUSTER/N.A/,\n"
             "                             its working directory unless the task names one,\n"
             "                             with output.log holding all of its output\n"
@@ -253,6 +259,8 @@ enum {
     OPT_SIMAFTER,
     OPT_PRICE,
     OPT_WORKDIR,
+    OPT_BROKER_KEY,
+    OPT_KEY,
     OPT_KILLGRACE,
     OPT_MAXRESULT,
 };
@@ -278,6 +286,8 @@ static const struct option long_opts[] = {
     {"reconnect-min-ms", required_argument, NULL, OPT_RMIN},
     {"reconnect-max-ms", required_argument, NULL, OPT_RMAX},
     {"work-dir", required_argument, NULL, OPT_WORKDIR},
+    {"broker-key", required_argument, NULL, OPT_BROKER_KEY},
+    {"key", required_argument, NULL, OPT_KEY},
     {"task-kill-grace-ms", required_argument, NULL, OPT_KILLGRACE},
     {"max-result-bytes", required_argument, NULL, OPT_MAXRESULT},
     {"help", no_argument, NULL, 'h'},
@@ -418,6 +428,12 @@ int agent_config_from_args(agent_config *cfg, int argc, char **argv, agent_actio
             else
                 cfg->reconnect_max_ms = (uint32_t)v;
             break;
+        case OPT_BROKER_KEY:
+            rc = set_str(cfg->broker_key, sizeof(cfg->broker_key), optarg, "--broker-key", errp);
+            break;
+        case OPT_KEY:
+            rc = set_str(cfg->key_path, sizeof(cfg->key_path), optarg, "--key", errp);
+            break;
         case OPT_WORKDIR:
             rc = set_str(cfg->work_dir, sizeof(cfg->work_dir), optarg, "--work-dir", errp);
             break;
@@ -448,6 +464,14 @@ int agent_config_from_args(agent_config *cfg, int argc, char **argv, agent_actio
     if (!cfg->work_dir[0] && (size_t)snprintf(cfg->work_dir, sizeof(cfg->work_dir), "%s/tasks",
                                               cfg->state_dir) >= sizeof(cfg->work_dir))
         return errprintf(errp, "state directory too long for its tasks directory: pass --work-dir");
+    if (cfg->broker_key[0] && !key_valid(cfg->broker_key))
+        return errprintf(errp, "--broker-key: not a public key (40 characters of Z85, as musterd "
+                               "logs it at start and `muster keygen` prints it)");
+    if (cfg->key_path[0] && !cfg->broker_key[0])
+        return errprintf(errp, "--key needs --broker-key (the broker's public key)");
+    if (!cfg->key_path[0] && (size_t)snprintf(cfg->key_path, sizeof(cfg->key_path), "%s/key.json",
+                                              cfg->state_dir) >= sizeof(cfg->key_path))
+        return errprintf(errp, "state directory too long for its key file: pass --key");
     return 0;
 }
 

@@ -28,6 +28,7 @@
 #include <stdio.h>
 
 #include "error.h"
+#include "keys.h"
 #include "ids.h"
 #include "log.h"
 
@@ -65,6 +66,12 @@ typedef struct agent_config {
     char work_dir[AGENT_PATH_MAX];
     uint32_t task_kill_grace_ms;
     uint32_t max_result_bytes;
+    /* CURVE: the broker's public key ("" = plain, a loopback broker) and
+     * this worker's key pair file (<state_dir>/key.json unless given,
+     * created at the first start). curve is filled in by main. */
+    char broker_key[KEY_TEXT_LEN];
+    char key_path[AGENT_PATH_MAX];
+    key_pair curve;
 } agent_config;
 
 typedef enum agent_action { AGENT_RUN, AGENT_HELP, AGENT_VERSION } agent_action;

@@ -150,6 +150,15 @@ static int open_socket(link_state *l, mu_error *errp)
      * and reads the tasks' output. */
     int zero = 0;
     zmq_setsockopt(l->sock, ZMQ_SNDTIMEO, &zero, sizeof(zero));
+    if (l->cfg->broker_key[0] &&
+        (zmq_setsockopt(l->sock, ZMQ_CURVE_SERVERKEY, l->cfg->broker_key, 40) < 0 ||
+         zmq_setsockopt(l->sock, ZMQ_CURVE_PUBLICKEY, l->cfg->curve.public_key, 40) < 0 ||
+         zmq_setsockopt(l->sock, ZMQ_CURVE_SECRETKEY, l->cfg->curve.secret_key, 40) < 0)) {
+        errprintf(errp, "CURVE: %s", zmq_strerror(errno));
+        zs_close(l->sock);
+        l->sock = NULL;
+        return -1;
+    }
     if (zs_connect(l->sock, l->cfg->broker, errp) < 0) {
         zs_close(l->sock);
         l->sock = NULL;
@@ -685,7 +694,8 @@ static int handle(link_state *l, const zs_msg *msg, mu_error *errp)
             l->registered = false;
             send_register(l);
         } else if (!l->registered && (env->status == MUSTER__STATUS__STATUS_BAD_REQUEST ||
-                                      env->status == MUSTER__STATUS__STATUS_VERSION_MISMATCH)) {
+                                      env->status == MUSTER__STATUS__STATUS_VERSION_MISMATCH ||
+                                      env->status == MUSTER__STATUS__STATUS_PERMISSION_DENIED)) {
             /* No retry can fix these: say why and stop. */
             rc = errprintf(errp, "broker refused the registration: %s", env->reason);
         } else {

@@ -131,6 +131,16 @@ int main(int argc, char **argv)
         rc = 1;
         goto out;
     }
+    if (cfg.broker_key[0]) {
+        bool key_created;
+        if (key_pair_load_or_create(cfg.key_path, &cfg.curve, &key_created, &err) < 0) {
+            fprintf(stderr, "muster-agent: %s\n", err.text);
+            rc = 1;
+            goto out;
+        }
+        log_info(key_created ? "agent.new_key" : "agent.key", "public_key=%s file=%s",
+                 cfg.curve.public_key, cfg.key_path);
+    }
     char idtext[ID_TEXT_LEN];
     id_format(&id, idtext);
     log_info(created ? "agent.new_worker" : "agent.worker", "id=%s state_dir=%s", idtext,

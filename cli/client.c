@@ -8,17 +8,33 @@
 
 #include "alloc.h"
 #include "clock.h"
+#include "keys.h"
 #include "wire.h"
 #include "zsock.h"
 
 struct muster_client {
     void *zctx;
     void *sock;
+    void *mon; /* CURVE only: handshake failures of sock, so a refused key is said at once */
     int timeout_ms;
     uint64_t next_request_id;
 };
 
-muster_client *muster_client_create(const char *endpoint, int timeout_ms, mu_error *errp)
+/* CURVE options on a socket about to connect. */
+static int set_curve(void *sock, const muster_curve *curve, mu_error *errp)
+{
+    if (!key_valid(curve->server_key) || !key_valid(curve->public_key) ||
+        !key_valid(curve->secret_key))
+        return errprintf(errp, "CURVE: a key is not 40 characters of Z85");
+    if (zmq_setsockopt(sock, ZMQ_CURVE_SERVERKEY, curve->server_key, 40) < 0 ||
+        zmq_setsockopt(sock, ZMQ_CURVE_PUBLICKEY, curve->public_key, 40) < 0 ||
+        zmq_setsockopt(sock, ZMQ_CURVE_SECRETKEY, curve->secret_key, 40) < 0)
+        return errprintf(errp, "CURVE: %s", zmq_strerror(errno));
+    return 0;
+}
+
+muster_client *muster_client_create_curve(const char *endpoint, int timeout_ms,
+                                          const muster_curve *curve, mu_error *errp)
 {
     muster_client *c = mu_calloc(1, sizeof(*c));
     if (!c)
@@ -31,8 +47,23 @@ muster_client *muster_client_create(const char *endpoint, int timeout_ms, mu_err
         errprintf(errp, "zmq_ctx_new: %s", zmq_strerror(errno));
         goto error;
     }
-    if (!(c->sock = zs_socket(c->zctx, ZMQ_DEALER, 256 << 20, errp)) ||
-        zs_connect(c->sock, endpoint, errp) < 0)
+    if (!(c->sock = zs_socket(c->zctx, ZMQ_DEALER, 256 << 20, errp)))
+        goto error;
+    if (curve) {
+        char ep[64];
+        snprintf(ep, sizeof(ep), "inproc://muster-client-%p", (void *)c);
+        if (set_curve(c->sock, curve, errp) < 0)
+            goto error;
+        if (zmq_socket_monitor(c->sock, ep,
+                               ZMQ_EVENT_HANDSHAKE_FAILED_AUTH |
+                                   ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
+                                   ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL) < 0 ||
+            !(c->mon = zmq_socket(c->zctx, ZMQ_PAIR)) || zmq_connect(c->mon, ep) < 0) {
+            errprintf(errp, "socket monitor: %s", zmq_strerror(errno));
+            goto error;
+        }
+    }
+    if (zs_connect(c->sock, endpoint, errp) < 0)
         goto error;
     return c;
 error:
@@ -40,10 +71,53 @@ error:
     return NULL;
 }
 
+muster_client *muster_client_create(const char *endpoint, int timeout_ms, mu_error *errp)
+{
+    return muster_client_create_curve(endpoint, timeout_ms, NULL, errp);
+}
+
+/* A handshake failure the monitor reported: -1 with the reason, else 0. */
+static int handshake_failed(muster_client *c, mu_error *errp)
+{
+    for (;;) {
+        zmq_msg_t ev;
+        zmq_msg_init(&ev);
+        if (zmq_msg_recv(&ev, c->mon, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close(&ev);
+            return 0;
+        }
+        uint16_t event = 0;
+        if (zmq_msg_size(&ev) >= 2)
+            memcpy(&event, zmq_msg_data(&ev), 2);
+        int more = zmq_msg_more(&ev);
+        zmq_msg_close(&ev);
+        while (more) { /* the endpoint frame */
+            zmq_msg_t f;
+            zmq_msg_init(&f);
+            more = zmq_msg_recv(&f, c->mon, 0) >= 0 && zmq_msg_more(&f);
+            zmq_msg_close(&f);
+        }
+        if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) {
+            errno = EACCES;
+            return errprintf(errp, "the broker refused this client's key: no account has it "
+                                   "(ask the broker's operator to add your public key)");
+        }
+        if (event) {
+            errno = EACCES;
+            return errprintf(errp, "the encrypted handshake with the broker failed: is the "
+                                   "broker key its public key, and is it started with --key?");
+        }
+    }
+}
+
 void muster_client_destroy(muster_client *c)
 {
     if (!c)
         return;
+    if (c->mon) {
+        zmq_socket_monitor(c->sock, NULL, 0);
+        zs_close(c->mon);
+    }
     zs_close(c->sock);
     if (c->zctx)
         zmq_ctx_term(c->zctx);
@@ -67,8 +141,8 @@ int muster_client_call(muster_client *c, Muster__Envelope *req, Muster__Envelope
             return errprintf(errp, "no reply from the broker within %d ms: is musterd running?",
                              c->timeout_ms);
         }
-        zmq_pollitem_t it = {c->sock, 0, ZMQ_POLLIN, 0};
-        if (zmq_poll(&it, 1, (long)(deadline - now)) < 0) {
+        zmq_pollitem_t it[2] = {{c->sock, 0, ZMQ_POLLIN, 0}, {c->mon, 0, ZMQ_POLLIN, 0}};
+        if (zmq_poll(it, c->mon ? 2 : 1, (long)(deadline - now)) < 0) {
             if (errno == EINTR)
                 continue;
             int e = errno;
@@ -76,7 +150,9 @@ int muster_client_call(muster_client *c, Muster__Envelope *req, Muster__Envelope
             errno = e;
             return -1;
         }
-        if (!(it.revents & ZMQ_POLLIN))
+        if (c->mon && (it[1].revents & ZMQ_POLLIN) && handshake_failed(c, errp) < 0)
+            return -1;
+        if (!(it[0].revents & ZMQ_POLLIN))
             continue;
         zs_msg msg;
         if (zs_recv(c->sock, false, true, &msg) < 0)
@@ -103,19 +179,43 @@ int muster_client_call(muster_client *c, Muster__Envelope *req, Muster__Envelope
     }
 }
 
-/* Call and check that the reply is OK with the expected body. A
+/* Put request BODY in *req. Its body case is found from BODY's type: every
+ * request type is the type of one member of the envelope's oneof, and those
+ * members share one pointer (a union), at the offset the descriptor gives.
+ * So each call below needs only to fill its request. -1 when BODY is not a
+ * message the envelope carries. */
+static int envelope_for(Muster__Envelope *req, const ProtobufCMessage *body)
+{
+    const ProtobufCMessageDescriptor *d = &muster__envelope__descriptor;
+    for (unsigned i = 0; i < d->n_fields; i++) {
+        const ProtobufCFieldDescriptor *f = &d->fields[i];
+        if (!(f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) || f->descriptor != body->descriptor)
+            continue;
+        wire_envelope_init(req, 0);
+        req->body_case = (Muster__Envelope__BodyCase)f->id;
+        memcpy((char *)req + f->offset, &body, sizeof(body));
+        return 0;
+    }
+    return -1;
+}
+
+/* Send request BODY and check that the reply is OK with the body WANT. A
  * STATUS_NOT_MET reply with its `not_met` body goes to *not_met when that is
  * not NULL (else it is freed); *not_met is NULL otherwise. */
-static int call_expect_nm(muster_client *c, Muster__Envelope *req, Muster__Envelope__BodyCase want,
-                          Muster__Envelope **reply, Muster__Envelope **not_met,
-                          Muster__Status *status, mu_error *errp)
+static int call_expect_nm(muster_client *c, const ProtobufCMessage *body,
+                          Muster__Envelope__BodyCase want, Muster__Envelope **reply,
+                          Muster__Envelope **not_met, Muster__Status *status, mu_error *errp)
 {
-    Muster__Envelope *env;
+    Muster__Envelope req, *env;
     if (status)
         *status = MUSTER__STATUS__STATUS_OK;
     if (not_met)
         *not_met = NULL;
-    if (muster_client_call(c, req, &env, errp) < 0)
+    if (envelope_for(&req, body) < 0) {
+        errno = EINVAL;
+        return errprintf(errp, "%s is not a request the broker takes", body->descriptor->name);
+    }
+    if (muster_client_call(c, &req, &env, errp) < 0)
         return -1;
     if (env->status != MUSTER__STATUS__STATUS_OK) {
         if (status)
@@ -142,20 +242,17 @@ static int call_expect_nm(muster_client *c, Muster__Envelope *req, Muster__Envel
     return 0;
 }
 
-static int call_expect(muster_client *c, Muster__Envelope *req, Muster__Envelope__BodyCase want,
-                       Muster__Envelope **reply, Muster__Status *status, mu_error *errp)
+static int call_expect(muster_client *c, const ProtobufCMessage *body,
+                       Muster__Envelope__BodyCase want, Muster__Envelope **reply,
+                       Muster__Status *status, mu_error *errp)
 {
-    return call_expect_nm(c, req, want, reply, NULL, status, errp);
+    return call_expect_nm(c, body, want, reply, NULL, status, errp);
 }
 
 int muster_list_workers(muster_client *c, const Muster__ListWorkersRequest *q,
                         Muster__Envelope **reply, Muster__Status *status, mu_error *errp)
 {
-    Muster__Envelope req;
-    wire_envelope_init(&req, 0);
-    req.body_case = MUSTER__ENVELOPE__BODY_LIST_WORKERS;
-    req.list_workers = (Muster__ListWorkersRequest *)q;
-    return call_expect(c, &req, MUSTER__ENVELOPE__BODY_LIST_WORKERS_REPLY, reply, status, errp);
+    return call_expect(c, &q->base, MUSTER__ENVELOPE__BODY_LIST_WORKERS_REPLY, reply, status, errp);
 }
 
 int muster_get_worker(muster_client *c, const char *id, Muster__Envelope **reply,
@@ -163,22 +260,14 @@ int muster_get_worker(muster_client *c, const char *id, Muster__Envelope **reply
 {
     Muster__GetWorkerRequest q = MUSTER__GET_WORKER_REQUEST__INIT;
     q.id = (char *)id;
-    Muster__Envelope req;
-    wire_envelope_init(&req, 0);
-    req.body_case = MUSTER__ENVELOPE__BODY_GET_WORKER;
-    req.get_worker = &q;
-    return call_expect(c, &req, MUSTER__ENVELOPE__BODY_GET_WORKER_REPLY, reply, status, errp);
+    return call_expect(c, &q.base, MUSTER__ENVELOPE__BODY_GET_WORKER_REPLY, reply, status, errp);
 }
 
 int muster_broker_status(muster_client *c, Muster__Envelope **reply, Muster__Status *status,
                          mu_error *errp)
 {
     Muster__StatusRequest q = MUSTER__STATUS_REQUEST__INIT;
-    Muster__Envelope req;
-    wire_envelope_init(&req, 0);
-    req.body_case = MUSTER__ENVELOPE__BODY_BROKER_STATUS;
-    req.broker_status = &q;
-    return call_expect(c, &req, MUSTER__ENVELOPE__BODY_BROKER_STATUS_REPLY, reply, status, errp);
+    return call_expect(c, &q.base, MUSTER__ENVELOPE__BODY_BROKER_STATUS_REPLY, reply, status, errp);
 }
 
 int muster_quote(muster_client *c, const Muster__ClusterSpec *spec, Muster__Envelope **reply,
@@ -186,11 +275,7 @@ int muster_quote(muster_client *c, const Muster__ClusterSpec *spec, Muster__Enve
 {
     Muster__QuoteRequest q = MUSTER__QUOTE_REQUEST__INIT;
     q.spec = (Muster__ClusterSpec *)spec;
-    Muster__Envelope req;
-    wire_envelope_init(&req, 0);
-    req.body_case = MUSTER__ENVELOPE__BODY_QUOTE;
-    req.quote = &q;
-    return call_expect_nm(c, &req, MUSTER__ENVELOPE__BODY_QUOTE_REPLY, reply, not_met, status,
+    return call_expect_nm(c, &q.base, MUSTER__ENVELOPE__BODY_QUOTE_REPLY, reply, not_met, status,
                           errp);
 }
 
@@ -201,11 +286,7 @@ int muster_create_cluster(muster_client *c, const Muster__ClusterSpec *spec, con
     Muster__CreateClusterRequest q = MUSTER__CREATE_CLUSTER_REQUEST__INIT;
     q.spec = (Muster__ClusterSpec *)spec;
     q.owner = (char *)(owner ? owner : "");
-    Muster__Envelope req;
-    wire_envelope_init(&req, 0);
-    req.body_case = MUSTER__ENVELOPE__BODY_CREATE_CLUSTER;
-    req.create_cluster = &q;
-    return call_expect_nm(c, &req, MUSTER__ENVELOPE__BODY_CLUSTER_REPLY, reply, not_met, status,
+    return call_expect_nm(c, &q.base, MUSTER__ENVELOPE__BODY_CLUSTER_REPLY, reply, not_met, status,
                           errp);
 }
 
@@ -214,21 +295,14 @@ int muster_get_cluster(muster_client *c, const char *id, Muster__Envelope **repl
 {
     Muster__GetClusterRequest q = MUSTER__GET_CLUSTER_REQUEST__INIT;
     q.id = (char *)id;
-    Muster__Envelope req;
-    wire_envelope_init(&req, 0);
-    req.body_case = MUSTER__ENVELOPE__BODY_GET_CLUSTER;
-    req.get_cluster = &q;
-    return call_expect(c, &req, MUSTER__ENVELOPE__BODY_CLUSTER_REPLY, reply, status, errp);
+    return call_expect(c, &q.base, MUSTER__ENVELOPE__BODY_CLUSTER_REPLY, reply, status, errp);
 }
 
 int muster_list_clusters(muster_client *c, const Muster__ListClustersRequest *q,
                          Muster__Envelope **reply, Muster__Status *status, mu_error *errp)
 {
-    Muster__Envelope req;
-    wire_envelope_init(&req, 0);
-    req.body_case = MUSTER__ENVELOPE__BODY_LIST_CLUSTERS;
-    req.list_clusters = (Muster__ListClustersRequest *)q;
-    return call_expect(c, &req, MUSTER__ENVELOPE__BODY_LIST_CLUSTERS_REPLY, reply, status, errp);
+    return call_expect(c, &q->base, MUSTER__ENVELOPE__BODY_LIST_CLUSTERS_REPLY, reply, status,
+                       errp);
 }
 
 int muster_extend_cluster(muster_client *c, const char *id, uint32_t hours,
@@ -237,11 +311,7 @@ int muster_extend_cluster(muster_client *c, const char *id, uint32_t hours,
     Muster__ExtendClusterRequest q = MUSTER__EXTEND_CLUSTER_REQUEST__INIT;
     q.id = (char *)id;
     q.hours = hours;
-    Muster__Envelope req;
-    wire_envelope_init(&req, 0);
-    req.body_case = MUSTER__ENVELOPE__BODY_EXTEND_CLUSTER;
-    req.extend_cluster = &q;
-    return call_expect(c, &req, MUSTER__ENVELOPE__BODY_CLUSTER_REPLY, reply, status, errp);
+    return call_expect(c, &q.base, MUSTER__ENVELOPE__BODY_CLUSTER_REPLY, reply, status, errp);
 }
 
 int muster_release_cluster(muster_client *c, const char *id, const char *reason,
@@ -250,11 +320,7 @@ int muster_release_cluster(muster_client *c, const char *id, const char *reason,
     Muster__ReleaseClusterRequest q = MUSTER__RELEASE_CLUSTER_REQUEST__INIT;
     q.id = (char *)id;
     q.reason = (char *)(reason ? reason : "");
-    Muster__Envelope req;
-    wire_envelope_init(&req, 0);
-    req.body_case = MUSTER__ENVELOPE__BODY_RELEASE_CLUSTER;
-    req.release_cluster = &q;
-    return call_expect(c, &req, MUSTER__ENVELOPE__BODY_CLUSTER_REPLY, reply, status, errp);
+    return call_expect(c, &q.base, MUSTER__ENVELOPE__BODY_CLUSTER_REPLY, reply, status, errp);
 }
 
 int muster_shrink_cluster(muster_client *c, const char *id, Muster__Envelope **reply,
@@ -262,21 +328,13 @@ int muster_shrink_cluster(muster_client *c, const char *id, Muster__Envelope **r
 {
     Muster__ShrinkClusterRequest q = MUSTER__SHRINK_CLUSTER_REQUEST__INIT;
     q.id = (char *)id;
-    Muster__Envelope req;
-    wire_envelope_init(&req, 0);
-    req.body_case = MUSTER__ENVELOPE__BODY_SHRINK_CLUSTER;
-    req.shrink_cluster = &q;
-    return call_expect(c, &req, MUSTER__ENVELOPE__BODY_CLUSTER_REPLY, reply, status, errp);
+    return call_expect(c, &q.base, MUSTER__ENVELOPE__BODY_CLUSTER_REPLY, reply, status, errp);
 }
 
 int muster_search(muster_client *c, const Muster__SearchRequest *q, Muster__Envelope **reply,
                   Muster__Status *status, mu_error *errp)
 {
-    Muster__Envelope req;
-    wire_envelope_init(&req, 0);
-    req.body_case = MUSTER__ENVELOPE__BODY_SEARCH;
-    req.search = (Muster__SearchRequest *)q;
-    return call_expect(c, &req, MUSTER__ENVELOPE__BODY_SEARCH_REPLY, reply, status, errp);
+    return call_expect(c, &q->base, MUSTER__ENVELOPE__BODY_SEARCH_REPLY, reply, status, errp);
 }
 
 /* --- tasks ---------------------------------------------------------------------- */
@@ -284,21 +342,13 @@ int muster_search(muster_client *c, const Muster__SearchRequest *q, Muster__Enve
 int muster_submit_tasks(muster_client *c, const Muster__SubmitTasksRequest *q,
                         Muster__Envelope **reply, Muster__Status *status, mu_error *errp)
 {
-    Muster__Envelope req;
-    wire_envelope_init(&req, 0);
-    req.body_case = MUSTER__ENVELOPE__BODY_SUBMIT_TASKS;
-    req.submit_tasks = (Muster__SubmitTasksRequest *)q;
-    return call_expect(c, &req, MUSTER__ENVELOPE__BODY_SUBMIT_TASKS_REPLY, reply, status, errp);
+    return call_expect(c, &q->base, MUSTER__ENVELOPE__BODY_SUBMIT_TASKS_REPLY, reply, status, errp);
 }
 
 int muster_list_tasks(muster_client *c, const Muster__ListTasksRequest *q, Muster__Envelope **reply,
                       Muster__Status *status, mu_error *errp)
 {
-    Muster__Envelope req;
-    wire_envelope_init(&req, 0);
-    req.body_case = MUSTER__ENVELOPE__BODY_LIST_TASKS;
-    req.list_tasks = (Muster__ListTasksRequest *)q;
-    return call_expect(c, &req, MUSTER__ENVELOPE__BODY_LIST_TASKS_REPLY, reply, status, errp);
+    return call_expect(c, &q->base, MUSTER__ENVELOPE__BODY_LIST_TASKS_REPLY, reply, status, errp);
 }
 
 int muster_get_task(muster_client *c, const char *cluster, uint32_t number,
@@ -307,11 +357,7 @@ int muster_get_task(muster_client *c, const char *cluster, uint32_t number,
     Muster__GetTaskRequest q = MUSTER__GET_TASK_REQUEST__INIT;
     q.cluster_id = (char *)cluster;
     q.number = number;
-    Muster__Envelope req;
-    wire_envelope_init(&req, 0);
-    req.body_case = MUSTER__ENVELOPE__BODY_GET_TASK;
-    req.get_task = &q;
-    return call_expect(c, &req, MUSTER__ENVELOPE__BODY_TASK_REPLY, reply, status, errp);
+    return call_expect(c, &q.base, MUSTER__ENVELOPE__BODY_TASK_REPLY, reply, status, errp);
 }
 
 int muster_cancel_task(muster_client *c, const char *cluster, uint32_t number,
@@ -320,11 +366,7 @@ int muster_cancel_task(muster_client *c, const char *cluster, uint32_t number,
     Muster__CancelTaskRequest q = MUSTER__CANCEL_TASK_REQUEST__INIT;
     q.cluster_id = (char *)cluster;
     q.number = number;
-    Muster__Envelope req;
-    wire_envelope_init(&req, 0);
-    req.body_case = MUSTER__ENVELOPE__BODY_CANCEL_TASK;
-    req.cancel_task = &q;
-    return call_expect(c, &req, MUSTER__ENVELOPE__BODY_TASK_REPLY, reply, status, errp);
+    return call_expect(c, &q.base, MUSTER__ENVELOPE__BODY_TASK_REPLY, reply, status, errp);
 }
 
 int muster_task_logs(muster_client *c, const char *cluster, uint32_t number, uint64_t offset,
@@ -336,11 +378,7 @@ int muster_task_logs(muster_client *c, const char *cluster, uint32_t number, uin
     q.number = number;
     q.offset = offset;
     q.max_bytes = max_bytes;
-    Muster__Envelope req;
-    wire_envelope_init(&req, 0);
-    req.body_case = MUSTER__ENVELOPE__BODY_TASK_LOGS;
-    req.task_logs = &q;
-    return call_expect(c, &req, MUSTER__ENVELOPE__BODY_TASK_LOGS_REPLY, reply, status, errp);
+    return call_expect(c, &q.base, MUSTER__ENVELOPE__BODY_TASK_LOGS_REPLY, reply, status, errp);
 }
 
 /* --- events --------------------------------------------------------------------- */
@@ -355,6 +393,12 @@ struct muster_events {
 
 muster_events *muster_events_open(const char *endpoint, const char *topic_prefix, mu_error *errp)
 {
+    return muster_events_open_curve(endpoint, topic_prefix, NULL, errp);
+}
+
+muster_events *muster_events_open_curve(const char *endpoint, const char *topic_prefix,
+                                        const muster_curve *curve, mu_error *errp)
+{
     muster_events *ev = mu_calloc(1, sizeof(*ev));
     if (!ev)
         return errprintf(errp, "out of memory"), NULL;
@@ -365,6 +409,8 @@ muster_events *muster_events_open(const char *endpoint, const char *topic_prefix
         goto error;
     }
     if (!(ev->sock = zs_socket(ev->zctx, ZMQ_SUB, 4 * (int64_t)EVENT_MAX_BYTES, errp)))
+        goto error;
+    if (curve && set_curve(ev->sock, curve, errp) < 0)
         goto error;
     if (zmq_setsockopt(ev->sock, ZMQ_SUBSCRIBE, topic_prefix, strlen(topic_prefix)) < 0) {
         errprintf(errp, "subscribe to \"%s\": %s", topic_prefix, zmq_strerror(errno));

@@ -3,6 +3,7 @@
 
 #include <cjson/cJSON.h>
 #include <inttypes.h>
+#include <stdbool.h>
 #include <string.h>
 #include <time.h>
 
@@ -196,19 +197,62 @@ void format_status(FILE *out, const Muster__StatusReply *s)
             s->heartbeat_interval_ms, s->liveness);
     fprintf(out, "endpoints: agents %s, clients %s, events %s\n", s->agent_endpoint,
             s->client_endpoint, s->event_endpoint);
+    if (s->account && *s->account)
+        fprintf(out, "account:   %s (%s)\n", s->account, s->role);
+    const Muster__WebhookStatus *w = s->webhook;
+    if (w) {
+        fprintf(out,
+                "webhook:   %s: %llu posted, %llu delivered, %llu queued, %llu failed, "
+                "%llu dropped, %llu retries\n",
+                w->url, (unsigned long long)w->posted, (unsigned long long)w->delivered,
+                (unsigned long long)w->queued, (unsigned long long)w->failed,
+                (unsigned long long)w->dropped, (unsigned long long)w->retries);
+        if (w->last_error && *w->last_error)
+            fprintf(out, "           last error: %s%s\n", w->last_error,
+                    w->last_status ? "" : " (no answer)");
+    }
 }
 
-static int print_json(FILE *out, cJSON *root)
+/* Print ROOT (taken; NULL when it could not be built) as a pretty-printed
+ * document, or as one compact line (JSON Lines) when LINE. */
+static int print_json_as(FILE *out, cJSON *root, bool line)
 {
     if (!root)
         return -1;
-    char *text = cJSON_Print(root);
+    char *text = line ? cJSON_PrintUnformatted(root) : cJSON_Print(root);
     cJSON_Delete(root);
     if (!text)
         return -1;
     fprintf(out, "%s\n", text);
     cJSON_free(text);
     return 0;
+}
+
+static int print_json(FILE *out, cJSON *root)
+{
+    return print_json_as(out, root, false);
+}
+
+/* {KEY: [ITEM(LIST, 0), ..., ITEM(LIST, n - 1)]}: a list reply, to which the
+ * caller adds the reply's other fields. NULL when out of memory. */
+static cJSON *list_json(const char *key, const void *list, size_t n,
+                        cJSON *(*item)(const void *list, size_t i))
+{
+    cJSON *root = cJSON_CreateObject();
+    cJSON *arr = root ? cJSON_AddArrayToObject(root, key) : NULL;
+    if (!arr) {
+        cJSON_Delete(root);
+        return NULL;
+    }
+    for (size_t i = 0; i < n; i++) {
+        cJSON *x = item(list, i);
+        if (!x) {
+            cJSON_Delete(root);
+            return NULL;
+        }
+        cJSON_AddItemToArray(arr, x);
+    }
+    return root;
 }
 
 static cJSON *worker_json(const Muster__WorkerInfo *w)
@@ -275,24 +319,16 @@ static cJSON *worker_json(const Muster__WorkerInfo *w)
     return o;
 }
 
+static cJSON *worker_at(const void *r, size_t i)
+{
+    return worker_json(((const Muster__ListWorkersReply *)r)->workers[i]);
+}
+
 int format_workers_json(FILE *out, const Muster__ListWorkersReply *r)
 {
-    cJSON *root = cJSON_CreateObject();
-    cJSON *arr = root ? cJSON_AddArrayToObject(root, "workers") : NULL;
-    if (arr)
+    cJSON *root = list_json("workers", r, r->n_workers, worker_at);
+    if (root)
         cJSON_AddNumberToObject(root, "total", r->total);
-    if (!arr) {
-        cJSON_Delete(root);
-        return -1;
-    }
-    for (size_t i = 0; i < r->n_workers; i++) {
-        cJSON *w = worker_json(r->workers[i]);
-        if (!w) {
-            cJSON_Delete(root);
-            return -1;
-        }
-        cJSON_AddItemToArray(arr, w);
-    }
     return print_json(out, root);
 }
 
@@ -322,6 +358,25 @@ int format_status_json(FILE *out, const Muster__StatusReply *s)
     cJSON_AddStringToObject(o, "agent_endpoint", s->agent_endpoint);
     cJSON_AddStringToObject(o, "client_endpoint", s->client_endpoint);
     cJSON_AddStringToObject(o, "event_endpoint", s->event_endpoint);
+    cJSON_AddStringToObject(o, "account", s->account ? s->account : "");
+    cJSON_AddStringToObject(o, "role", s->role ? s->role : "");
+    const Muster__WebhookStatus *w = s->webhook;
+    if (w) {
+        cJSON *h = cJSON_AddObjectToObject(o, "webhook");
+        if (h) {
+            cJSON_AddStringToObject(h, "url", w->url);
+            cJSON_AddNumberToObject(h, "posted", (double)w->posted);
+            cJSON_AddNumberToObject(h, "delivered", (double)w->delivered);
+            cJSON_AddNumberToObject(h, "failed", (double)w->failed);
+            cJSON_AddNumberToObject(h, "dropped", (double)w->dropped);
+            cJSON_AddNumberToObject(h, "retries", (double)w->retries);
+            cJSON_AddNumberToObject(h, "queued", (double)w->queued);
+            cJSON_AddNumberToObject(h, "last_status", w->last_status);
+            cJSON_AddStringToObject(h, "last_error", w->last_error);
+            cJSON_AddNumberToObject(h, "last_error_ms", (double)w->last_error_ms);
+            cJSON_AddNumberToObject(h, "last_success_ms", (double)w->last_success_ms);
+        }
+    }
     return print_json(out, o);
 }
 
@@ -746,54 +801,43 @@ int format_cluster_json(FILE *out, const Muster__ClusterInfo *c)
     return print_json(out, cluster_json(c));
 }
 
+static cJSON *cluster_at(const void *r, size_t i)
+{
+    return cluster_json(((const Muster__ListClustersReply *)r)->clusters[i]);
+}
+
 int format_clusters_json(FILE *out, const Muster__ListClustersReply *r)
 {
-    cJSON *root = cJSON_CreateObject();
-    cJSON *arr = root ? cJSON_AddArrayToObject(root, "clusters") : NULL;
-    if (!arr) {
-        cJSON_Delete(root);
-        return -1;
-    }
-    cJSON_AddNumberToObject(root, "total", r->total);
-    for (size_t i = 0; i < r->n_clusters; i++) {
-        cJSON *c = cluster_json(r->clusters[i]);
-        if (!c) {
-            cJSON_Delete(root);
-            return -1;
-        }
-        cJSON_AddItemToArray(arr, c);
-    }
+    cJSON *root = list_json("clusters", r, r->n_clusters, cluster_at);
+    if (root)
+        cJSON_AddNumberToObject(root, "total", r->total);
     return print_json(out, root);
+}
+
+static cJSON *search_row_at(const void *r, size_t i)
+{
+    const Muster__SearchRow *w = ((const Muster__SearchReply *)r)->rows[i];
+    cJSON *x = cJSON_CreateObject();
+    if (!x)
+        return NULL;
+    cJSON_AddStringToObject(x, "gpu_model", w->gpu_model);
+    cJSON_AddStringToObject(x, "region", w->region);
+    cJSON_AddStringToObject(x, "tier", w->tier);
+    cJSON_AddNumberToObject(x, "workers", w->workers);
+    cJSON_AddNumberToObject(x, "gpus", w->gpus);
+    cJSON_AddNumberToObject(x, "min_price_micro_usd", (double)w->min_price_micro_usd);
+    cJSON_AddNumberToObject(x, "max_price_micro_usd", (double)w->max_price_micro_usd);
+    cJSON_AddNumberToObject(x, "best_uptime", w->best_uptime);
+    cJSON_AddNumberToObject(x, "mean_uptime", w->mean_uptime);
+    cJSON_AddStringToObject(x, "gpus_per_worker", w->gpus_per_worker);
+    return x;
 }
 
 int format_search_json(FILE *out, const Muster__SearchReply *r)
 {
-    cJSON *root = cJSON_CreateObject();
-    cJSON *arr = root ? cJSON_AddArrayToObject(root, "rows") : NULL;
-    if (!arr) {
-        cJSON_Delete(root);
-        return -1;
-    }
-    cJSON_AddNumberToObject(root, "total_workers", r->total_workers);
-    for (size_t i = 0; i < r->n_rows; i++) {
-        const Muster__SearchRow *w = r->rows[i];
-        cJSON *x = cJSON_CreateObject();
-        if (!x) {
-            cJSON_Delete(root);
-            return -1;
-        }
-        cJSON_AddStringToObject(x, "gpu_model", w->gpu_model);
-        cJSON_AddStringToObject(x, "region", w->region);
-        cJSON_AddStringToObject(x, "tier", w->tier);
-        cJSON_AddNumberToObject(x, "workers", w->workers);
-        cJSON_AddNumberToObject(x, "gpus", w->gpus);
-        cJSON_AddNumberToObject(x, "min_price_micro_usd", (double)w->min_price_micro_usd);
-        cJSON_AddNumberToObject(x, "max_price_micro_usd", (double)w->max_price_micro_usd);
-        cJSON_AddNumberToObject(x, "best_uptime", w->best_uptime);
-        cJSON_AddNumberToObject(x, "mean_uptime", w->mean_uptime);
-        cJSON_AddStringToObject(x, "gpus_per_worker", w->gpus_per_worker);
-        cJSON_AddItemToArray(arr, x);
-    }
+    cJSON *root = list_json("rows", r, r->n_rows, search_row_at);
+    if (root)
+        cJSON_AddNumberToObject(root, "total_workers", r->total_workers);
     return print_json(out, root);
 }
 
@@ -835,13 +879,7 @@ int format_event_json(FILE *out, const Muster__Event *e)
     cJSON_AddStringToObject(o, "detail", e->detail);
     cJSON_AddStringToObject(o, "cluster_id", e->cluster_id);
     cJSON_AddStringToObject(o, "cluster_state", e->cluster_state);
-    char *text = cJSON_PrintUnformatted(o);
-    cJSON_Delete(o);
-    if (!text)
-        return -1;
-    fprintf(out, "%s\n", text);
-    cJSON_free(text);
-    return 0;
+    return print_json_as(out, o, true);
 }
 
 /* --- tasks ---------------------------------------------------------------------- */
@@ -1220,24 +1258,18 @@ int format_task_json(FILE *out, const Muster__TaskInfo *t)
     return print_json(out, task_json(t));
 }
 
+static cJSON *task_at(const void *r, size_t i)
+{
+    return task_json(((const Muster__ListTasksReply *)r)->tasks[i]);
+}
+
 int format_tasks_json(FILE *out, const Muster__ListTasksReply *r)
 {
-    cJSON *root = cJSON_CreateObject();
-    cJSON *arr = root ? cJSON_AddArrayToObject(root, "tasks") : NULL;
-    if (!arr) {
-        cJSON_Delete(root);
-        return -1;
+    cJSON *root = list_json("tasks", r, r->n_tasks, task_at);
+    if (root) {
+        cJSON_AddNumberToObject(root, "total", r->total);
+        cJSON_AddItemToObject(root, "counts", task_counts_json(r->counts));
     }
-    for (size_t i = 0; i < r->n_tasks; i++) {
-        cJSON *t = task_json(r->tasks[i]);
-        if (!t) {
-            cJSON_Delete(root);
-            return -1;
-        }
-        cJSON_AddItemToArray(arr, t);
-    }
-    cJSON_AddNumberToObject(root, "total", r->total);
-    cJSON_AddItemToObject(root, "counts", task_counts_json(r->counts));
     return print_json(out, root);
 }
 
@@ -1265,15 +1297,7 @@ int format_task_logs_json(FILE *out, const char *cluster, uint32_t number,
     cJSON_AddBoolToObject(o, "final", r->final);
     cJSON_AddStringToObject(o, "state", r->state);
     add_bytes(o, "data", "text", r->data.data, r->data.len);
-    if (!line)
-        return print_json(out, o);
-    char *text = cJSON_PrintUnformatted(o);
-    cJSON_Delete(o);
-    if (!text)
-        return -1;
-    fprintf(out, "%s\n", text);
-    cJSON_free(text);
-    return 0;
+    return print_json_as(out, o, line != 0);
 }
 
 int format_task_wait_json(FILE *out, const char *cluster, const Muster__SubmitTasksReply *submitted,

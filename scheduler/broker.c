@@ -8,6 +8,7 @@
  */
 #include "broker.h"
 #include "broker_int.h"
+#include "webhook.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -60,6 +61,72 @@ static void send_error(broker *b, const request *rq, uint64_t request_id, Muster
     send_reply(b, &r, &reply);
 }
 
+/* --- who is asking ---------------------------------------------------------------------- */
+
+/* The User-Id ZAP gave the connection a message came on (auth.c). */
+static const char *user_id(const request *rq)
+{
+    const char *u = zmq_msg_gets((zmq_msg_t *)&rq->msg->payload, "User-Id");
+    return u && *u ? u : NULL;
+}
+
+const account *broker_account(const broker *b, const request *rq)
+{
+    return b->curve ? accounts_by_name(b->acc, user_id(rq)) : NULL;
+}
+
+bool broker_sees_all(const broker *b, const request *rq)
+{
+    if (!b->curve)
+        return true;
+    const account *a = broker_account(b, rq);
+    return a && (a->role == ROLE_OPERATOR || a->role == ROLE_ADMIN);
+}
+
+static bool owns(const broker *b, const request *rq, const char *owner)
+{
+    const account *a = broker_account(b, rq);
+    return a && owner && !strcmp(a->name, owner);
+}
+
+static bool deny(broker *b, const request *rq, const char *what)
+{
+    const account *a = broker_account(b, rq);
+    char why[200];
+    snprintf(why, sizeof(why), "%.80s belongs to another account (you are %.40s)", what,
+             a ? a->name : "unknown");
+    broker_error(b, rq, MUSTER__STATUS__STATUS_PERMISSION_DENIED, why);
+    return false;
+}
+
+bool broker_may_see(broker *b, const request *rq, const char *owner, const char *what)
+{
+    return broker_sees_all(b, rq) || owns(b, rq, owner) || deny(b, rq, what);
+}
+
+bool broker_may_change(broker *b, const request *rq, const char *owner, const char *what)
+{
+    if (!b->curve || owns(b, rq, owner))
+        return true;
+    const account *a = broker_account(b, rq);
+    return (a && a->role == ROLE_ADMIN) || deny(b, rq, what);
+}
+
+/* The key a worker's id is bound to ("" none). */
+static const char *bound_key(const broker *b, uint32_t slot)
+{
+    return slot < b->worker_keys_cap ? b->worker_keys[slot] : "";
+}
+
+int broker_bind_worker_key(broker *b, uint32_t slot, const char *key)
+{
+    if (mu_grow((void **)&b->worker_keys, &b->worker_keys_cap, (size_t)slot + 1,
+                sizeof(*b->worker_keys)) < 0)
+        return -1;
+    str_copy(b->worker_keys[slot], key, sizeof(b->worker_keys[slot]));
+    return 0;
+}
+
 void broker_reply(broker *b, const request *rq, Muster__Envelope *reply)
 {
     send_reply(b, rq, reply);
@@ -79,6 +146,40 @@ void broker_publish(broker *b, const char *topic, Muster__Event *ev)
     env.body_case = MUSTER__ENVELOPE__BODY_EVENT;
     env.event = ev;
     persist_queue(b, OUT_EVENT, NULL, topic, &env, false);
+}
+
+void broker_notify(broker *b, const char *owner, const Muster__Event *ev)
+{
+    if (!b->hooks || !owner)
+        return;
+    const account *a = accounts_by_name(b->acc, owner);
+    if (!a || !a->webhook_url[0])
+        return;
+    cJSON *o = cJSON_CreateObject();
+    if (!o)
+        return;
+    cJSON_AddStringToObject(o, "type", ev->topic);
+    cJSON_AddNumberToObject(o, "seq", (double)ev->seq);
+    cJSON_AddNumberToObject(o, "time_ms", (double)ev->time_ms);
+    cJSON_AddStringToObject(o, "cluster_id", ev->cluster_id ? ev->cluster_id : "");
+    cJSON_AddStringToObject(o, "cluster_state", ev->cluster_state ? ev->cluster_state : "");
+    cJSON_AddStringToObject(o, "worker_id", ev->worker_id ? ev->worker_id : "");
+    cJSON_AddStringToObject(o, "detail", ev->detail ? ev->detail : "");
+    if (ev->task_state && *ev->task_state) {
+        cJSON_AddNumberToObject(o, "task", ev->task);
+        cJSON_AddStringToObject(o, "task_state", ev->task_state);
+    }
+    char *text = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    if (!text)
+        return;
+    size_t len = strlen(text);
+    uint8_t *body = mu_malloc(len ? len : 1);
+    if (body) {
+        memcpy(body, text, len);
+        persist_queue_webhook(b, a->name, ev->topic, body, len);
+    }
+    cJSON_free(text);
 }
 
 static void publish(broker *b, const char *topic, const worker *w, const char *detail)
@@ -315,6 +416,25 @@ static void on_register(broker *b, const request *rq)
      * this worker while it registers must wait for the new one (below). */
     mu_id wid;
     const worker *prev = id_parse(m->worker_id, &wid) == 0 ? registry_get(b->reg, &wid) : NULL;
+    /* Over CURVE a worker id belongs to the key that first registered it. */
+    const char *uid = b->curve ? user_id(rq) : NULL;
+    const char *key = uid && !strncmp(uid, "key:", 4) ? uid + 4 : NULL;
+    if (b->curve && !key) {
+        send_error(b, rq, rq->env->request_id, MUSTER__STATUS__STATUS_PERMISSION_DENIED,
+                   "no CURVE key on this connection");
+        return;
+    }
+    if (prev && key && *bound_key(b, prev->slot) && strcmp(bound_key(b, prev->slot), key)) {
+        char why[160];
+        snprintf(why, sizeof(why),
+                 "worker id %.40s is bound to another key: an agent cannot take over another "
+                 "worker's id (use a fresh state directory)",
+                 m->worker_id);
+        log_warn("register.refused", "worker=%.40s key=%s reason=\"bound to another key\"",
+                 m->worker_id, key);
+        send_error(b, rq, rq->env->request_id, MUSTER__STATUS__STATUS_PERMISSION_DENIED, why);
+        return;
+    }
     if (prev)
         peer_forget_slot(b, prev->slot);
     /* Where it connects from: workers behind one address are verified
@@ -343,6 +463,12 @@ static void on_register(broker *b, const request *rq)
     memcpy(b->slot_peer[w->slot].id, peer->id, peer->len);
     tasks_worker_changed(b, w, true);
     persist_worker(b, w, m);
+    if (key && strcmp(bound_key(b, w->slot), key)) {
+        if (broker_bind_worker_key(b, w->slot, key) < 0)
+            persist_fail(b, "out of memory binding a worker key");
+        else
+            persist_worker_key(b, w, key);
+    }
     /* Its verification too: other GPUs than the verified ones made it
      * pending, and a restart must not find it passed. */
     persist_uptime(b, w);
@@ -513,6 +639,27 @@ static void on_status(broker *b, const request *rq)
     sr.event_endpoint = b->endpoints[2];
     sr.clusters_total = (uint32_t)sched_cluster_count(b->core);
     sr.clusters_active = (uint32_t)sched_clusters_active(b->core);
+    const account *a = broker_account(b, rq);
+    Muster__WebhookStatus hs = MUSTER__WEBHOOK_STATUS__INIT;
+    webhook_status ws;
+    if (a) {
+        sr.account = (char *)a->name;
+        sr.role = (char *)account_role_name(a->role);
+        if (a->webhook_url[0] && b->hooks && webhooks_status(b->hooks, a->name, &ws) == 0) {
+            hs.url = (char *)a->webhook_url;
+            hs.posted = ws.posted;
+            hs.delivered = ws.delivered;
+            hs.failed = ws.failed;
+            hs.dropped = ws.dropped;
+            hs.retries = ws.retries;
+            hs.queued = ws.queued;
+            hs.last_status = ws.last_status;
+            hs.last_error = ws.last_error;
+            hs.last_error_ms = ws.last_error_ms;
+            hs.last_success_ms = ws.last_success_ms;
+            sr.webhook = &hs;
+        }
+    }
     Muster__Envelope reply;
     wire_envelope_init(&reply, 0);
     reply.body_case = MUSTER__ENVELOPE__BODY_BROKER_STATUS_REPLY;
@@ -715,10 +862,11 @@ int broker_run(broker *b, volatile sig_atomic_t *stop, mu_error *errp)
             timeout = deadline <= b->now ? 0 : (long)(deadline - b->now + 1);
         if (timeout > 1000)
             timeout = 1000;
-        zmq_pollitem_t items[3] = {{b->agents, 0, ZMQ_POLLIN, 0},
+        zmq_pollitem_t items[4] = {{b->agents, 0, ZMQ_POLLIN, 0},
                                    {b->clients, 0, ZMQ_POLLIN, 0},
-                                   {b->monitor, 0, ZMQ_POLLIN, 0}};
-        if (zmq_poll(items, 3, timeout) < 0) {
+                                   {b->monitor, 0, ZMQ_POLLIN, 0},
+                                   {b->zap ? zap_socket(b->zap) : NULL, 0, ZMQ_POLLIN, 0}};
+        if (zmq_poll(items, b->zap ? 4 : 3, timeout) < 0) {
             if (errno == EINTR)
                 continue;
             return errprintf(errp, "zmq_poll: %s", zmq_strerror(errno));
@@ -728,6 +876,8 @@ int broker_run(broker *b, volatile sig_atomic_t *stop, mu_error *errp)
          * any of its replies or events leaves (group commit). */
         persist_begin_batch(b);
         int rc = 0;
+        if (b->zap)
+            zap_handle(b->zap); /* new connections: who may come in */
         drain_monitor(b);
         if ((items[0].revents & ZMQ_POLLIN) && drain_socket(b, EP_AGENT, errp) < 0)
             rc = -1;
@@ -756,6 +906,19 @@ static int open_socket(broker *b, int type, const char *ep, int idx, void **out,
     void *s = zs_socket(b->zctx, type, hard, errp);
     if (!s)
         return -1;
+    if (b->curve) {
+        /* Every endpoint is a CURVE server; ZAP (auth.c) says who gets in:
+         * agents with any key, clients and subscribers with an account's. */
+        int one = 1;
+        const char *domain = idx == 0 ? "agent" : "client";
+        if (zmq_setsockopt(s, ZMQ_CURVE_SERVER, &one, sizeof(one)) < 0 ||
+            zmq_setsockopt(s, ZMQ_CURVE_SECRETKEY, b->key.secret_key, 40) < 0 ||
+            zmq_setsockopt(s, ZMQ_ZAP_DOMAIN, domain, strlen(domain)) < 0) {
+            errprintf(errp, "CURVE on %s: %s", ep, zmq_strerror(errno));
+            zs_close(s);
+            return -1;
+        }
+    }
     if (zs_bind(s, ep, errp) < 0) {
         zs_close(s);
         return -1;
@@ -845,6 +1008,27 @@ int broker_core_create(broker *b, mu_error *errp)
     return 0;
 }
 
+/* A delivery thread when some account has a webhook. */
+static int open_webhooks(broker *b, mu_error *errp)
+{
+    bool any = false;
+    for (size_t i = 0; i < accounts_count(b->acc); i++)
+        any |= accounts_at(b->acc, i)->webhook_url[0] != '\0';
+    if (!any)
+        return 0;
+    webhook_config wc = {.allow_private = b->cfg.webhook_allow_private};
+    if (!(b->hooks = webhooks_create(&wc, errp)))
+        return -1;
+    for (size_t i = 0; i < accounts_count(b->acc); i++) {
+        const account *a = accounts_at(b->acc, i);
+        if (a->webhook_url[0] &&
+            webhooks_set(b->hooks, a->name, a->webhook_url, (const uint8_t *)a->webhook_secret,
+                         strlen(a->webhook_secret), errp) < 0)
+            return errprefix(errp, "account %s's webhook", a->name);
+    }
+    return 0;
+}
+
 /* Everything but the sockets: data tables, the store, the core as saved. */
 static broker *broker_init(const broker_config *cfg, mu_error *errp)
 {
@@ -885,6 +1069,17 @@ broker *broker_create(const broker_config *cfg, mu_error *errp)
     if (!(b->zctx = zmq_ctx_new())) {
         errprintf(errp, "zmq_ctx_new: %s", zmq_strerror(errno));
         goto error;
+    }
+    if (cfg->key_path[0]) {
+        if (key_pair_load(cfg->key_path, &b->key, errp) < 0 ||
+            !(b->acc = accounts_load(cfg->accounts_path, errp)) ||
+            !(b->zap = zap_create(b->zctx, b->acc, errp)))
+            goto error;
+        b->curve = true;
+        log_info("broker.curve", "public_key=%s accounts=%zu", b->key.public_key,
+                 accounts_count(b->acc));
+        if (open_webhooks(b, errp) < 0)
+            goto error;
     }
     if (open_socket(b, ZMQ_ROUTER, cfg->agent_endpoint, 0, &b->agents, errp) < 0 ||
         open_socket(b, ZMQ_ROUTER, cfg->client_endpoint, 1, &b->clients, errp) < 0 ||
@@ -932,6 +1127,10 @@ void broker_destroy(broker *b)
             unlink(path);
     }
     zs_close(b->monitor);
+    webhooks_destroy(b->hooks);
+    zap_destroy(b->zap);
+    accounts_destroy(b->acc);
+    mu_free(b->worker_keys);
     if (b->agents)
         zmq_socket_monitor(b->agents, NULL, 0);
     zs_close(b->agents);

@@ -5,6 +5,7 @@
 
 #include <stdint.h>
 
+#include "auth.h"
 #include "broker.h"
 #include "catalog.h"
 #include "idmap.h"
@@ -64,6 +65,14 @@ struct broker {
     bool batching;
     /* tasks (rpc_tasks.c) */
     struct task_books *tasks;
+    /* security (auth.h): all NULL/false in development mode */
+    bool curve;
+    key_pair key;
+    accounts *acc;
+    zap *zap;
+    char (*worker_keys)[KEY_TEXT_LEN]; /* by worker slot: the key its id is bound to */
+    size_t worker_keys_cap;
+    struct webhooks *hooks; /* NULL: no account has a webhook */
 };
 
 /* A request as handlers see it. */
@@ -75,12 +84,30 @@ typedef struct request {
 
 typedef void (*handler_fn)(broker *b, const request *rq);
 
+/* The account a client request comes from: NULL in development mode
+ * (no CURVE), where every client is the same anonymous user. */
+const account *broker_account(const broker *b, const request *rq);
+/* Whether rq may see (get, list) or change (extend, release, submit, ...)
+ * what `owner` owns: its owner, or an operator (see) or admin (both); in
+ * development mode, anyone. When not, a PERMISSION_DENIED reply is sent. */
+bool broker_may_see(broker *b, const request *rq, const char *owner, const char *what);
+bool broker_may_change(broker *b, const request *rq, const char *owner, const char *what);
+/* Whether rq's account sees every owner's things (operator, admin, or
+ * development mode). */
+bool broker_sees_all(const broker *b, const request *rq);
+/* Remember (in memory) the key a worker's id is bound to. */
+int broker_bind_worker_key(broker *b, uint32_t slot, const char *key);
+
 /* Reply to rq (the request id is echoed). */
 void broker_reply(broker *b, const request *rq, Muster__Envelope *reply);
 /* An error reply with status and reason, counted as rejected. */
 void broker_error(broker *b, const request *rq, Muster__Status status, const char *reason);
 /* Publish env's event under topic (first frame). */
 void broker_publish(broker *b, const char *topic, Muster__Event *ev);
+/* The same event for the webhook of `owner`'s account, if it has one
+ * (after the batch is saved, like every event). Call after broker_publish
+ * (which numbers it). */
+void broker_notify(broker *b, const char *owner, const Muster__Event *ev);
 
 /* Cluster, quote and search handlers (rpc_clusters.c). */
 void rpc_quote(broker *b, const request *rq);
@@ -148,7 +175,7 @@ Muster__TaskSpec *tasks_spec(const broker *b, const cluster *c, uint32_t number)
 
 /* --- durability (persist.c) --- */
 
-typedef enum out_kind { OUT_AGENT, OUT_CLIENT, OUT_EVENT } out_kind;
+typedef enum out_kind { OUT_AGENT, OUT_CLIENT, OUT_EVENT, OUT_WEBHOOK } out_kind;
 typedef struct outbox outbox;
 
 /* Lock the state directory, open the store, build the core from it. */
@@ -158,6 +185,10 @@ void persist_close(broker *b);
  * is_reply: a reply, turned into an "unavailable" error if saving fails. */
 void persist_queue(broker *b, out_kind kind, const zs_peer *peer, const char *topic,
                    const Muster__Envelope *env, bool is_reply);
+/* A webhook delivery (body taken: mu_malloc'd) for account, sent once the
+ * batch is saved. */
+void persist_queue_webhook(broker *b, const char *acct, const char *type, uint8_t *body,
+                           size_t len);
 void persist_begin_batch(broker *b);
 /* Fail the batch (out of memory): its replies become errors, nothing of it
  * is saved. */
@@ -168,6 +199,8 @@ void persist_fail(broker *b, const char *what);
 int persist_end_batch(broker *b, mu_error *errp);
 /* A (re-)registration, with the message the agent sent. */
 void persist_worker(broker *b, const worker *w, const Muster__Register *m);
+/* Save the key a worker's id is now bound to. */
+void persist_worker_key(broker *b, const worker *w, const char *key);
 /* Changes to save at the end of the batch. */
 void persist_uptime(broker *b, const worker *w);
 void persist_cluster(broker *b, const cluster *c);

@@ -90,6 +90,9 @@ int broker_config_parse_json(broker_config *cfg, const char *text, size_t len, c
                                        "verify_max_rtt_ms",
                                        "task_log_kib",
                                        "task_result_max_bytes",
+                                       "key",
+                                       "accounts",
+                                       "webhook_allow_private",
                                        NULL};
     broker_config n = *cfg;
     cJSON *root = json_parse(text, len, where, errp);
@@ -107,6 +110,8 @@ int broker_config_parse_json(broker_config *cfg, const char *text, size_t len, c
         {"catalog", n.catalog_path, sizeof(n.catalog_path), true},
         {"regions", n.regions_path, sizeof(n.regions_path), true},
         {"state_dir", n.state_dir, sizeof(n.state_dir), true},
+        {"key", n.key_path, sizeof(n.key_path), true},
+        {"accounts", n.accounts_path, sizeof(n.accounts_path), true},
     };
     if (json_get_strings(root, strs, sizeof(strs) / sizeof(strs[0]), where, errp) < 0)
         goto out;
@@ -133,6 +138,9 @@ int broker_config_parse_json(broker_config *cfg, const char *text, size_t len, c
     if (s)
         n.full_sync = !strcmp(s, "full");
     double maxb = 0;
+    if (json_get_bool(root, "webhook_allow_private", false, &n.webhook_allow_private, where, errp) <
+        0)
+        goto out;
     uint32_t log_kib = n.task_log_bytes / 1024;
     if (json_get_u32(root, "task_log_kib", false, 1, 16384, &log_kib, where, errp) < 0 ||
         json_get_u32(root, "task_result_max_bytes", false, 0, 16u << 20, &n.task_result_max_bytes,
@@ -214,6 +222,11 @@ void broker_config_usage(FILE *out)
         "      --reconnect-grace-ms MS  a worker whose connection closed is offline, and\n"
         "                               its cluster seat given to another, unless back\n"
         "                               within this [1500]\n"
+        "      --key FILE               the broker's CURVE key pair (muster keygen): turns\n"
+        "                               on encryption and authentication [off: loopback only]\n"
+        "      --accounts FILE          who may connect as a client, with roles (JSON)\n"
+        "      --webhook-allow-private  accounts' webhooks may be on loopback or private\n"
+        "                               addresses [refused]\n"
         "      --task-log-kib KIB       output kept per task (the latest) [64]\n"
         "      --task-result-max-bytes N  largest result file a task may return; held\n"
         "                               to half of --max-message-bytes [65536]\n"
@@ -260,6 +273,9 @@ enum {
     OPT_RECONNECT,
     OPT_TASK_LOG,
     OPT_TASK_RESULT,
+    OPT_KEY,
+    OPT_ACCOUNTS,
+    OPT_HOOK_PRIVATE,
     OPT_NOVERIFY,
     OPT_VTARGET,
     OPT_VSCALE,
@@ -285,6 +301,9 @@ static const struct option long_opts[] = {
     {"dump", no_argument, NULL, OPT_DUMP},
     {"reconnect-grace-ms", required_argument, NULL, OPT_RECONNECT},
     {"task-log-kib", required_argument, NULL, OPT_TASK_LOG},
+    {"key", required_argument, NULL, OPT_KEY},
+    {"accounts", required_argument, NULL, OPT_ACCOUNTS},
+    {"webhook-allow-private", no_argument, NULL, OPT_HOOK_PRIVATE},
     {"task-result-max-bytes", required_argument, NULL, OPT_TASK_RESULT},
     {"no-verify", no_argument, NULL, OPT_NOVERIFY},
     {"verify-target-ms", required_argument, NULL, OPT_VTARGET},
@@ -373,6 +392,16 @@ int broker_config_from_args(broker_config *cfg, int argc, char **argv, config_ac
             break;
         case OPT_DATADIR:
             rc = set_str(cfg->data_dir, sizeof(cfg->data_dir), optarg, "--data-dir", errp);
+            break;
+        case OPT_KEY:
+            rc = set_str(cfg->key_path, sizeof(cfg->key_path), optarg, "--key", errp);
+            break;
+        case OPT_HOOK_PRIVATE:
+            cfg->webhook_allow_private = true;
+            break;
+        case OPT_ACCOUNTS:
+            rc =
+                set_str(cfg->accounts_path, sizeof(cfg->accounts_path), optarg, "--accounts", errp);
             break;
         case 's':
             rc = set_str(cfg->state_dir, sizeof(cfg->state_dir), optarg, "--state-dir", errp);
@@ -468,12 +497,18 @@ int broker_config_validate(const broker_config *cfg, mu_error *errp)
 {
     const char *eps[] = {cfg->agent_endpoint, cfg->client_endpoint, cfg->event_endpoint};
     const char *names[] = {"agent_endpoint", "client_endpoint", "event_endpoint"};
+    if (cfg->key_path[0] && !cfg->accounts_path[0])
+        return errprintf(errp, "--key turns CURVE on: give --accounts too (who may connect)");
+    if (cfg->accounts_path[0] && !cfg->key_path[0])
+        return errprintf(errp, "--accounts needs --key (the broker's CURVE key pair)");
     for (int i = 0; i < 3; i++) {
-        if (!endpoint_is_local(eps[i]))
+        if (!cfg->key_path[0] && !endpoint_is_local(eps[i]))
             return errprintf(errp,
-                             "%s %s is not tcp:// on 127.0.0.0/8 or ipc://: musterd has no "
-                             "encrypted, authenticated transport yet and serves only this "
-                             "machine until it does",
+                             "%s %s is not tcp:// on 127.0.0.0/8 or ipc://: without CURVE "
+                             "(--key and --accounts) anyone who can reach it could act as "
+                             "anyone, so musterd serves only this machine; create a key pair "
+                             "with `muster keygen` and an accounts file (docs/operator.md, "
+                             "\"Security\")",
                              names[i], eps[i]);
         /* Port "*" asks libzmq for any free port: several may say so. */
         bool any_port = strlen(eps[i]) >= 2 && strcmp(eps[i] + strlen(eps[i]) - 2, ":*") == 0;

@@ -31,6 +31,13 @@
  *   verify_reverify_s      a free, verified worker is checked again after (21600)
  *   verify_light_ms        a hired worker gets a light check (1/4 of the work) this
  *                          often; 0: none, only its liveness and GPU identity (600000)
+ *   key                    the broker's CURVE key pair file (muster keygen); with
+ *                          it every endpoint is encrypted and authenticated and
+ *                          may be on any address ("": none, loopback only)
+ *   accounts               the accounts file (scheduler/auth.h); required with key
+ *   webhook_allow_private  accounts' webhooks may be on loopback or private
+ *                          addresses (false: refused, so that an account cannot
+ *                          make the broker POST into its own network)
  *   task_log_kib           output kept per task, the latest (64)
  *   task_result_max_bytes  largest result file a task returns; held to half of
  *                          max_message_bytes (65536)
@@ -79,6 +86,9 @@ typedef struct broker_config {
     uint32_t verify_max_rtt_ms;
     uint32_t task_log_bytes;
     uint32_t task_result_max_bytes;
+    char key_path[CONFIG_PATH_MAX];      /* "": no CURVE (loopback only) */
+    char accounts_path[CONFIG_PATH_MAX]; /* required with key_path */
+    bool webhook_allow_private;          /* webhooks may POST to loopback/private addresses */
 } broker_config;
 
 void broker_config_default(broker_config *cfg);
@@ -103,7 +113,7 @@ typedef enum config_action {
 int broker_config_from_args(broker_config *cfg, int argc, char **argv, config_action *action,
                             mu_error *errp);
 
-/* Final checks: endpoints are loopback (no CURVE yet), numbers sane. */
+/* Final checks: endpoints are loopback unless CURVE is on, numbers sane. */
 int broker_config_validate(const broker_config *cfg, mu_error *errp);
 
 void broker_config_usage(FILE *out);

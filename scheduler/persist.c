@@ -27,6 +27,7 @@
 #include "log.h"
 #include "request.h"
 #include "strutil.h"
+#include "webhook.h"
 #include "wire.h"
 
 typedef struct out_entry {
@@ -35,6 +36,7 @@ typedef struct out_entry {
     bool has_peer;
     zs_peer peer;
     char topic[64];
+    char account[ACCOUNT_NAME_MAX]; /* OUT_WEBHOOK */
     uint64_t request_id;
     uint8_t *buf;
     size_t len;
@@ -91,6 +93,15 @@ static void send_entry(broker *b, out_entry *e)
 {
     mu_error err;
     int rc = 0;
+    if (e->kind == OUT_WEBHOOK) {
+        /* Never waits on the network: the delivery thread does (webhook.h). */
+        if (b->hooks &&
+            webhooks_post(b->hooks, e->account, e->topic, e->buf, e->len, NULL, &err) < 0)
+            log_warn("webhook.not_queued", "account=%s reason=\"%s\"", e->account, err.text);
+        mu_free(e->buf);
+        e->buf = NULL;
+        return;
+    }
     if (e->kind == OUT_EVENT)
         rc = b->events ? zs_publish_raw(b->events, e->topic, e->buf, e->len, &err) : 0;
     else {
@@ -107,6 +118,24 @@ static void send_entry(broker *b, out_entry *e)
 void persist_fail(broker *b, const char *what)
 {
     fail(b, what, NULL);
+}
+
+void persist_queue_webhook(broker *b, const char *acct, const char *type, uint8_t *body, size_t len)
+{
+    out_entry e = {.kind = OUT_WEBHOOK, .buf = body, .len = len};
+    str_copy(e.topic, type, sizeof(e.topic));
+    str_copy(e.account, acct, sizeof(e.account));
+    outbox *o = b->out;
+    if (!b->batching || !o) {
+        send_entry(b, &e);
+        return;
+    }
+    if (mu_grow((void **)&o->e, &o->cap, o->n + 1, sizeof(out_entry)) < 0) {
+        mu_free(body);
+        fail(b, "out of memory queueing a webhook", NULL);
+        return;
+    }
+    o->e[o->n++] = e;
 }
 
 void persist_queue(broker *b, out_kind kind, const zs_peer *peer, const char *topic,
@@ -198,6 +227,26 @@ void persist_worker(broker *b, const worker *w, const Muster__Register *m)
     if (store_put_worker(b->st, &w->id, buf, len, w->registered_at, &w->up, &err) < 0)
         fail(b, "save worker", &err);
     mu_free(buf);
+}
+
+void persist_worker_key(broker *b, const worker *w, const char *key)
+{
+    mu_error err;
+    if (b->out->failed || in_tx(b) < 0)
+        return;
+    if (store_put_worker_key(b->st, &w->id, key, &err) < 0)
+        fail(b, "save worker key", &err);
+}
+
+static int on_worker_key_loaded(void *arg, const mu_id *id, const char *key, mu_error *errp)
+{
+    broker *b = arg;
+    const worker *w = registry_get(b->reg, id);
+    if (!w)
+        return errprintf(errp, "a saved worker key of a worker that was not saved");
+    if (broker_bind_worker_key(b, w->slot, key) < 0)
+        return errprintf(errp, "out of memory");
+    return 0;
 }
 
 void persist_uptime(broker *b, const worker *w)
@@ -485,13 +534,15 @@ static int load(broker *b, mu_error *errp)
         b->reg = NULL;
     }
     tasks_reset(b);
+    if (b->worker_keys)
+        memset(b->worker_keys, 0, b->worker_keys_cap * sizeof(*b->worker_keys));
     broker_forget_peers(b);
     if (b->out->hist_saved)
         memset(b->out->hist_saved, 0, b->out->hist_cap * sizeof(uint32_t));
     if (broker_core_create(b, errp) < 0 ||
         store_load(b->st, on_worker_loaded, on_cluster_loaded, b, errp) < 0 ||
         store_load_verification(b->st, on_verification_loaded, b, errp) < 0 ||
-        tasks_load(b, errp) < 0)
+        store_load_worker_keys(b->st, on_worker_key_loaded, b, errp) < 0 || tasks_load(b, errp) < 0)
         return -1;
     sched_restore_finish(b->core, b->now, b->cfg.restore_grace_ms);
     log_info("store.loaded", "workers=%zu clusters=%zu active=%zu grace_ms=%u",

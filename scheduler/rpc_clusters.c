@@ -239,7 +239,35 @@ void rpc_create_cluster(broker *b, const request *rq)
         return;
     }
     char owner[64];
-    str_sanitize(owner, sizeof(owner), q->owner && *q->owner ? q->owner : "anonymous");
+    const account *acct = broker_account(b, rq);
+    if (acct) {
+        /* Over CURVE the owner is who asks, whatever the request says. */
+        str_copy(owner, acct->name, sizeof(owner));
+        if (acct->max_gpus) {
+            uint64_t held = 0;
+            for (size_t i = 0; i < sched_cluster_count(b->core); i++) {
+                const cluster *o = sched_cluster_at(b->core, i);
+                if (cluster_active(o) && !strcmp(o->owner, owner))
+                    for (uint32_t k = 0; k < o->n_members; k++) {
+                        const worker *w = registry_at(reg, o->members[k].worker);
+                        held += w ? w->gpu_count : mr.gpus_per_worker;
+                    }
+            }
+            uint64_t asked = (uint64_t)mr.workers * (mr.gpus_per_worker ? mr.gpus_per_worker : 1);
+            if (held + asked > acct->max_gpus) {
+                char why[200];
+                snprintf(why, sizeof(why),
+                         "quota: account %s may hold %u GPUs at once; it holds %llu and asks "
+                         "for at least %llu more: nothing was allocated",
+                         owner, acct->max_gpus, (unsigned long long)held,
+                         (unsigned long long)asked);
+                broker_error(b, rq, MUSTER__STATUS__STATUS_PERMISSION_DENIED, why);
+                return;
+            }
+        }
+    } else {
+        str_sanitize(owner, sizeof(owner), q->owner && *q->owner ? q->owner : "anonymous");
+    }
     mu_id id;
     id_generate(&id);
     match_explain why;
@@ -262,7 +290,7 @@ void rpc_create_cluster(broker *b, const request *rq)
 void rpc_get_cluster(broker *b, const request *rq)
 {
     const cluster *c = rpc_find_cluster(b, rq, rq->env->get_cluster->id);
-    if (c)
+    if (c && broker_may_see(b, rq, c->owner, "this cluster"))
         reply_cluster(b, rq, c);
 }
 
@@ -297,6 +325,9 @@ void rpc_list_clusters(broker *b, const request *rq)
     size_t limit = q->limit ? q->limit : LIST_LIMIT_DEFAULT;
     if (limit > LIST_LIMIT_MAX)
         limit = LIST_LIMIT_MAX;
+    /* Over CURVE, only one's own clusters, unless an operator or admin. */
+    bool all = broker_sees_all(b, rq);
+    const account *acct = broker_account(b, rq);
     size_t n = sched_cluster_count(b->core);
     size_t room = n < limit ? n : limit;
     cluster_view *views = mu_calloc(room ? room : 1, sizeof(*views));
@@ -306,7 +337,8 @@ void rpc_list_clusters(broker *b, const request *rq)
     /* Newest first: clusters are kept in creation order. */
     for (size_t i = n; i-- > 0 && !oom;) {
         const cluster *c = sched_cluster_at(b->core, i);
-        if (!state_matches(c, q->state) || (q->owner && *q->owner && strcmp(q->owner, c->owner)))
+        if (!state_matches(c, q->state) || (q->owner && *q->owner && strcmp(q->owner, c->owner)) ||
+            (!all && (!acct || strcmp(acct->name, c->owner))))
             continue;
         if (total++ < q->offset || k == room)
             continue;
@@ -350,7 +382,7 @@ void rpc_extend_cluster(broker *b, const request *rq)
 {
     const Muster__ExtendClusterRequest *q = rq->env->extend_cluster;
     const cluster *c = rpc_find_cluster(b, rq, q->id);
-    if (!c)
+    if (!c || !broker_may_change(b, rq, c->owner, "this cluster"))
         return;
     mu_error err;
     if (sched_cluster_extend(b->core, &c->id, q->hours, b->now, &err) < 0)
@@ -363,7 +395,7 @@ void rpc_release_cluster(broker *b, const request *rq)
 {
     const Muster__ReleaseClusterRequest *q = rq->env->release_cluster;
     const cluster *c = rpc_find_cluster(b, rq, q->id);
-    if (!c)
+    if (!c || !broker_may_change(b, rq, c->owner, "this cluster"))
         return;
     char reason[81];
     str_sanitize(reason, sizeof(reason), q->reason && *q->reason ? q->reason : "");
@@ -378,7 +410,7 @@ void rpc_shrink_cluster(broker *b, const request *rq)
 {
     const Muster__ShrinkClusterRequest *q = rq->env->shrink_cluster;
     const cluster *c = rpc_find_cluster(b, rq, q->id);
-    if (!c)
+    if (!c || !broker_may_change(b, rq, c->owner, "this cluster"))
         return;
     mu_error err;
     if (sched_cluster_shrink(b->core, &c->id, b->now, NULL, &err) < 0)
@@ -521,6 +553,7 @@ void rpc_cluster_event(void *arg, const cluster *c, const char *topic, const wor
     ev.worker_id = wid;
     ev.detail = (char *)(detail ? detail : "");
     broker_publish(b, frame, &ev);
+    broker_notify(b, c->owner, &ev);
 }
 
 void rpc_member_notice(void *arg, const cluster *c, const worker *w, bool join)

@@ -190,6 +190,7 @@ static void on_task_change(void *arg, uint32_t number, task_state from, task_sta
     ev.task = number;
     ev.task_state = (char *)task_state_name(to);
     broker_publish(b, frame, &ev);
+    broker_notify(b, bk->c->owner, &ev);
     if (to != TASK_WAITING && to != TASK_SUCCEEDED)
         bk->want_dispatch = true; /* resources freed, or something to start */
     if (to == TASK_SUCCEEDED)
@@ -875,7 +876,7 @@ void rpc_submit_tasks(broker *b, const request *rq)
 {
     const Muster__SubmitTasksRequest *q = rq->env->submit_tasks;
     const cluster *c = rpc_find_cluster(b, rq, q->cluster_id);
-    if (!c)
+    if (!c || !broker_may_change(b, rq, c->owner, "this cluster"))
         return;
     char cid[ID_TEXT_LEN], why[256];
     id_format(&c->id, cid);
@@ -1086,10 +1087,11 @@ static void view_free(task_view *v)
 
 /* The book of a request's cluster id, with a reply when there is none. */
 static book *book_or_reply(broker *b, const request *rq, const char *cluster_id, uint32_t number,
-                           bool want_number)
+                           bool want_number, bool change)
 {
     const cluster *c = rpc_find_cluster(b, rq, cluster_id);
-    if (!c)
+    if (!c || !(change ? broker_may_change(b, rq, c->owner, "this cluster's tasks")
+                       : broker_may_see(b, rq, c->owner, "this cluster's tasks")))
         return NULL;
     book *bk = book_at(b, c->slot);
     char why[160], cid[ID_TEXT_LEN];
@@ -1111,7 +1113,7 @@ void rpc_list_tasks(broker *b, const request *rq)
 {
     const Muster__ListTasksRequest *q = rq->env->list_tasks;
     const cluster *c = rpc_find_cluster(b, rq, q->cluster_id);
-    if (!c)
+    if (!c || !broker_may_see(b, rq, c->owner, "this cluster's tasks"))
         return;
     book *bk = book_at(b, c->slot);
     int want = -1; /* a task_state, -1 any, -2 active */
@@ -1195,7 +1197,7 @@ static void reply_task(broker *b, const request *rq, book *bk, uint32_t number)
 void rpc_get_task(broker *b, const request *rq)
 {
     const Muster__GetTaskRequest *q = rq->env->get_task;
-    book *bk = book_or_reply(b, rq, q->cluster_id, q->number, true);
+    book *bk = book_or_reply(b, rq, q->cluster_id, q->number, true, false);
     if (bk)
         reply_task(b, rq, bk, q->number);
 }
@@ -1203,7 +1205,7 @@ void rpc_get_task(broker *b, const request *rq)
 void rpc_cancel_task(broker *b, const request *rq)
 {
     const Muster__CancelTaskRequest *q = rq->env->cancel_task;
-    book *bk = book_or_reply(b, rq, q->cluster_id, q->number, true);
+    book *bk = book_or_reply(b, rq, q->cluster_id, q->number, true, true);
     if (!bk)
         return;
     const task_info *ti = taskset_get(bk->ts, q->number);
@@ -1228,7 +1230,7 @@ void rpc_cancel_task(broker *b, const request *rq)
 void rpc_task_logs(broker *b, const request *rq)
 {
     const Muster__TaskLogsRequest *q = rq->env->task_logs;
-    book *bk = book_or_reply(b, rq, q->cluster_id, q->number, true);
+    book *bk = book_or_reply(b, rq, q->cluster_id, q->number, true, false);
     if (!bk)
         return;
     trec *r = &bk->r[q->number];

@@ -17,6 +17,7 @@ struct store {
     sqlite3_stmt *put_worker, *put_uptime, *put_cluster, *del_members, *put_member, *put_change;
     sqlite3_stmt *put_verification, *put_excluded;
     sqlite3_stmt *put_task, *put_task_output, *get_task_output;
+    sqlite3_stmt *put_worker_key;
 };
 
 /* --- schema ------------------------------------------------------------------------ */
@@ -88,6 +89,8 @@ static const char *const migrations[] = {
     "  log_offset INTEGER NOT NULL,"
     "  PRIMARY KEY (cluster, number),"
     "  FOREIGN KEY (cluster, number) REFERENCES tasks(cluster, number)) WITHOUT ROWID;",
+    /* 4 -> 5: the CURVE key each worker id is bound to */
+    "ALTER TABLE workers ADD COLUMN owner_key TEXT NOT NULL DEFAULT '';",
 };
 
 static int sql_error(store *st, mu_error *errp, const char *what)
@@ -201,7 +204,14 @@ store *store_open_version(const char *path, bool full_sync, int version, mu_erro
     st->version = v > version ? v : version;
     if (st->version >= 1 &&
         (prepare(st, &st->put_worker,
-                 "INSERT OR REPLACE INTO workers VALUES (?1, ?2, ?3, ?4, ?5, ?6)", errp) < 0 ||
+                 /* An upsert, not a replace: later columns (the bound key)
+                  * stay as they are. */
+                 "INSERT INTO workers (id, registration, registered_at, uptime_online_h, "
+                 "uptime_total_h, uptime_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT(id) DO "
+                 "UPDATE SET registration = excluded.registration, registered_at = "
+                 "excluded.registered_at, uptime_online_h = excluded.uptime_online_h, "
+                 "uptime_total_h = excluded.uptime_total_h, uptime_at = excluded.uptime_at",
+                 errp) < 0 ||
          prepare(st, &st->put_uptime,
                  "UPDATE workers SET uptime_online_h = ?2, uptime_total_h = ?3, uptime_at = ?4 "
                  "WHERE id = ?1",
@@ -226,6 +236,9 @@ store *store_open_version(const char *path, bool full_sync, int version, mu_erro
                  "INSERT OR REPLACE INTO verification VALUES (?1, ?2, ?3, ?4)", errp) < 0 ||
          prepare(st, &st->put_excluded,
                  "UPDATE clusters SET excluded = ?2, replaced = ?3 WHERE id = ?1", errp) < 0))
+        goto error;
+    if (st->version >= 5 && prepare(st, &st->put_worker_key,
+                                    "UPDATE workers SET owner_key = ?2 WHERE id = ?1", errp) < 0)
         goto error;
     if (st->version >= 4 &&
         (prepare(st, &st->put_task,
@@ -267,6 +280,7 @@ void store_close(store *st)
     sqlite3_finalize(st->put_task);
     sqlite3_finalize(st->put_task_output);
     sqlite3_finalize(st->get_task_output);
+    sqlite3_finalize(st->put_worker_key);
     sqlite3_close(st->db);
     mu_free(st);
 }
@@ -696,6 +710,36 @@ int store_set_max_bytes(store *st, uint64_t bytes, mu_error *errp)
 }
 
 /* --- checks ---------------------------------------------------------------------------------- */
+
+int store_put_worker_key(store *st, const mu_id *worker, const char *key, mu_error *errp)
+{
+    if (st->version < 5)
+        return errprintf(errp, "store: schema %d has no worker keys", st->version);
+    sqlite3_stmt *q = st->put_worker_key;
+    bind_id(q, 1, worker);
+    sqlite3_bind_text(q, 2, key, -1, SQLITE_TRANSIENT);
+    return step_done(st, q, errp, "save worker key");
+}
+
+int store_load_worker_keys(store *st, store_worker_key_fn fn, void *arg, mu_error *errp)
+{
+    if (st->version < 5)
+        return 0;
+    sqlite3_stmt *q;
+    if (sqlite3_prepare_v2(st->db, "SELECT id, owner_key FROM workers WHERE owner_key != ''", -1,
+                           &q, NULL) != SQLITE_OK)
+        return sql_error(st, errp, "load worker keys");
+    int rc = 0, s;
+    while (rc == 0 && (s = sqlite3_step(q)) == SQLITE_ROW) {
+        mu_id id;
+        column_id(q, 0, &id);
+        rc = fn(arg, &id, (const char *)sqlite3_column_text(q, 1), errp);
+    }
+    if (rc == 0 && s != SQLITE_DONE)
+        rc = sql_error(st, errp, "load worker keys");
+    sqlite3_finalize(q);
+    return rc;
+}
 
 /* --- tasks ------------------------------------------------------------------------------ */
 

@@ -28,7 +28,7 @@
 #include "ids.h"
 #include "uptime.h"
 
-#define STORE_SCHEMA_VERSION 4
+#define STORE_SCHEMA_VERSION 5
 
 typedef struct store store;
 
@@ -144,6 +144,15 @@ int store_get_task_output(store *st, const mu_id *cluster, uint32_t number, uint
 typedef int (*store_task_fn)(void *arg, const store_task *t, mu_error *errp);
 /* Every task, by cluster (in the clusters' creation order), then number. */
 int store_load_tasks(store *st, store_task_fn fn, void *arg, mu_error *errp);
+
+/* The CURVE public key a worker id is bound to (schema 5): set at its
+ * first registration over CURVE, and only another registration with the
+ * same key may use that id. */
+int store_put_worker_key(store *st, const mu_id *worker, const char *key, mu_error *errp);
+typedef int (*store_worker_key_fn)(void *arg, const mu_id *worker, const char *key,
+                                   mu_error *errp);
+/* Every worker with a bound key. */
+int store_load_worker_keys(store *st, store_worker_key_fn fn, void *arg, mu_error *errp);
 
 typedef int (*store_worker_fn)(void *arg, const mu_id *id, const void *reg, size_t len,
                                uint64_t registered_at, const uptime *up, mu_error *errp);

@@ -22,6 +22,21 @@ typedef struct muster_client muster_client;
  * that is not there shows up as a timeout on the first call. NULL with a
  * reason on failure. */
 muster_client *muster_client_create(const char *endpoint, int timeout_ms, mu_error *errp);
+
+/* CURVE (a broker started with --key): the broker's public key and this
+ * client's key pair, each 40 characters of Z85 (`muster keygen`). */
+typedef struct muster_curve {
+    const char *server_key;
+    const char *public_key;
+    const char *secret_key;
+} muster_curve;
+
+/* As muster_client_create, encrypted and authenticated when curve is not
+ * NULL. A key the broker refuses (no account has it) or a wrong broker key
+ * fails the next call at once, with errno EACCES and a reason, instead of
+ * timing out. */
+muster_client *muster_client_create_curve(const char *endpoint, int timeout_ms,
+                                          const muster_curve *curve, mu_error *errp);
 void muster_client_destroy(muster_client *c);
 
 /* Send REQ (its version and request id are set here) and wait for the reply.
@@ -158,6 +173,9 @@ typedef struct muster_events muster_events;
 /* Subscribe to TOPIC_PREFIX (NULL or "": everything) at ENDPOINT. NULL with
  * a reason on failure (a bad endpoint). */
 muster_events *muster_events_open(const char *endpoint, const char *topic_prefix, mu_error *errp);
+/* The same over CURVE (curve may be NULL). */
+muster_events *muster_events_open_curve(const char *endpoint, const char *topic_prefix,
+                                        const muster_curve *curve, mu_error *errp);
 
 /* Wait at most timeout_ms (< 0: without limit) for the next event. Returns 0
  * and *event (an Envelope whose body is `event`; the caller frees it with
