@@ -441,6 +441,16 @@ def main():
         rc, out, err = f.cli("cluster", "release", cid)
         f.check(rc == 0, "release the cluster")
         total = f.tasks(cid)["total"]
+        # The client library's example program (examples/rent_and_run.c):
+        # rent, run a graph while watching events, print results, release.
+        ex = os.path.join(f.bindir, "examples", "rent_and_run")
+        if os.path.exists(ex):
+            r = subprocess.run([ex, f.client_ep(), "tcp://127.0.0.1:%d" % f.ports[2]],
+                               capture_output=True, timeout=60)
+            text = r.stdout.decode(errors="replace")
+            f.check(r.returncode == 0 and "3 succeeded" in text and "shard 1 on GPU" in text,
+                    "the client library example rents a cluster and runs its graph",
+                    text + r.stderr.decode(errors="replace")[-500:])
         f.broker.signal(signal.SIGTERM)
         f.check(f.broker.wait(10) == 0, "musterd stops cleanly")
         state = os.path.join(tmp, "state")
