@@ -386,6 +386,13 @@ int muster_task_logs(muster_client *c, const char *cluster, uint32_t number, uin
 struct muster_events {
     void *zctx;
     void *sock;
+    /* A subscription on the client endpoint (muster_events_subscribe): the
+     * client it runs on, its request, and when to renew its lease. */
+    muster_client *mc;
+    Muster__SubscribeRequest req;
+    char *topic;
+    uint64_t renew_at;
+    uint32_t lease_ms;
 };
 
 /* The largest event the client accepts; events are small. */
@@ -424,10 +431,72 @@ error:
     return NULL;
 }
 
+/* Ask (again) for the subscription; the reply is skipped by next(). */
+static int subscribe_send(muster_events *ev, mu_error *errp)
+{
+    Muster__Envelope env;
+    wire_envelope_init(&env, ++ev->mc->next_request_id);
+    env.version = WIRE_PROTOCOL_VERSION;
+    env.body_case = MUSTER__ENVELOPE__BODY_SUBSCRIBE;
+    env.subscribe = &ev->req;
+    if (zs_send(ev->mc->sock, NULL, &env, errp) < 0)
+        return -1;
+    ev->renew_at = clock_mono_ms() + ev->lease_ms / 3;
+    return 0;
+}
+
+muster_events *muster_events_subscribe(const char *client_endpoint, const char *topic_prefix,
+                                       const muster_curve *curve, int timeout_ms, mu_error *errp)
+{
+    muster_events *ev = mu_calloc(1, sizeof(*ev));
+    if (!ev)
+        return errprintf(errp, "out of memory"), NULL;
+    if (!(ev->mc = muster_client_create_curve(client_endpoint, timeout_ms, curve, errp)))
+        goto error;
+    ev->sock = ev->mc->sock; /* borrowed: closed with mc */
+    muster__subscribe_request__init(&ev->req);
+    ev->lease_ms = 30000;
+    ev->req.lease_ms = ev->lease_ms;
+    if (topic_prefix && *topic_prefix) {
+        if (!(ev->topic = mu_strdup(topic_prefix))) {
+            errprintf(errp, "out of memory");
+            goto error;
+        }
+        ev->req.topics = &ev->topic;
+        ev->req.n_topics = 1;
+    }
+    /* The first time, wait for the answer: a refused key or a broker that
+     * is not there is said now. */
+    Muster__Envelope req, *rep = NULL;
+    wire_envelope_init(&req, 0);
+    req.body_case = MUSTER__ENVELOPE__BODY_SUBSCRIBE;
+    req.subscribe = &ev->req;
+    if (muster_client_call(ev->mc, &req, &rep, errp) < 0)
+        goto error;
+    if (rep->status != MUSTER__STATUS__STATUS_OK) {
+        errno = EREMOTEIO;
+        errprintf(errp, "%s", rep->reason ? rep->reason : "subscription refused");
+        wire_free(rep);
+        goto error;
+    }
+    wire_free(rep);
+    ev->renew_at = clock_mono_ms() + ev->lease_ms / 3;
+    return ev;
+error:
+    muster_events_close(ev);
+    return NULL;
+}
+
 void muster_events_close(muster_events *ev)
 {
     if (!ev)
         return;
+    if (ev->mc) {
+        muster_client_destroy(ev->mc);
+        mu_free(ev->topic);
+        mu_free(ev);
+        return;
+    }
     zs_close(ev->sock);
     if (ev->zctx)
         zmq_ctx_term(ev->zctx);
@@ -465,6 +534,15 @@ int muster_events_next(muster_events *ev, int timeout_ms, Muster__Envelope **eve
             uint64_t now = clock_mono_ms();
             wait = now >= deadline ? 0 : (long)(deadline - now);
         }
+        if (ev->mc) {
+            /* A subscription lapses unless renewed. */
+            uint64_t now = clock_mono_ms();
+            if (now >= ev->renew_at && subscribe_send(ev, errp) < 0)
+                return -1;
+            long to_renew = (long)(ev->renew_at - clock_mono_ms());
+            if (wait < 0 || to_renew < wait)
+                wait = to_renew > 0 ? to_renew : 0;
+        }
         zmq_pollitem_t it = {ev->sock, 0, ZMQ_POLLIN, 0};
         int n = zmq_poll(&it, 1, wait);
         if (n < 0) {
@@ -496,9 +574,11 @@ int muster_events_next(muster_events *ev, int timeout_ms, Muster__Envelope **eve
         Muster__Envelope *env = NULL;
         Muster__Status st;
         uint64_t rid;
-        int rc = frames != 2 ? -1
-                             : wire_decode(zmq_msg_data(&payload), zmq_msg_size(&payload),
-                                           EVENT_MAX_BYTES, &env, &st, &rid, NULL);
+        /* PUB: topic and envelope; a subscription: the envelope alone. */
+        int rc = frames != (ev->mc ? 1 : 2)
+                     ? -1
+                     : wire_decode_reply(zmq_msg_data(&payload), zmq_msg_size(&payload),
+                                         EVENT_MAX_BYTES, &env, &st, &rid, NULL);
         zmq_msg_close(&payload);
         if (rc < 0)
             continue; /* not an event as docs/protocol.md frames it: skip */

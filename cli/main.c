@@ -78,6 +78,7 @@ static void usage(FILE *out)
                  "                         wait until tasks are over (exit 0: all succeeded)\n"
                  "  task cancel TASK       stop a task; the tasks after it fail\n"
                  "  keygen --out FILE      make a CURVE key pair; prints its public key\n"
+                 "  events [--topic P]     print events as they come (yours, over CURVE)\n"
                  "REQUEST is --gpu MODEL and --workers N or --total-gpus N, plus optional\n"
                  "constraints: see `muster quote --help`. TASK is CLUSTER/NUMBER: see\n"
                  "`muster task --help`.\n"
@@ -897,6 +898,22 @@ void catch_sigint(void)
 static muster_events *open_events(const cli *c, muster_client *mc, const char *topic)
 {
     mu_error err;
+    muster_curve curve;
+    key_pair kp;
+    int code;
+    const muster_curve *cv = cli_curve(c, &curve, &kp, &code);
+    if (code) {
+        fprintf(stderr, "muster: events: no keys: polling instead\n");
+        return NULL;
+    }
+    muster_events *ev = NULL;
+    if (cv) {
+        /* Over CURVE the PUB socket is for operators: subscribe on the
+         * client endpoint, which shows this account what it may see. */
+        if (!(ev = muster_events_subscribe(c->broker, topic, cv, c->timeout_ms, &err)))
+            fprintf(stderr, "muster: events: %s: polling instead\n", err.text);
+        return ev;
+    }
     Muster__Envelope *reply = NULL;
     Muster__Status st;
     const char *ep = c->events;
@@ -908,16 +925,9 @@ static muster_events *open_events(const cli *c, muster_client *mc, const char *t
         }
         ep = reply->broker_status_reply->event_endpoint;
     }
-    muster_events *ev = NULL;
     if (!ep || !*ep)
         fprintf(stderr, "muster: the broker has no event endpoint: polling instead\n");
-    muster_curve curve;
-    key_pair kp;
-    int code;
-    const muster_curve *cv = cli_curve(c, &curve, &kp, &code);
-    if (code)
-        fprintf(stderr, "muster: events: no keys: polling instead\n");
-    else if (!(ev = muster_events_open_curve(ep, topic, cv, &err)))
+    else if (!(ev = muster_events_open(ep, topic, &err)))
         fprintf(stderr, "muster: events at %s: %s: polling instead\n", ep, err.text);
     wire_free(reply);
     return ev;
@@ -1322,6 +1332,72 @@ static void print_event(const cli *c, const Muster__Event *e)
     fflush(stdout);
 }
 
+/* `muster events [--topic PREFIX] [--for S] [--count N]`: print events as
+ * they come (one line each; JSON lines with --json). */
+static int cmd_events(cli *c, int argc, char **argv)
+{
+    const char *topic = "";
+    uint32_t for_s = 0, count = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            printf("Usage: muster events [--topic PREFIX] [--for S] [--count N] [--json]\n"
+                   "Print the broker's events as they come: worker.<state>, cluster.<id> (its\n"
+                   "changes), task.<cluster id> (its tasks' changes); --topic keeps those whose\n"
+                   "topic starts with PREFIX. Over CURVE you see your own clusters' and tasks'\n"
+                   "events and every worker's (operators and admins: everything). Stops after\n"
+                   "--for seconds or --count events (default: Ctrl-C). Exit 0; 3 when the\n"
+                   "broker cannot be reached.\n");
+            return EXIT_OK;
+        }
+        if (!strcmp(a, "--topic") && i + 1 < argc) {
+            topic = argv[++i];
+        } else if (!strcmp(a, "--for") && i + 1 < argc) {
+            int rc = parse_timeout_s(argv[++i], &for_s);
+            if (rc)
+                return rc;
+        } else if (!strcmp(a, "--count") && i + 1 < argc) {
+            int rc = parse_count("--count", argv[++i], 1, UINT32_MAX, &count);
+            if (rc)
+                return rc;
+        } else {
+            return usage_error("events: unexpected \"%s\"", a);
+        }
+    }
+    int code = EXIT_OK;
+    muster_client *mc = connect_or_fail(c, &code);
+    if (!mc)
+        return code;
+    muster_events *ev = open_events(c, mc, topic);
+    muster_client_destroy(mc);
+    if (!ev)
+        return EXIT_UNREACHABLE;
+    catch_sigint();
+    uint64_t end = for_s ? clock_mono_ms() + (uint64_t)for_s * 1000 : UINT64_MAX;
+    uint32_t seen = 0;
+    while (!interrupted && (!count || seen < count)) {
+        uint64_t now = clock_mono_ms();
+        if (now >= end)
+            break;
+        Muster__Envelope *e = NULL;
+        mu_error err;
+        long wait = end == UINT64_MAX ? 1000 : (long)(end - now);
+        int rc = muster_events_next(ev, (int)(wait > 1000 ? 1000 : wait), &e, &err);
+        if (rc < 0 && errno != EINTR) {
+            fprintf(stderr, "muster: events: %s\n", err.text);
+            muster_events_close(ev);
+            return EXIT_UNREACHABLE;
+        }
+        if (rc == 0 && e) {
+            print_event(c, e->event);
+            wire_free(e);
+            seen++;
+        }
+    }
+    muster_events_close(ev);
+    return EXIT_OK;
+}
+
 static bool event_ends(const Muster__Event *e)
 {
     return format_cluster_ended(e->cluster_state) || !strcmp(e->topic, "cluster.released") ||
@@ -1641,6 +1717,8 @@ int main(int argc, char **argv)
         return cmd_task(&c, sub_argc, sub_argv);
     if (strcmp(cmd, "keygen") == 0)
         return cmd_keygen(&c, sub_argc, sub_argv);
+    if (strcmp(cmd, "events") == 0)
+        return cmd_events(&c, sub_argc, sub_argv);
     if (strcmp(cmd, "help") == 0) {
         usage(stdout);
         return EXIT_OK;

@@ -269,6 +269,14 @@ void zap_handle(zap *z)
             continue;
         }
         const account *a = accounts_by_key(z->acc, key);
+        if (a && !strcmp(parts[2], "events") && a->role != ROLE_OPERATOR && a->role != ROLE_ADMIN) {
+            /* The PUB socket shows every account's events. */
+            reply(z->sock, parts[1], rid_len, "400",
+                  "the event socket is for operators and admins: subscribe on the client "
+                  "endpoint",
+                  "");
+            continue;
+        }
         if (!a) {
             log_warn("auth.refused",
                      "domain=%s address=%s key=%s reason=\"no account has this key\"", parts[2],

@@ -3,8 +3,11 @@
  *
  * With CURVE on (musterd --key), libzmq asks this handler (ZAP, ZeroMQ RFC
  * 27) about every new connection, with the client's public key:
- *   - on the client and event endpoints (ZAP domain "client"), the key must
- *     be an account's; the connection's User-Id is then the account name;
+ *   - on the client endpoint (ZAP domain "client"), the key must be an
+ *     account's; the connection's User-Id is then the account name;
+ *   - on the event (PUB) endpoint (domain "events"), an operator's or an
+ *     admin's: the PUB socket shows every account's events (others
+ *     subscribe on the client endpoint, rpc_events.c);
  *   - on the agent endpoint (domain "agent"), any key may connect (workers
  *     join freely and prove their GPUs); the User-Id is "key:" and the key,
  *     which the broker binds to the worker id at its first registration.

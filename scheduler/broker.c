@@ -146,6 +146,7 @@ void broker_publish(broker *b, const char *topic, Muster__Event *ev)
     env.body_case = MUSTER__ENVELOPE__BODY_EVENT;
     env.event = ev;
     persist_queue(b, OUT_EVENT, NULL, topic, &env, false);
+    events_deliver(b, topic, &env);
 }
 
 void broker_notify(broker *b, const char *owner, const Muster__Event *ev)
@@ -695,6 +696,7 @@ static const struct route {
     {MUSTER__ENVELOPE__BODY_RELEASE_CLUSTER, EP_CLIENT, false, rpc_release_cluster},
     {MUSTER__ENVELOPE__BODY_SHRINK_CLUSTER, EP_CLIENT, false, rpc_shrink_cluster},
     {MUSTER__ENVELOPE__BODY_SEARCH, EP_CLIENT, false, rpc_search},
+    {MUSTER__ENVELOPE__BODY_SUBSCRIBE, EP_CLIENT, false, rpc_subscribe},
     {MUSTER__ENVELOPE__BODY_SUBMIT_TASKS, EP_CLIENT, false, rpc_submit_tasks},
     {MUSTER__ENVELOPE__BODY_LIST_TASKS, EP_CLIENT, false, rpc_list_tasks},
     {MUSTER__ENVELOPE__BODY_GET_TASK, EP_CLIENT, false, rpc_get_task},
@@ -910,7 +912,9 @@ static int open_socket(broker *b, int type, const char *ep, int idx, void **out,
         /* Every endpoint is a CURVE server; ZAP (auth.c) says who gets in:
          * agents with any key, clients and subscribers with an account's. */
         int one = 1;
-        const char *domain = idx == 0 ? "agent" : "client";
+        /* The PUB socket cannot filter by subscriber: operators and
+         * admins only; others subscribe on the client endpoint. */
+        const char *domain = idx == 0 ? "agent" : idx == 1 ? "client" : "events";
         if (zmq_setsockopt(s, ZMQ_CURVE_SERVER, &one, sizeof(one)) < 0 ||
             zmq_setsockopt(s, ZMQ_CURVE_SECRETKEY, b->key.secret_key, 40) < 0 ||
             zmq_setsockopt(s, ZMQ_ZAP_DOMAIN, domain, strlen(domain)) < 0) {
@@ -1128,6 +1132,7 @@ void broker_destroy(broker *b)
     }
     zs_close(b->monitor);
     webhooks_destroy(b->hooks);
+    events_free(b);
     zap_destroy(b->zap);
     accounts_destroy(b->acc);
     mu_free(b->worker_keys);

@@ -73,6 +73,7 @@ struct broker {
     char (*worker_keys)[KEY_TEXT_LEN]; /* by worker slot: the key its id is bound to */
     size_t worker_keys_cap;
     struct webhooks *hooks; /* NULL: no account has a webhook */
+    struct event_subs *subs; /* clients' filtered event subscriptions (rpc_events.c) */
 };
 
 /* A request as handlers see it. */
@@ -138,6 +139,13 @@ void rpc_verify_result_fill(const verify_result *r, Muster__VerificationResult *
 /* The cluster named by a client (id or unique prefix), or NULL after an
  * error reply (not found, ambiguous, too short). */
 const cluster *rpc_find_cluster(broker *b, const request *rq, const char *id);
+
+/* Filtered event subscriptions (rpc_events.c). */
+void rpc_subscribe(broker *b, const request *rq);
+/* Send an event envelope published under topic to the subscribers who
+ * may see it. */
+void events_deliver(broker *b, const char *topic, const Muster__Envelope *env);
+void events_free(broker *b);
 
 /* Tasks (rpc_tasks.c): clients' requests, agents' reports. */
 void rpc_submit_tasks(broker *b, const request *rq);

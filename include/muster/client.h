@@ -173,6 +173,14 @@ typedef struct muster_events muster_events;
 /* Subscribe to TOPIC_PREFIX (NULL or "": everything) at ENDPOINT. NULL with
  * a reason on failure (a bad endpoint). */
 muster_events *muster_events_open(const char *endpoint, const char *topic_prefix, mu_error *errp);
+/* Events filtered to what this client's account may see (its own
+ * clusters and their tasks, worker events; all for operators and admins),
+ * over a connection of their own to the broker's CLIENT endpoint. Over
+ * CURVE this is how a user gets events: the PUB socket is for operators
+ * and admins. The subscription is renewed by muster_events_next. NULL with
+ * a reason (errno as for calls: ETIMEDOUT, EACCES, EREMOTEIO). */
+muster_events *muster_events_subscribe(const char *client_endpoint, const char *topic_prefix,
+                                       const muster_curve *curve, int timeout_ms, mu_error *errp);
 /* The same over CURVE (curve may be NULL). */
 muster_events *muster_events_open_curve(const char *endpoint, const char *topic_prefix,
                                         const muster_curve *curve, mu_error *errp);

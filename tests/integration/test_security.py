@@ -14,7 +14,8 @@ and one without any key; a quota (max_gpus) exceeded: an error, nothing
 allocated; an agent cannot register under another worker's id (the id is
 bound to the first key); a broker restart keeps that binding; musterd
 refuses a non-loopback endpoint without keys (before binding anything);
-webhooks: alice's events are POSTed to a local receiver that first fails
+events filtered per account (alice sees her cluster's, bob none, an admin
+all); webhooks: alice's events are POSTed to a local receiver that first fails
 (retried), then answers (delivered in order, each signed with HMAC-SHA256,
 none of anyone else's), `status` shows the deliveries, and a receiver that
 hangs does not slow the broker's answers.
@@ -271,6 +272,29 @@ def main():
         r.check(rc == 1 and "quota" in err, "a quota exceeded is refused", err)
         rc, out, err = r.cli("alice", "cluster", "list", "--json")
         r.check(len((loads(out) or {}).get("clusters", [])) == 1, "nothing was allocated")
+
+        # Events, filtered by account: alice sees her cluster's, bob does not.
+        def events_bg(who):
+            argv = [r.bin("muster"), "--broker", "tcp://127.0.0.1:%d" % r.ports[1],
+                    "--key", r.path(who + ".key"), "--broker-key", r.broker_pub,
+                    "events", "--topic", "cluster.", "--for", "4", "--json"]
+            return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE, preexec_fn=set_pdeathsig)
+        watchers = {who: events_bg(who) for who in ("alice", "bob", "root")}
+        time.sleep(1.0)
+        rc, out, err = r.cli("alice", "cluster", "extend", cid, "--hours", "1")
+        r.check(rc == 0, "alice extends her cluster", err)
+        seen = {}
+        for who, p in watchers.items():
+            o, e = p.communicate(timeout=20)
+            seen[who] = [loads(line) or {} for line in o.decode(errors="replace").splitlines()]
+        r.check(any(x.get("topic") == "cluster.extended" and x.get("cluster_id") == cid
+                    for x in seen["alice"]), "alice's event stream shows her cluster's change",
+                str(seen["alice"])[:300])
+        r.check(not any(x.get("cluster_id") == cid for x in seen["bob"]),
+                "bob's event stream shows nothing of alice's cluster", str(seen["bob"])[:300])
+        r.check(any(x.get("cluster_id") == cid for x in seen["root"]),
+                "an admin's stream shows it")
 
         # Webhooks: the receiver failed every attempt so far; now it answers.
         r.check(hook.attempts > 0 and not hook.got, "alice's events were posted to her webhook "
