@@ -40,10 +40,9 @@ int dist_parse(const char *spec, dist *out, mu_error *errp)
         dist_kind kind;
         size_t nparams;
     } kinds[] = {
-        {"exp", DIST_EXPONENTIAL, 1},
-        {"weibull", DIST_WEIBULL, 2},
-        {"lognormal", DIST_LOGNORMAL, 2},
-        {"const", DIST_CONSTANT, 1},
+        {"exp", DIST_EXPONENTIAL, 1},     {"weibull", DIST_WEIBULL, 2},
+        {"lognormal", DIST_LOGNORMAL, 2}, {"const", DIST_CONSTANT, 1},
+        {"uniform", DIST_UNIFORM, 2},
     };
     const char *colon = strchr(spec, ':');
     size_t nlen = colon ? (size_t)(colon - spec) : strlen(spec);
@@ -71,13 +70,17 @@ int dist_parse(const char *spec, dist *out, mu_error *errp)
             if (!(d.b > 0))
                 return errprintf(errp, "distribution \"%s\": sigma must be > 0", spec);
             break;
+        case DIST_UNIFORM:
+            if (!(d.a >= 0 && d.b > d.a))
+                return errprintf(errp, "distribution \"%s\": expected 0 <= LO < HI", spec);
+            break;
         }
         *out = d;
         return 0;
     }
     return errprintf(errp,
                      "distribution \"%s\": unknown family (exp:MEAN, weibull:SHAPE,SCALE, "
-                     "lognormal:MU,SIGMA or const:VALUE)",
+                     "lognormal:MU,SIGMA, const:VALUE or uniform:LO,HI)",
                      spec);
 }
 
@@ -90,6 +93,8 @@ double dist_sample(const dist *d, rng *r)
         return rng_weibull(r, d->a, d->b);
     case DIST_LOGNORMAL:
         return rng_lognormal(r, d->a, d->b);
+    case DIST_UNIFORM:
+        return d->a + (d->b - d->a) * rng_uniform_pos(r);
     case DIST_CONSTANT:
         break;
     }
@@ -105,6 +110,8 @@ double dist_mean(const dist *d)
         return d->b * tgamma(1.0 + 1.0 / d->a);
     case DIST_LOGNORMAL:
         return exp(d->a + d->b * d->b / 2.0);
+    case DIST_UNIFORM:
+        return (d->a + d->b) / 2.0;
     case DIST_CONSTANT:
         break;
     }
@@ -126,5 +133,30 @@ void dist_format(const dist *d, char *out, size_t n)
     case DIST_CONSTANT:
         snprintf(out, n, "const:%.6g", d->a);
         break;
+    case DIST_UNIFORM:
+        snprintf(out, n, "uniform:%.6g,%.6g", d->a, d->b);
+        break;
     }
+}
+
+dist dist_scale(const dist *d, double k)
+{
+    dist s = *d;
+    switch (d->kind) {
+    case DIST_EXPONENTIAL:
+    case DIST_CONSTANT:
+        s.a *= k;
+        break;
+    case DIST_WEIBULL:
+        s.b *= k;
+        break;
+    case DIST_LOGNORMAL:
+        s.a += log(k); /* ln(kX) = ln k + ln X */
+        break;
+    case DIST_UNIFORM:
+        s.a *= k;
+        s.b *= k;
+        break;
+    }
+    return s;
 }

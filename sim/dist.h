@@ -7,6 +7,7 @@
  *   weibull:SHAPE,SCALE   Weibull, shape k > 0 and scale lambda > 0
  *   lognormal:MU,SIGMA    lognormal: ln(X) ~ Normal(MU, SIGMA), SIGMA > 0
  *   const:VALUE           always VALUE (for tests and simple experiments)
+ *   uniform:LO,HI         uniform between LO and HI, 0 <= LO < HI (draws are > LO)
  *
  * Values are in whatever unit the caller states (hours for the churn and
  * workload generators); MU is then the mean of the log of hours.
@@ -24,12 +25,13 @@ typedef enum dist_kind {
     DIST_WEIBULL,
     DIST_LOGNORMAL,
     DIST_CONSTANT,
+    DIST_UNIFORM,
 } dist_kind;
 
 typedef struct dist {
     dist_kind kind;
-    double a; /* mean | shape | mu | value */
-    double b; /* unused | scale | sigma | unused */
+    double a; /* mean | shape | mu | value | low */
+    double b; /* unused | scale | sigma | unused | high */
 } dist;
 
 /* Parse SPEC (see above). Returns 0, or -1 with the reason in errp. */
@@ -40,5 +42,8 @@ double dist_sample(const dist *d, rng *r);
 double dist_mean(const dist *d);
 /* SPEC for d, as dist_parse reads it back ("weibull:0.7,5"). */
 void dist_format(const dist *d, char *out, size_t n);
+/* The same family with every draw multiplied by k > 0 (a change of unit:
+ * hours to seconds is k = 3600). */
+dist dist_scale(const dist *d, double k);
 
 #endif

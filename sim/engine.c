@@ -43,6 +43,11 @@ void engine_config_init(engine_config *cfg)
     cfg->policy = ENGINE_AS_REQUESTED;
     cfg->min_tier = TIER_LOW;
     cfg->interval_ms = 3600u * 1000u;
+    /* ENGINE_DEFAULT_HONEST_SPEED and the others, as values. */
+    cfg->honest_speed = (dist){DIST_LOGNORMAL, 0, 0.03};
+    cfg->spoofer_speed = (dist){DIST_UNIFORM, 0.3, 0.7};
+    cfg->rtt_ms = (dist){DIST_LOGNORMAL, 3.9, 0.3};
+    cfg->jitter_rtt_ms = (dist){DIST_LOGNORMAL, 4.5, 1};
 }
 
 static const char *const policy_names[] = {"as-requested", "pack", "spread"};
@@ -335,9 +340,6 @@ engine *engine_create(const engine_config *cfg, churn_trace *churn, workload *wl
     sc.reg.cat = cfg->cat;
     sc.reg.regions = cfg->regions;
     sc.reg.tiers = cfg->tiers;
-    /* sc.verify stays zero, verification off: agents are not asked to
-     * prove their GPUs (not simulated yet), so every worker counts as
-     * verified. */
     sc.provision_timeout_ms = cfg->provision_timeout_ms;
     sc.max_hours = cfg->max_hours;
     sc.reroute_retry_ms = cfg->reroute_retry_ms;
@@ -345,6 +347,13 @@ engine *engine_create(const engine_config *cfg, churn_trace *churn, workload *wl
                      .cluster_event = engine_on_cluster_event,
                      .member_notice = engine_on_member_notice,
                      .arg = e};
+    /* With verification, the core challenges every worker and the engine
+     * answers for the agents (engine_verify.c); without, sc.verify stays
+     * zero: off, and every worker counts as verified. */
+    if (cfg->verify && engine_verify_create(e, &sc, &ops, errp) < 0)
+        goto error;
+    if (wl && workload_has_tasks(wl) && engine_tasks_create(e, errp) < 0)
+        goto error;
     if (!(e->s = sched_create(&sc, &ops, errp)))
         goto error;
 
@@ -388,6 +397,8 @@ void engine_destroy(engine *e)
     if (!e)
         return;
     sched_destroy(e->s);
+    engine_verify_destroy(e);
+    engine_tasks_destroy(e);
     evq_destroy(e->q);
     mu_free(e->nodes);
     mu_free(e->slot_node);
@@ -497,7 +508,10 @@ static int keepalive(engine *e, mu_error *errp)
     return 0;
 }
 
-/* Serve every core deadline before `before` (virtual ms). */
+/* Serve every core deadline before `before` (virtual ms) and before the
+ * next event: what a tick does may push events (a replacement's
+ * acknowledgement, an agent's answer to a challenge) that come before the
+ * next deadline. */
 static int run_timers(engine *e, uint64_t before, mu_error *errp)
 {
     uint64_t stuck_at = UINT64_MAX;
@@ -507,7 +521,8 @@ static int run_timers(engine *e, uint64_t before, mu_error *errp)
         if (d == UINT64_MAX)
             return 0;
         uint64_t dv = d > EPOCH_MS ? d - EPOCH_MS : 0;
-        if (dv >= before)
+        const evq_event *top = evq_peek(e->q);
+        if (dv >= before || (top && dv >= top->t))
             return 0;
         if (dv < e->now)
             dv = e->now; /* overdue: now is as early as time can go */
@@ -560,7 +575,10 @@ static int on_churn(engine *e, uint32_t k, mu_error *errp)
     node *nd = &e->nodes[ce->node];
     e->r.churn_events++;
     if (ce->kind == CHURN_SPOOF) {
-        e->r.spoof_ignored++;
+        if (e->vn)
+            engine_verify_spoof(e, ce->node);
+        else
+            e->r.spoof_ignored++;
     } else if (ce->kind == CHURN_JOIN) {
         if (nd->live) {
             e->r.redundant++;
@@ -574,10 +592,16 @@ static int on_churn(engine *e, uint32_t k, mu_error *errp)
             }
             if (register_node(e, ce->node, errp) < 0)
                 return -1;
+            if (e->vn)
+                engine_verify_join(e, ce->node);
+            if (e->tc)
+                engine_tasks_join(e, ce->node);
         }
     } else if (!nd->live) {
         e->r.redundant++;
     } else {
+        if (e->tc)
+            engine_tasks_leave(e, ce->node);
         nd->live = 0;
         nd->gen++;
         bool bye = e->cfg.goodbye >= 1;
@@ -606,6 +630,7 @@ static int on_arrival(engine *e, uint32_t i, mu_error *errp)
     req *q = &e->reqs[i];
     e->r.requests++;
     e->row.requests++;
+    e->r.t_requested += w->tasks;
     match_request rq;
     memset(&rq, 0, sizeof(rq));
     if (q->model != NIL16) {
@@ -651,8 +676,10 @@ static int on_arrival(engine *e, uint32_t i, mu_error *errp)
     } else {
         e->r.met++;
         e->row.met++;
+        /* The owner of a cluster with tasks releases it when they are done
+         * (engine_tasks.c), or the core expires it when its hours run out. */
         uint64_t end = e->now + (engine_ms_of(w->duration_s) ? engine_ms_of(w->duration_s) : 1);
-        if (evq_push(e->q, end, CLS_RELEASE, EV_RELEASE, i, 0, 0) < 0)
+        if (!q->has_tasks && evq_push(e->q, end, CLS_RELEASE, EV_RELEASE, i, 0, 0) < 0)
             return errprintf(errp, "out of memory");
     }
     return push_next_arrival(e, i + 1) < 0 ? errprintf(errp, "out of memory") : 0;
@@ -703,6 +730,8 @@ static int on_sample(engine *e, mu_error *errp)
     row.degraded_clusters = (uint32_t)e->by_state[CLUSTER_DEGRADED];
     row.active_clusters =
         (uint32_t)(e->by_state[CLUSTER_PROVISIONING] + row.ready_clusters + row.degraded_clusters);
+    row.tasks_running = (uint32_t)e->tasks_running;
+    row.tasks_queued = (uint32_t)e->tasks_queued;
     if (report_add_row(&e->r, &row) < 0)
         return errprintf(errp, "out of memory");
     memset(&e->row, 0, sizeof(e->row));
@@ -726,11 +755,10 @@ int engine_run(engine *e, mu_error *errp)
         return errprintf(errp, "out of memory");
     e->next_progress = PROGRESS_EVERY;
     for (;;) {
-        const evq_event *top = evq_peek(e->q);
-        bool more = top && top->t <= e->until;
-        if (run_timers(e, more ? top->t : e->until, errp) < 0)
+        if (run_timers(e, e->until, errp) < 0)
             return -1;
-        if (!more)
+        const evq_event *top = evq_peek(e->q);
+        if (!top || top->t > e->until)
             break;
         evq_event ev;
         evq_pop(e->q, &ev);
@@ -752,6 +780,15 @@ int engine_run(engine *e, mu_error *errp)
             break;
         case EV_SAMPLE:
             rc = on_sample(e, errp);
+            break;
+        case EV_COMMIT:
+            rc = engine_verify_commit(e, &ev, errp);
+            break;
+        case EV_PROOFS:
+            rc = engine_verify_proofs(e, &ev, errp);
+            break;
+        case EV_TASK:
+            rc = engine_tasks_done(e, &ev, errp);
             break;
         }
         if (rc < 0)
@@ -789,5 +826,6 @@ size_t engine_bytes(const engine *e)
     return sizeof(*e) + e->n_nodes * (sizeof(node) + sizeof(uint32_t)) +
            e->n_req * (sizeof(req) + sizeof(uint32_t)) + e->ring_cap * sizeof(touch) +
            e->cap_losses * sizeof(loss) + (e->ttr.cap + e->reroute.cap) * sizeof(uint64_t) +
-           evq_bytes(e->q) + e->r.cap_rows * sizeof(report_row);
+           evq_bytes(e->q) + e->r.cap_rows * sizeof(report_row) +
+           (e->vn ? e->n_nodes * sizeof(vnode) : 0) + (e->tc ? e->n_req * sizeof(tcluster *) : 0);
 }

@@ -25,7 +25,21 @@
  *     silent, at most once per keep-alive interval (docs/sim.md, "The
  *     heartbeat model");
  *   - a member told it joined a cluster acknowledges after a delay drawn
- *     from `ack_delay`, if it is still up by then.
+ *     from `ack_delay`, if it is still up by then;
+ *   - with `verify`, the core's proof-of-work verification runs and each
+ *     agent answers its challenges in virtual time (engine_verify.c): the
+ *     commitment comes a round trip plus the work time (the challenge's
+ *     expected time / the agent's speed) after the challenge, the proofs a
+ *     round trip after the spots are asked for, and both are real (the
+ *     leaves and Merkle paths of common/pow.h), so the core judges them
+ *     exactly as musterd would. Honest agents run at about their claimed
+ *     speed, spoofers (from a churn `spoof` event, or `spoofers`) slower;
+ *     a share `jittery` of the nodes have a heavy-tailed round trip;
+ *   - requests with tasks (workload.h) run them in their cluster once it
+ *     is ready, through the core's taskset (engine_tasks.c): attempts end
+ *     after a drawn run time, fail with the request's probability, are
+ *     requeued by the core when their member is lost; the owner releases
+ *     the cluster when its last task is final.
  *
  * Deterministic: every random draw comes from a stream of the seed keyed by
  * what it is for (node, request, member), so the same inputs and seed give
@@ -84,6 +98,18 @@ typedef struct engine_config {
     const mix *fill_gpus, *fill_gpu_counts, *fill_countries;
     const mix *fill_tiers;   /* bandwidth tier per node: "low:2,medium:4,..." */
     const mix *fill_regions; /* requests without a region; NULL: left as any */
+    /* Verification (docs/sim.md, "Verification"): off by default, so that
+     * every worker counts as verified and large replays stay fast. */
+    bool verify;
+    double spoofers;             /* share of nodes spoofing from their first join [0] */
+    dist honest_speed;           /* an honest agent's speed per check, x its claim */
+    dist spoofer_speed;          /* a spoofer's speed, drawn once per node, x its claim */
+    dist rtt_ms;                 /* round trip of an ordinary link, milliseconds */
+    double jittery;              /* share of nodes on a jittery link [0] */
+    dist jitter_rtt_ms;          /* their round trips, milliseconds */
+    double verify_scale;         /* pow units per TFLOPS-second; 0: automatic */
+    uint32_t verify_light_ms;    /* light checks of hired workers; 0: none [0] */
+    uint32_t verify_reverify_ms; /* full checks of free workers; 0: the core's [6 h] */
     /* Called every 65536 events or touches, and once at the end; may be
      * NULL. */
     void (*progress)(void *arg, const engine_progress *p);
@@ -128,5 +154,11 @@ int engine_policy_parse(const char *s, engine_policy *out);
 #define ENGINE_DEFAULT_GPU_COUNTS "1:6,2:2,4:1,8:1"
 #define ENGINE_DEFAULT_COUNTRIES  "US:30,CA:5,BR:5,DE:15,GB:10,FR:10,IN:5,JP:10,KR:5,AU:5"
 #define ENGINE_DEFAULT_TIERS      "low:2,medium:4,high:3,ultra:1"
+
+/* The default agent models of verification (docs/sim.md). */
+#define ENGINE_DEFAULT_HONEST_SPEED  "lognormal:0,0.03"
+#define ENGINE_DEFAULT_SPOOFER_SPEED "uniform:0.3,0.7"
+#define ENGINE_DEFAULT_RTT_MS        "lognormal:3.9,0.3"
+#define ENGINE_DEFAULT_JITTER_RTT_MS "lognormal:4.5,1"
 
 #endif

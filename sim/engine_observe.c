@@ -13,7 +13,7 @@
 #include "engine_int.h"
 #include "rng.h"
 
-static int vec_push(u64vec *v, uint64_t x)
+int engine_vec_push(u64vec *v, uint64_t x)
 {
     if (v->n == v->cap) {
         size_t cap = v->cap ? v->cap * 2 : 64;
@@ -94,6 +94,8 @@ static void account(engine *e, req *q, uint64_t now)
     uint64_t dt = now - q->last_ms;
     e->r.cluster_ms += dt;
     e->alloc_gpu_ms += (uint64_t)q->gpus * dt;
+    if (q->has_tasks)
+        e->task_alloc_gpu_ms += (uint64_t)q->gpus * dt;
     if (q->state == CLUSTER_READY)
         e->ready_gpu_ms += (uint64_t)q->gpus * dt;
     else if (q->state == CLUSTER_DEGRADED)
@@ -182,7 +184,7 @@ void engine_on_cluster_event(void *arg, const cluster *c, const char *topic, con
     if (strcmp(topic, "cluster.ready") == 0 && !q->ready_once) {
         q->ready_once = 1;
         e->r.reached_ready++;
-        if (vec_push(&e->ttr, e->now - q->created_ms) < 0)
+        if (engine_vec_push(&e->ttr, e->now - q->created_ms) < 0)
             engine_fail(e, ENOMEM);
     } else if (strcmp(topic, "cluster.member_lost") == 0) {
         e->r.member_losses++;
@@ -192,7 +194,7 @@ void engine_on_cluster_event(void *arg, const cluster *c, const char *topic, con
         uint64_t at;
         e->r.replacements++;
         e->row.replacements++;
-        if (loss_pop(e, q, &at) && vec_push(&e->reroute, e->now - at) < 0)
+        if (loss_pop(e, q, &at) && engine_vec_push(&e->reroute, e->now - at) < 0)
             engine_fail(e, ENOMEM);
     } else if (strcmp(topic, "cluster.member_back") == 0) {
         uint64_t at;
@@ -204,6 +206,8 @@ void engine_on_cluster_event(void *arg, const cluster *c, const char *topic, con
             ; /* those seats are given up, not served again */
     }
     refresh(e, q, c);
+    if (q->has_tasks && e->tc)
+        engine_tasks_cluster_event(e, q, c, topic);
 }
 
 void engine_on_member_notice(void *arg, const cluster *c, const worker *w, bool join)
@@ -215,6 +219,8 @@ void engine_on_member_notice(void *arg, const cluster *c, const worker *w, bool 
     uint32_t n = w->slot < e->n_nodes ? e->slot_node[w->slot] : NIL;
     if (!q || n == NIL || !e->nodes[n].live)
         return; /* a dead agent acknowledges nothing */
+    if (e->vn)
+        engine_verify_hired(e, n);
     node *nd = &e->nodes[n];
     rng r;
     uint64_t key =
@@ -262,4 +268,8 @@ void engine_finish(engine *e)
     r->gpu_hours_allocated = (double)e->alloc_gpu_ms / 3.6e6;
     r->gpu_hours_ready = (double)e->ready_gpu_ms / 3.6e6;
     r->peak_queue = evq_peak(e->q);
+    if (e->vn)
+        engine_verify_finish(e);
+    if (e->tc)
+        engine_tasks_finish(e);
 }

@@ -18,6 +18,7 @@
 #include "analyze.h"
 #include "churn_io.h"
 #include "engine.h"
+#include "pow.h"
 #include "report.h"
 #include "strutil.h"
 #include "synth.h"
@@ -261,7 +262,7 @@ static void generate_churn_usage(FILE *out)
             "its state at time 0 is the first event. Same options and seed, same bytes.\n"
             "\n"
             "DIST, in hours: exp:MEAN | weibull:SHAPE,SCALE | lognormal:MU,SIGMA (MU and\n"
-            "SIGMA of ln hours) | const:VALUE.\n"
+            "SIGMA of ln hours) | const:VALUE | uniform:LO,HI.\n"
             "MIX: NAME:WEIGHT,NAME:WEIGHT,... (weights are relative).\n"
             "\n"
             "  --session DIST       online session lengths (required)\n"
@@ -288,28 +289,40 @@ static void generate_churn_usage(FILE *out)
 
 static void generate_workload_usage(FILE *out)
 {
-    fprintf(out, "Usage: muster-sim generate workload --rate R --duration DIST [OPTIONS]\n"
-                 "\n"
-                 "Write a synthetic workload as JSON lines (one cluster request per line:\n"
-                 "arrival_s, duration_s, workers, gpus_per_worker, gpu_model, region, name).\n"
-                 "Arrivals are Poisson. Same options and seed, same bytes.\n"
-                 "\n"
-                 "DIST, in hours: exp:MEAN | weibull:SHAPE,SCALE | lognormal:MU,SIGMA | const:V.\n"
-                 "MIX: NAME:WEIGHT,... (weights are relative).\n"
-                 "\n"
-                 "  --rate R                requests per hour (required)\n"
-                 "  --duration DIST         request durations (required)\n"
-                 "  --days D                length of the arrival period [1]\n"
-                 "  --workers MIX           workers per request, e.g. \"1:6,2:2,8:1\" [1]\n"
-                 "  --gpus-per-worker MIX   e.g. \"1:3,8:1\" [1]\n"
-                 "  --models MIX            GPU models, \"any\" for no constraint, e.g.\n"
-                 "                          \"any:2,RTX 4090:1\" [any]\n"
-                 "  --regions MIX           regions, \"any\" for no constraint [any]\n"
-                 "  --seed S                random seed [1]\n"
-                 "  --params FILE           a JSON object of these parameters (names with '_'\n"
-                 "                          for '-'); flags given too override it\n"
-                 "  --out FILE              write to FILE (atomically) instead of stdout\n"
-                 "  -h, --help              this help\n");
+    fprintf(out,
+            "Usage: muster-sim generate workload --rate R --duration DIST [OPTIONS]\n"
+            "\n"
+            "Write a synthetic workload as JSON lines (one cluster request per line:\n"
+            "arrival_s, duration_s, workers, gpus_per_worker, gpu_model, region, name,\n"
+            "and the tasks when asked for). Arrivals are Poisson. Same options and seed,\n"
+            "same bytes.\n"
+            "\n"
+            "DIST, in hours: exp:MEAN | weibull:SHAPE,SCALE | lognormal:MU,SIGMA | const:V |\n"
+            "uniform:LO,HI.\n"
+            "MIX: NAME:WEIGHT,... (weights are relative).\n"
+            "\n"
+            "  --rate R                requests per hour (required)\n"
+            "  --duration DIST         request durations (required)\n"
+            "  --days D                length of the arrival period [1]\n"
+            "  --workers MIX           workers per request, e.g. \"1:6,2:2,8:1\" [1]\n"
+            "  --gpus-per-worker MIX   e.g. \"1:3,8:1\" [1]\n"
+            "  --models MIX            GPU models, \"any\" for no constraint, e.g.\n"
+            "                          \"any:2,RTX 4090:1\" [any]\n"
+            "  --regions MIX           regions, \"any\" for no constraint [any]\n"
+            "\n"
+            "Tasks run in each cluster (written as \"tasks\", \"task_s\", ...; docs/sim.md):\n"
+            "  --tasks MIX             tasks per request, 0 allowed, e.g. \"0:1,16:2\" [none]\n"
+            "  --task-duration DIST    run time of a task attempt, hours (required with\n"
+            "                          --tasks)\n"
+            "  --task-gpus MIX         GPUs per task, at most the request's GPUs per\n"
+            "                          worker [all of them]\n"
+            "  --task-fail P           probability an attempt exits non-zero [0]\n"
+            "  --task-retries N        non-zero exits retried per task [0]\n"
+            "  --seed S                random seed [1]\n"
+            "  --params FILE           a JSON object of these parameters (names with '_'\n"
+            "                          for '-'); flags given too override it\n"
+            "  --out FILE              write to FILE (atomically) instead of stdout\n"
+            "  -h, --help              this help\n");
 }
 
 #define MAX_PARAM_FLAGS 16
@@ -405,6 +418,10 @@ static int cmd_generate(int argc, char **argv)
     } else {
         if (!wp.has_rate || !wp.has_duration) {
             rc = usage_error(cmd, "--rate and --duration are required");
+            goto done;
+        }
+        if (wp.tasks && !wp.has_task_duration) {
+            rc = usage_error(cmd, "--tasks needs --task-duration");
             goto done;
         }
         workload *w = synth_workload_generate(&wp, &err);
@@ -617,6 +634,30 @@ static void run_usage(FILE *out)
             "  --provision-timeout S   members must acknowledge within [30]\n"
             "  --max-hours N           longest cluster the core accepts [2160]\n"
             "  --reroute-retry-ms MS   how often the core retries a vacant seat [1000]\n"
+            "  --tasks-per-worker      requests without tasks get one task per worker, with\n"
+            "                          all its GPUs, running the request's duration (for\n"
+            "                          Alibaba and SWF traces)\n"
+            "\n"
+            "Verification (off by default: every worker counts as verified, spoof events\n"
+            "are ignored, and replays stay fast; docs/sim.md):\n"
+            "  --verify                run the core's proof-of-work verification, the agents\n"
+            "                          answering challenges in virtual time\n"
+            "  --spoofers FRAC         share of nodes that spoof from their first join, as\n"
+            "                          well as those of spoof events [0]\n"
+            "  --spoofer-speed DIST    a spoofer's speed, x its claim, drawn per node\n"
+            "                          [" ENGINE_DEFAULT_SPOOFER_SPEED "]\n"
+            "  --honest-speed DIST     an honest agent's speed per check, x its claim\n"
+            "                          [" ENGINE_DEFAULT_HONEST_SPEED "]\n"
+            "  --rtt-ms DIST           round trip of a link, milliseconds\n"
+            "                          [" ENGINE_DEFAULT_RTT_MS "]\n"
+            "  --jittery FRAC          share of nodes on a jittery link [0]\n"
+            "  --jitter-rtt-ms DIST    their round trip, milliseconds\n"
+            "                          [" ENGINE_DEFAULT_JITTER_RTT_MS "]\n"
+            "  --verify-scale U        pow units per TFLOPS-second [automatic: the least\n"
+            "                          powerful GPU of the fleet gets one round of work]\n"
+            "  --verify-light S        light checks of hired workers every S seconds, 0 none\n"
+            "                          [0; musterd's default is 600]\n"
+            "  --reverify S            full checks of free workers every S seconds [21600]\n"
             "\n"
             "Output:\n"
             "  --interval S            time series step [3600]\n"
@@ -685,6 +726,17 @@ enum {
     OPT_HTML_OUT,
     OPT_CHECK,
     OPT_QUIET,
+    OPT_TASKS_PER_WORKER,
+    OPT_VERIFY,
+    OPT_SPOOFERS,
+    OPT_SPOOFER_SPEED,
+    OPT_HONEST_SPEED,
+    OPT_RTT,
+    OPT_JITTERY,
+    OPT_JITTER_RTT,
+    OPT_VERIFY_SCALE,
+    OPT_VERIFY_LIGHT,
+    OPT_REVERIFY,
 };
 
 static int u32_flag(const char *flag, const char *v, uint64_t min, uint64_t max, uint32_t *out)
@@ -752,6 +804,17 @@ static int cmd_run(int argc, char **argv)
         {"report-html", required_argument, NULL, OPT_HTML_OUT},
         {"check", no_argument, NULL, OPT_CHECK},
         {"quiet", no_argument, NULL, OPT_QUIET},
+        {"tasks-per-worker", no_argument, NULL, OPT_TASKS_PER_WORKER},
+        {"verify", no_argument, NULL, OPT_VERIFY},
+        {"spoofers", required_argument, NULL, OPT_SPOOFERS},
+        {"spoofer-speed", required_argument, NULL, OPT_SPOOFER_SPEED},
+        {"honest-speed", required_argument, NULL, OPT_HONEST_SPEED},
+        {"rtt-ms", required_argument, NULL, OPT_RTT},
+        {"jittery", required_argument, NULL, OPT_JITTERY},
+        {"jitter-rtt-ms", required_argument, NULL, OPT_JITTER_RTT},
+        {"verify-scale", required_argument, NULL, OPT_VERIFY_SCALE},
+        {"verify-light", required_argument, NULL, OPT_VERIFY_LIGHT},
+        {"reverify", required_argument, NULL, OPT_REVERIFY},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -762,7 +825,8 @@ static int cmd_run(int argc, char **argv)
     const char *fill[5] = {NULL}; /* gpus, counts, countries, tiers, regions */
     const char *json_out = NULL, *csv_out = NULL, *html_out = NULL;
     uint32_t node_gpus = 8;
-    bool check = false;
+    bool check = false, tasks_per_worker = false;
+    const char *verify_flag = NULL; /* a verification option, which needs --verify */
     run_progress rp = {0};
     uint64_t ms;
     int o;
@@ -877,6 +941,57 @@ static int cmd_run(int argc, char **argv)
         case OPT_QUIET:
             rp.quiet = true;
             break;
+        case OPT_TASKS_PER_WORKER:
+            tasks_per_worker = true;
+            break;
+        case OPT_VERIFY:
+            cfg.verify = true;
+            break;
+        case OPT_SPOOFERS:
+        case OPT_JITTERY: {
+            double *f = o == OPT_SPOOFERS ? &cfg.spoofers : &cfg.jittery;
+            verify_flag = o == OPT_SPOOFERS ? "--spoofers" : "--jittery";
+            if (str_to_double(optarg, f) < 0 || !(*f >= 0 && *f <= 1))
+                return usage_error("run", "%s \"%s\" is not a fraction in [0, 1]", verify_flag,
+                                   optarg);
+            break;
+        }
+        case OPT_SPOOFER_SPEED:
+        case OPT_HONEST_SPEED:
+        case OPT_RTT:
+        case OPT_JITTER_RTT: {
+            dist *d = o == OPT_SPOOFER_SPEED  ? &cfg.spoofer_speed
+                      : o == OPT_HONEST_SPEED ? &cfg.honest_speed
+                      : o == OPT_RTT          ? &cfg.rtt_ms
+                                              : &cfg.jitter_rtt_ms;
+            mu_error err;
+            verify_flag = o == OPT_SPOOFER_SPEED  ? "--spoofer-speed"
+                          : o == OPT_HONEST_SPEED ? "--honest-speed"
+                          : o == OPT_RTT          ? "--rtt-ms"
+                                                  : "--jitter-rtt-ms";
+            if (dist_parse(optarg, d, &err) < 0)
+                return usage_error("run", "%s: %s", verify_flag, err.text);
+            break;
+        }
+        case OPT_VERIFY_SCALE:
+            verify_flag = "--verify-scale";
+            if (str_to_double(optarg, &cfg.verify_scale) < 0 ||
+                !(cfg.verify_scale > 0 && cfg.verify_scale <= 1e12))
+                return usage_error("run", "--verify-scale \"%s\" is not a number in (0, 1e12]",
+                                   optarg);
+            break;
+        case OPT_VERIFY_LIGHT:
+            verify_flag = "--verify-light";
+            if (secs_flag("--verify-light", optarg, 0, 86400, &ms))
+                return EXIT_USAGE;
+            cfg.verify_light_ms = (uint32_t)ms;
+            break;
+        case OPT_REVERIFY:
+            verify_flag = "--reverify";
+            if (secs_flag("--reverify", optarg, 1, 30 * 86400.0, &ms))
+                return EXIT_USAGE;
+            cfg.verify_reverify_ms = (uint32_t)ms;
+            break;
         case 'h':
             run_usage(stdout);
             return EXIT_OK;
@@ -888,6 +1003,8 @@ static int cmd_run(int argc, char **argv)
         return usage_error("run", "unexpected argument \"%s\"", argv[optind]);
     if (!churn_path)
         return usage_error("run", "--churn FILE is required");
+    if (verify_flag && !cfg.verify)
+        return usage_error("run", "%s needs --verify", verify_flag);
     if ((uint64_t)cfg.keepalive_ms * 2 < (uint64_t)cfg.heartbeat_ms * cfg.liveness)
         return usage_error("run", "--keepalive must be at least half of heartbeat x liveness");
 
@@ -937,6 +1054,8 @@ static int cmd_run(int argc, char **argv)
         rc = file_error(&err);
         goto done;
     }
+    if (wl && tasks_per_worker)
+        workload_tasks_per_worker(wl);
     cfg.cat = cat;
     cfg.regions = regions;
     cfg.tiers = &tiers;
@@ -1002,6 +1121,7 @@ int main(int argc, char **argv)
     }
     opterr = 0;
     optind = 0;
+    pow_init(); /* the fastest BLAKE2b for the proofs of --verify; correct without */
     if (strcmp(cmd, "analyze") == 0)
         return cmd_analyze(argc - 1, argv + 1);
     if (strcmp(cmd, "generate") == 0)

@@ -163,6 +163,21 @@ double report_utilisation(const sim_report *r)
     return ratio(r->gpu_hours_allocated, r->gpu_hours_online);
 }
 
+double report_false_positive_rate(const sim_report *r)
+{
+    return r->verify_on ? ratio((double)r->v_false_positives, (double)r->v_honest) : NAN;
+}
+
+double report_false_negative_rate(const sim_report *r)
+{
+    return r->verify_on ? ratio((double)r->v_false_negatives, (double)r->v_spoofers) : NAN;
+}
+
+double report_task_goodput(const sim_report *r)
+{
+    return r->tasks_on ? ratio(r->t_gh_useful, r->t_gh_allocated) : NAN;
+}
+
 /* --- JSON ----------------------------------------------------------------------------- */
 
 /* cJSON can only fail by running out of memory: collect that in one flag. */
@@ -229,6 +244,108 @@ static void stats_json(cJSON *parent, const char *k, const report_stats *s, bool
     num(o, "p50_ms", (double)s->p50_ms, oom);
     num(o, "p95_ms", (double)s->p95_ms, oom);
     num(o, "max_ms", (double)s->max_ms, oom);
+}
+
+static void boolean(cJSON *o, const char *k, bool v, bool *oom)
+{
+    if (!cJSON_AddBoolToObject(o, k, v))
+        *oom = true;
+}
+
+static const char *const outcome_names[REPORT_OUTCOMES] = {"ok", "slow", "wrong", "timeout",
+                                                           "bad-proof"};
+
+/* What was not simulated is null, never a zero that was not measured. */
+static void verification_json(cJSON *root, const sim_report *r, bool *oom)
+{
+    cJSON *v = obj(root, "verification", oom);
+    boolean(v, "simulated", r->verify_on, oom);
+    if (!r->verify_on) {
+        null(v, "checks", oom);
+        null(v, "false_positives", oom);
+        null(v, "false_negatives", oom);
+        return;
+    }
+    cJSON *st = obj(v, "settings", oom);
+    num(st, "target_ms", r->verify_target_ms, oom);
+    num(st, "min_ratio", r6(r->verify_min_ratio), oom);
+    num(st, "leaves", r->verify_leaves, oom);
+    num(st, "spots", r->verify_spots, oom);
+    num(st, "units_per_tflop_s", r6(r->verify_scale), oom);
+    num(st, "light_ms", r->verify_light_ms, oom);
+    num(st, "reverify_ms", r->verify_reverify_ms, oom);
+    str(st, "honest_speed", r->honest_speed, oom);
+    str(st, "spoofer_speed", r->spoofer_speed, oom);
+    num(st, "spoofers", r6(r->spoofers_fraction), oom);
+    str(st, "rtt_ms", r->rtt_ms, oom);
+    num(st, "jittery", r6(r->jittery_fraction), oom);
+    str(st, "jitter_rtt_ms", r->jitter_rtt_ms, oom);
+    num(v, "challenges", (double)r->v_challenges, oom);
+    num(v, "checks", (double)r->v_checks, oom);
+    num(v, "light_checks", (double)r->v_light_checks, oom);
+    cJSON *oc = obj(v, "outcomes", oom);
+    for (int i = 0; i < REPORT_OUTCOMES; i++)
+        num(oc, outcome_names[i], (double)r->v_outcomes[i], oom);
+    num(v, "answers_dropped", (double)r->v_dropped, oom);
+    num(v, "answers_late", (double)r->v_late, oom);
+    cJSON *ex = obj(v, "expected_ms", oom);
+    if (r->v_expected_n) {
+        num(ex, "mean", r6(r->v_expected_sum_ms / (double)r->v_expected_n), oom);
+        num(ex, "min", (double)r->v_expected_min_ms, oom);
+        num(ex, "max", (double)r->v_expected_max_ms, oom);
+    } else {
+        null(ex, "mean", oom);
+        null(ex, "min", oom);
+        null(ex, "max", oom);
+    }
+    num(v, "spoof_events", (double)r->v_spoof_events, oom);
+    num(v, "jittery_nodes", (double)r->v_jittery_nodes, oom);
+    num(v, "honest_workers", (double)r->v_honest, oom);
+    num(v, "honest_alarmed", (double)r->v_honest_alarmed, oom);
+    num(v, "false_positives", (double)r->v_false_positives, oom);
+    num(v, "false_positive_rate", r6(report_false_positive_rate(r)), oom);
+    num(v, "spoofers", (double)r->v_spoofers, oom);
+    num(v, "spoofers_caught", (double)r->v_spoofers_caught, oom);
+    num(v, "spoofers_hired", (double)r->v_spoofers_hired, oom);
+    num(v, "spoofers_passed", (double)r->v_spoofers_passed, oom);
+    num(v, "false_negatives", (double)r->v_false_negatives, oom);
+    num(v, "false_negative_rate", r6(report_false_negative_rate(r)), oom);
+    stats_json(v, "time_to_first_verdict", &r->v_first_verdict, oom);
+    stats_json(v, "time_to_verified", &r->v_verified, oom);
+    stats_json(v, "time_to_catch", &r->v_catch, oom);
+}
+
+static void tasks_json(cJSON *root, const sim_report *r, bool *oom)
+{
+    cJSON *t = obj(root, "tasks", oom);
+    boolean(t, "simulated", r->tasks_on, oom);
+    if (!r->tasks_on) {
+        null(t, "retries", oom);
+        null(t, "goodput", oom);
+        return;
+    }
+    num(t, "requested", (double)r->t_requested, oom);
+    num(t, "submitted", (double)r->t_submitted, oom);
+    num(t, "succeeded", (double)r->t_succeeded, oom);
+    num(t, "failed", (double)r->t_failed, oom);
+    num(t, "cancelled", (double)r->t_cancelled, oom);
+    num(t, "unfinished", (double)r->t_unfinished, oom);
+    num(t, "submit_errors", (double)r->t_submit_errors, oom);
+    num(t, "attempts", (double)r->t_attempts, oom);
+    num(t, "retries", (double)r->t_retries, oom);
+    num(t, "retries_after_loss", (double)r->t_retries_lost, oom);
+    num(t, "retries_after_exit", (double)r->t_retries_exit, oom);
+    num(t, "lost_attempts", (double)r->t_lost_attempts, oom);
+    num(t, "failed_attempts", (double)r->t_failed_attempts, oom);
+    num(t, "clusters", (double)r->t_clusters, oom);
+    num(t, "released_when_done", (double)r->t_released_done, oom);
+    cJSON *g = obj(t, "gpu_hours", oom);
+    num(g, "useful", r6(r->t_gh_useful), oom);
+    num(g, "lost", r6(r->t_gh_lost), oom);
+    num(g, "failed", r6(r->t_gh_failed), oom);
+    num(g, "cancelled", r6(r->t_gh_cancelled), oom);
+    num(g, "allocated", r6(r->t_gh_allocated), oom);
+    num(t, "goodput", r6(report_task_goodput(r)), oom);
 }
 
 int report_json(const sim_report *r, sbuf *out, mu_error *errp)
@@ -323,11 +440,8 @@ int report_json(const sim_report *r, sbuf *out, mu_error *errp)
     num(g, "utilisation", r6(report_utilisation(r)), &oom);
     num(g, "goodput", r6(report_goodput(r)), &oom);
 
-    /* What the core cannot tell yet: null, not a made-up zero. */
-    cJSON *na = obj(root, "not_simulated", &oom);
-    null(na, "verification_false_positives", &oom);
-    null(na, "verification_false_negatives", &oom);
-    null(na, "task_retries", &oom);
+    verification_json(root, r, &oom);
+    tasks_json(root, r, &oom);
 
     char *text = oom ? NULL : cJSON_Print(root);
     cJSON_Delete(root);
@@ -348,17 +462,33 @@ int report_json(const sim_report *r, sbuf *out, mu_error *errp)
     "active_clusters,ready_clusters,degraded_clusters,requests,met,unmet,invalid,"                 \
     "member_losses,reroutes\n"
 
+/* Columns of what was simulated only: a run without them keeps the header
+ * (and the bytes) it always had. */
+#define CSV_VERIFY ",verify_checks,verify_not_ok,verify_failed"
+#define CSV_TASKS  ",tasks_running,tasks_queued,tasks_succeeded,tasks_failed,task_retries"
+
 int report_csv(const sim_report *r, sbuf *out, mu_error *errp)
 {
-    sbuf_puts(out, CSV_HEADER);
+    sbuf_append(out, CSV_HEADER, strlen(CSV_HEADER) - 1);
+    if (r->verify_on)
+        sbuf_puts(out, CSV_VERIFY);
+    if (r->tasks_on)
+        sbuf_puts(out, CSV_TASKS);
+    sbuf_puts(out, "\n");
     for (size_t i = 0; i < r->n_rows; i++) {
         const report_row *w = &r->rows[i];
-        sbuf_printf(out, "%llu.%03u,%u,%u,%llu,%u,%llu,%u,%u,%u,%u,%u,%u,%u,%u,%u\n",
+        sbuf_printf(out, "%llu.%03u,%u,%u,%llu,%u,%llu,%u,%u,%u,%u,%u,%u,%u,%u,%u",
                     (unsigned long long)(w->t_ms / 1000), (unsigned)(w->t_ms % 1000),
                     w->online_workers, w->suspect_workers, (unsigned long long)w->online_gpus,
                     w->allocated_workers, (unsigned long long)w->allocated_gpus, w->active_clusters,
                     w->ready_clusters, w->degraded_clusters, w->requests, w->met, w->unmet,
                     w->invalid, w->member_losses, w->replacements);
+        if (r->verify_on)
+            sbuf_printf(out, ",%u,%u,%u", w->verify_checks, w->verify_not_ok, w->verify_failed);
+        if (r->tasks_on)
+            sbuf_printf(out, ",%u,%u,%u,%u,%u", w->tasks_running, w->tasks_queued,
+                        w->tasks_succeeded, w->tasks_failed, w->task_retries);
+        sbuf_puts(out, "\n");
     }
     if (sbuf_failed(out))
         return errprintf(errp, "out of memory writing the time series");
@@ -427,4 +557,30 @@ void report_text(const sim_report *r, sbuf *out)
     sbuf_puts(out, ", goodput ");
     pct(out, report_goodput(r));
     sbuf_puts(out, "\n");
+    if (r->verify_on) {
+        sbuf_printf(out,
+                    "verification: %llu checks (%llu not passed); %llu honest workers, %llu "
+                    "failed (false positives, ",
+                    (unsigned long long)r->v_checks,
+                    (unsigned long long)(r->v_checks - r->v_outcomes[0]),
+                    (unsigned long long)r->v_honest, (unsigned long long)r->v_false_positives);
+        pct(out, report_false_positive_rate(r));
+        sbuf_printf(out, "); %llu spoofers, %llu caught, %llu hired or passed (false negatives, ",
+                    (unsigned long long)r->v_spoofers, (unsigned long long)r->v_spoofers_caught,
+                    (unsigned long long)r->v_false_negatives);
+        pct(out, report_false_negative_rate(r));
+        sbuf_puts(out, ")\n");
+    }
+    if (r->tasks_on) {
+        sbuf_printf(out,
+                    "tasks: %llu submitted, %llu succeeded, %llu failed, %llu cancelled; %llu "
+                    "retries (%llu after a loss, %llu after an exit); task goodput ",
+                    (unsigned long long)r->t_submitted, (unsigned long long)r->t_succeeded,
+                    (unsigned long long)r->t_failed, (unsigned long long)r->t_cancelled,
+                    (unsigned long long)r->t_retries, (unsigned long long)r->t_retries_lost,
+                    (unsigned long long)r->t_retries_exit);
+        pct(out, report_task_goodput(r));
+        sbuf_printf(out, " (%.1f useful of %.1f GPU-hours allocated)\n", r->t_gh_useful,
+                    r->t_gh_allocated);
+    }
 }

@@ -70,7 +70,17 @@ typedef struct report_row {
     uint32_t invalid;  /* refused: a request the core does not accept */
     uint32_t member_losses;
     uint32_t replacements;
+    /* Verification (written only when it ran): checks judged in the
+     * interval, of which not passed, and workers failed. */
+    uint32_t verify_checks, verify_not_ok, verify_failed;
+    /* Tasks (written only when the workload has tasks): gauges, then
+     * counters over the interval. */
+    uint32_t tasks_running, tasks_queued;
+    uint32_t tasks_succeeded, tasks_failed, task_retries;
 } report_row;
+
+/* The verification outcomes, as verify.h numbers them. */
+#define REPORT_OUTCOMES 5
 
 typedef struct sim_report {
     /* --- the run ---------------------------------------------------------- */
@@ -103,7 +113,7 @@ typedef struct sim_report {
     uint64_t nodes_joined; /* that joined at least once */
     uint64_t joins, failures, goodbyes;
     uint64_t redundant;     /* a join of a live node or a leave of a gone one */
-    uint64_t spoof_ignored; /* spoof events: verification is not simulated */
+    uint64_t spoof_ignored; /* spoof events when verification is not simulated */
     uint64_t final_online, final_suspect, final_offline, final_allocated;
     uint64_t never_joined;
     report_counts worker_transitions; /* "online->suspect", ... */
@@ -124,6 +134,49 @@ typedef struct sim_report {
     double gpu_hours_online, gpu_hours_allocated, gpu_hours_ready;
     report_counts topics; /* every cluster event topic the core emitted */
 
+    /* --- verification (when verify_on; docs/sim.md) ------------------------- */
+    bool verify_on;
+    char honest_speed[64], spoofer_speed[64], rtt_ms[64], jitter_rtt_ms[64]; /* dist specs */
+    double spoofers_fraction, jittery_fraction;
+    double verify_scale; /* pow units per TFLOPS-second */
+    uint32_t verify_target_ms, verify_leaves, verify_spots, verify_light_ms, verify_reverify_ms;
+    double verify_min_ratio;
+    uint64_t v_challenges;                /* sent by the core */
+    uint64_t v_checks, v_light_checks;    /* judged (verdicts), of which light */
+    uint64_t v_outcomes[REPORT_OUTCOMES]; /* by verify_outcome */
+    uint64_t v_dropped;                   /* challenges whose agent left before answering */
+    uint64_t v_late;                      /* answers the core no longer waited for */
+    uint64_t v_expected_n, v_expected_min_ms, v_expected_max_ms;
+    double v_expected_sum_ms;                     /* expected time of the checks judged */
+    uint64_t v_spoof_events;                      /* churn spoof events, taken in */
+    uint64_t v_jittery_nodes;                     /* nodes on a jittery link */
+    uint64_t v_honest;                            /* nodes judged at least once while honest */
+    uint64_t v_honest_alarmed;                    /* of which with a check not passed */
+    uint64_t v_false_positives;                   /* of which failed */
+    uint64_t v_spoofers;                          /* nodes that were up while spoofing */
+    uint64_t v_spoofers_caught;                   /* of which failed */
+    uint64_t v_spoofers_hired, v_spoofers_passed; /* hired, or passed a check, while spoofing */
+    uint64_t v_false_negatives;                   /* spoofers hired or passed (either) */
+    report_stats v_first_verdict;                 /* first join to first verdict */
+    report_stats v_verified;                      /* first join to first pass (honest) */
+    report_stats v_catch;                         /* up as a spoofer to failed */
+
+    /* --- tasks (when tasks_on; docs/sim.md) ------------------------------- */
+    bool tasks_on;
+    uint64_t t_requested; /* tasks of the requests that arrived */
+    uint64_t t_submitted; /* submitted to a ready cluster */
+    uint64_t t_succeeded, t_failed;
+    uint64_t t_cancelled;  /* not final when their cluster ended */
+    uint64_t t_unfinished; /* not final when the run stopped (cluster active) */
+    uint64_t t_attempts;   /* starts */
+    uint64_t t_retries, t_retries_lost, t_retries_exit; /* starts after the first, by cause */
+    uint64_t t_lost_attempts, t_failed_attempts;        /* attempts that ended so */
+    uint64_t t_clusters;                                /* clusters that ran tasks */
+    uint64_t t_released_done; /* of which released by their owner, all tasks final */
+    uint64_t t_submit_errors; /* tasks the core refused (not expected) */
+    double t_gh_useful, t_gh_lost, t_gh_failed, t_gh_cancelled; /* GPU-hours of attempts */
+    double t_gh_allocated; /* GPU-hours allocated to clusters with tasks */
+
     /* --- time series ------------------------------------------------------ */
     report_row *rows;
     size_t n_rows, cap_rows;
@@ -135,10 +188,13 @@ void report_free(sim_report *r);
 int report_add_row(sim_report *r, const report_row *row);
 
 /* Derived figures (NAN when undefined, written as null). */
-double report_success_rate(const sim_report *r); /* met / requests */
-double report_ready_rate(const sim_report *r);   /* reached_ready / requests */
-double report_goodput(const sim_report *r);      /* GPU-h ready / GPU-h allocated */
-double report_utilisation(const sim_report *r);  /* GPU-h allocated / GPU-h online */
+double report_success_rate(const sim_report *r);        /* met / requests */
+double report_ready_rate(const sim_report *r);          /* reached_ready / requests */
+double report_goodput(const sim_report *r);             /* GPU-h ready / GPU-h allocated */
+double report_utilisation(const sim_report *r);         /* GPU-h allocated / GPU-h online */
+double report_false_positive_rate(const sim_report *r); /* false positives / honest */
+double report_false_negative_rate(const sim_report *r); /* false negatives / spoofers */
+double report_task_goodput(const sim_report *r); /* task GPU-h useful / allocated with tasks */
 
 /* The writers append to out; -1 only on allocation failure. */
 int report_json(const sim_report *r, sbuf *out, mu_error *errp);

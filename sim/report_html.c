@@ -106,6 +106,30 @@ static double g_reroutes(const report_row *r)
 {
     return r->replacements;
 }
+static double g_checks(const report_row *r)
+{
+    return r->verify_checks;
+}
+static double g_not_ok(const report_row *r)
+{
+    return r->verify_not_ok;
+}
+static double g_vfailed(const report_row *r)
+{
+    return r->verify_failed;
+}
+static double g_running(const report_row *r)
+{
+    return r->tasks_running;
+}
+static double g_queued(const report_row *r)
+{
+    return r->tasks_queued;
+}
+static double g_tdone(const report_row *r)
+{
+    return r->tasks_succeeded;
+}
 
 typedef struct series {
     const char *name;
@@ -313,6 +337,89 @@ static void counts_table(sbuf *out, const char *title, const report_counts *c)
     mu_free(v);
 }
 
+static void verification_table(sbuf *out, const sim_report *r)
+{
+    static const char *const outcomes[REPORT_OUTCOMES] = {"passed", "too slow", "wrong result",
+                                                          "no answer in time", "malformed"};
+    char b[160];
+    sbuf_puts(out, "<h2>Verification</h2>\n<table>\n");
+    row_u(out, "challenges sent", r->v_challenges);
+    row_u(out, "checks judged", r->v_checks);
+    row_u(out, "of which light checks (hired workers)", r->v_light_checks);
+    for (int i = 0; i < REPORT_OUTCOMES; i++) {
+        snprintf(b, sizeof(b), "checks: %s", outcomes[i]);
+        row_u(out, b, r->v_outcomes[i]);
+    }
+    row_u(out, "answers never sent (the agent left)", r->v_dropped);
+    row_u(out, "answers too late (the core had timed the check out)", r->v_late);
+    row_u(out, "honest workers checked", r->v_honest);
+    row_u(out, "of which with a check not passed", r->v_honest_alarmed);
+    row_u(out, "of which failed (false positives)", r->v_false_positives);
+    row_pct(out, "false positive rate", report_false_positive_rate(r));
+    row_u(out, "spoofers (up while spoofing)", r->v_spoofers);
+    row_u(out, "of which failed (caught)", r->v_spoofers_caught);
+    row_u(out, "of which hired while spoofing", r->v_spoofers_hired);
+    row_u(out, "of which passed while spoofing", r->v_spoofers_passed);
+    row_u(out, "false negatives (hired or passed)", r->v_false_negatives);
+    row_pct(out, "false negative rate", report_false_negative_rate(r));
+    row_stats(out, "time to first verdict (from the first join)", &r->v_first_verdict);
+    row_stats(out, "time to verified (honest, from the first join)", &r->v_verified);
+    row_stats(out, "time to catch a spoofer (from up as one)", &r->v_catch);
+    if (r->v_expected_n) {
+        snprintf(b, sizeof(b), "mean %.0f ms, min %llu, max %llu (target %u ms)",
+                 r->v_expected_sum_ms / (double)r->v_expected_n,
+                 (unsigned long long)r->v_expected_min_ms, (unsigned long long)r->v_expected_max_ms,
+                 r->verify_target_ms);
+        row_s(out, "expected time of a check", b);
+    }
+    snprintf(b, sizeof(b), "%u leaves, %u spots, %.6g units per TFLOPS-second, min ratio %.2f",
+             r->verify_leaves, r->verify_spots, r->verify_scale, r->verify_min_ratio);
+    row_s(out, "challenge size", b);
+    row_ms(out, "re-verification of free workers", r->verify_reverify_ms);
+    if (r->verify_light_ms)
+        row_ms(out, "light checks of hired workers", r->verify_light_ms);
+    else
+        row_s(out, "light checks of hired workers", "none");
+    row_s(out, "honest speed (per check)", r->honest_speed);
+    snprintf(b, sizeof(b), "%s (drawn per node)", r->spoofer_speed);
+    row_s(out, "spoofer speed", b);
+    snprintf(b, sizeof(b), "%.4g", r->spoofers_fraction);
+    row_s(out, "share of nodes spoofing from their first join", b);
+    row_s(out, "round trip, ms", r->rtt_ms);
+    snprintf(b, sizeof(b), "%s, %.4g of nodes (%llu)", r->jitter_rtt_ms, r->jittery_fraction,
+             (unsigned long long)r->v_jittery_nodes);
+    row_s(out, "jittery links: round trip, ms", b);
+    sbuf_puts(out, "</table>\n");
+}
+
+static void tasks_table(sbuf *out, const sim_report *r)
+{
+    sbuf_puts(out, "<h2>Tasks</h2>\n<table>\n");
+    row_u(out, "tasks in the requests that arrived", r->t_requested);
+    row_u(out, "submitted (their cluster was ready)", r->t_submitted);
+    row_u(out, "succeeded", r->t_succeeded);
+    row_u(out, "failed", r->t_failed);
+    row_u(out, "cancelled (their cluster ended first)", r->t_cancelled);
+    row_u(out, "unfinished at the end of the run", r->t_unfinished);
+    row_u(out, "attempts", r->t_attempts);
+    row_u(out, "retries", r->t_retries);
+    row_u(out, "retries after a member was lost", r->t_retries_lost);
+    row_u(out, "retries after a non-zero exit", r->t_retries_exit);
+    row_u(out, "attempts lost with their member", r->t_lost_attempts);
+    row_u(out, "attempts that exited non-zero", r->t_failed_attempts);
+    row_u(out, "clusters that ran tasks", r->t_clusters);
+    row_u(out, "of which released when done", r->t_released_done);
+    row_f(out, "GPU-hours of attempts that succeeded (useful)", r->t_gh_useful);
+    row_f(out, "GPU-hours of attempts lost", r->t_gh_lost);
+    row_f(out, "GPU-hours of attempts that exited non-zero", r->t_gh_failed);
+    row_f(out, "GPU-hours of attempts cut off by the cluster's end", r->t_gh_cancelled);
+    row_f(out, "GPU-hours allocated to clusters with tasks", r->t_gh_allocated);
+    row_pct(out, "task goodput (useful / allocated)", report_task_goodput(r));
+    if (r->t_submit_errors)
+        row_u(out, "tasks the core refused", r->t_submit_errors);
+    sbuf_puts(out, "</table>\n");
+}
+
 static const char *STYLE =
     "body{font-family:sans-serif;margin:2em;color:#222;max-width:900px}"
     "h1{font-size:1.4em}h2{font-size:1.15em;margin-top:1.6em}h3{font-size:1em}"
@@ -360,9 +467,28 @@ int report_html(const sim_report *r, sbuf *out, mu_error *errp)
     row_f(out, "GPU-hours ready", r->gpu_hours_ready);
     row_pct(out, "utilisation (allocated / online)", report_utilisation(r));
     row_pct(out, "goodput (ready / allocated)", report_goodput(r));
-    row_s(out, "verification false positives / negatives", "not simulated");
-    row_s(out, "task retries", "not simulated");
+    if (r->verify_on) {
+        char b[96];
+        snprintf(b, sizeof(b), "%llu of %llu honest workers",
+                 (unsigned long long)r->v_false_positives, (unsigned long long)r->v_honest);
+        row_s(out, "verification false positives (honest workers failed)", b);
+        snprintf(b, sizeof(b), "%llu of %llu spoofers", (unsigned long long)r->v_false_negatives,
+                 (unsigned long long)r->v_spoofers);
+        row_s(out, "verification false negatives (spoofers hired or passed)", b);
+    } else {
+        row_s(out, "verification false positives / negatives", "not simulated (see --verify)");
+    }
+    if (r->tasks_on) {
+        row_u(out, "task retries", r->t_retries);
+        row_pct(out, "task goodput (useful task GPU-h / allocated)", report_task_goodput(r));
+    } else {
+        row_s(out, "task retries", "no tasks in the workload");
+    }
     sbuf_puts(out, "</table>\n");
+    if (r->verify_on)
+        verification_table(out, r);
+    if (r->tasks_on)
+        tasks_table(out, r);
 
     sbuf_puts(out, "<h2>Time series</h2>\n");
     static const series workers[] = {{"online workers", "#1f77b4", g_online},
@@ -383,6 +509,16 @@ int report_html(const sim_report *r, sbuf *out, mu_error *errp)
     chart(out, r, "Clusters", clusters, 3);
     chart(out, r, "Requests per interval", requests, 3);
     chart(out, r, "Member losses and reroutes per interval", losses, 2);
+    static const series checks[] = {{"checks", "#1f77b4", g_checks},
+                                    {"not passed", "#ff7f0e", g_not_ok},
+                                    {"workers failed", "#d62728", g_vfailed}};
+    static const series tasks[] = {{"running", "#2ca02c", g_running},
+                                   {"queued", "#7f7f7f", g_queued},
+                                   {"succeeded", "#1f77b4", g_tdone}};
+    if (r->verify_on)
+        chart(out, r, "Verification checks per interval", checks, 3);
+    if (r->tasks_on)
+        chart(out, r, "Tasks (running and queued: at the end of each interval)", tasks, 3);
 
     sbuf_puts(out, "<h2>Details</h2>\n");
     counts_table(out, "Unmet requests by the constraint that ran out", &r->unmet_by);
@@ -394,7 +530,10 @@ int report_html(const sim_report *r, sbuf *out, mu_error *errp)
     row_u(out, "joins", r->joins);
     row_u(out, "failures (connection lost)", r->failures);
     row_u(out, "goodbyes", r->goodbyes);
-    row_u(out, "spoof events (verification not simulated)", r->spoof_ignored);
+    if (r->verify_on)
+        row_u(out, "spoof events", r->v_spoof_events);
+    else
+        row_u(out, "spoof events (verification not simulated)", r->spoof_ignored);
     row_u(out, "events processed", r->events);
     row_u(out, "core ticks", r->ticks);
     row_u(out, "keep-alive touches", r->touches);

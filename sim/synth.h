@@ -90,6 +90,14 @@ int synth_fill_nodes(churn_trace *t, const mix *gpus, const mix *counts, const m
  * Poisson arrivals at `rate` requests per hour over `days`; each request
  * draws its workers, GPUs per worker, GPU model ("any" = any model) and
  * region from the mixes and its duration (hours) from `duration`.
+ *
+ * Tasks (optional): with a `tasks` mix, each request draws how many tasks
+ * it runs (0 allowed) and their GPUs (`task_gpus`, capped at the request's
+ * GPUs per worker; all of them when not given) from their own stream of
+ * the seed, so a workload without tasks is the same with or without this
+ * code; every task of a request runs a time drawn from `task_duration`
+ * (hours; written in seconds), fails with probability `task_fail` and is
+ * retried `task_retries` times.
  */
 typedef struct synth_workload_params {
     double rate;   /* "rate": requests per hour, required */
@@ -101,6 +109,12 @@ typedef struct synth_workload_params {
     mix *gpus_per_worker; /* "gpus_per_worker": "COUNT:WEIGHT,...", default 1 */
     mix *models;          /* "models": "MODEL:WEIGHT,..." ("any"), default any */
     mix *regions;         /* "regions": "REGION:WEIGHT,...", default any */
+    mix *tasks;           /* "tasks": "COUNT:WEIGHT,..." per request (0 allowed), default none */
+    dist task_duration;   /* "task_duration": hours, required with tasks */
+    bool has_task_duration;
+    mix *task_gpus;        /* "task_gpus": "COUNT:WEIGHT,...", default gpus_per_worker */
+    double task_fail;      /* "task_fail": probability an attempt exits non-zero [0] */
+    uint32_t task_retries; /* "task_retries": non-zero exits retried [0] */
 } synth_workload_params;
 
 void synth_workload_params_init(synth_workload_params *p);

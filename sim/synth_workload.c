@@ -11,12 +11,14 @@
 /* Stream keys: the generator and the region filler never share numbers. */
 #define WORKLOAD_KEY     0x776f726b6c6f6164ull /* "workload" */
 #define FILL_REGIONS_KEY 0x66696c6c72656769ull /* "fillregi" */
+#define TASKS_KEY        0x7461736b73706563ull /* "taskspec" */
 
 #define MAX_WORKERS 100000
 #define MAX_GPUS    1024
 
 const char *const synth_workload_keys[] = {
-    "rate", "days", "duration", "seed", "workers", "gpus_per_worker", "models", "regions", NULL};
+    "rate",    "days",  "duration",      "seed",      "workers",   "gpus_per_worker", "models",
+    "regions", "tasks", "task_duration", "task_gpus", "task_fail", "task_retries",    NULL};
 
 void synth_workload_params_init(synth_workload_params *p)
 {
@@ -29,7 +31,27 @@ void synth_workload_params_free(synth_workload_params *p)
     mix_destroy(p->gpus_per_worker);
     mix_destroy(p->models);
     mix_destroy(p->regions);
+    mix_destroy(p->tasks);
+    mix_destroy(p->task_gpus);
     p->workers = p->gpus_per_worker = p->models = p->regions = NULL;
+    p->tasks = p->task_gpus = NULL;
+}
+
+/* Counts that may be 0 ("0:2,16:1": a third of the requests run 16 tasks). */
+static mix *parse_counts0(const char *spec, unsigned long long max, const char *what,
+                          mu_error *errp)
+{
+    mix *m = mix_parse(spec, false, what, errp);
+    for (size_t i = 0; m && i < mix_count(m); i++) {
+        uint64_t v;
+        if (str_to_u64(mix_name(m, i), 0, max, &v) < 0) {
+            errprintf(errp, "%s: \"%s\" is not a whole number in 0..%llu", what, mix_name(m, i),
+                      max);
+            mix_destroy(m);
+            m = NULL;
+        }
+    }
+    return m;
 }
 
 static int set_mix(mix **slot, mix *m)
@@ -77,6 +99,25 @@ int synth_workload_params_set(synth_workload_params *p, const char *key, const c
         return set_mix(&p->models, mix_parse(value, false, "models", errp));
     } else if (strcmp(key, "regions") == 0) {
         return set_mix(&p->regions, mix_parse(value, false, "regions", errp));
+    } else if (strcmp(key, "tasks") == 0) {
+        return set_mix(&p->tasks, parse_counts0(value, WORKLOAD_MAX_TASKS, "tasks", errp));
+    } else if (strcmp(key, "task_duration") == 0) {
+        dist x;
+        if (dist_parse(value, &x, errp) < 0)
+            return -1;
+        p->task_duration = x;
+        p->has_task_duration = true;
+    } else if (strcmp(key, "task_gpus") == 0) {
+        return set_mix(&p->task_gpus, mix_parse_counts(value, MAX_GPUS, "task_gpus", errp));
+    } else if (strcmp(key, "task_fail") == 0) {
+        if (str_to_double(value, &d) < 0 || !(d >= 0 && d <= 1))
+            return errprintf(errp, "task_fail \"%s\" is not a probability in [0, 1]", value);
+        p->task_fail = d;
+    } else if (strcmp(key, "task_retries") == 0) {
+        if (str_to_u64(value, 0, WORKLOAD_MAX_TASK_RETRIES, &u) < 0)
+            return errprintf(errp, "task_retries \"%s\" is not a whole number in 0..%u", value,
+                             WORKLOAD_MAX_TASK_RETRIES);
+        p->task_retries = (uint32_t)u;
     } else {
         return errprintf(errp, "unknown parameter \"%s\"", key);
     }
@@ -102,6 +143,8 @@ workload *synth_workload_generate(const synth_workload_params *p, mu_error *errp
 {
     if (!p->has_rate || !p->has_duration)
         return errprintf(errp, "both rate and duration are required"), NULL;
+    if (p->tasks && !p->has_task_duration)
+        return errprintf(errp, "tasks need task_duration (hours)"), NULL;
     workload *w = workload_create();
     if (!w)
         return errprintf(errp, "out of memory"), NULL;
@@ -135,6 +178,21 @@ workload *synth_workload_generate(const synth_workload_params *p, mu_error *errp
             req.gpu_model = "";
         if (strcmp(req.region, "any") == 0)
             req.region = "";
+        if (p->tasks) {
+            /* Their own stream: a workload without tasks draws as before. */
+            rng rt;
+            rng_seed_stream(&rt, p->seed ^ TASKS_KEY, i);
+            double u_t = rng_uniform(&rt), u_tg = rng_uniform(&rt);
+            req.tasks = mix_count_at(p->tasks, mix_pick(p->tasks, u_t));
+            if (req.tasks) {
+                unsigned g = p->task_gpus ? mix_count_at(p->task_gpus, mix_pick(p->task_gpus, u_tg))
+                                          : req.gpus_per_worker;
+                req.task_gpus = g < req.gpus_per_worker ? g : req.gpus_per_worker;
+                req.task_s = dist_scale(&p->task_duration, 3600.0);
+                req.task_fail = p->task_fail;
+                req.task_retries = p->task_retries;
+            }
+        }
         if (workload_append(w, &req, errp) < 0) {
             workload_destroy(w);
             return NULL;

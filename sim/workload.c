@@ -3,6 +3,7 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "alloc.h"
@@ -61,6 +62,23 @@ int workload_append(workload *w, const workload_request *r, mu_error *errp)
     if (r->placement && *r->placement && strcmp(r->placement, "pack") != 0 &&
         strcmp(r->placement, "spread") != 0)
         return errprintf(errp, "placement \"%.32s\" is not pack or spread", r->placement);
+    if (r->tasks) {
+        if (r->tasks > WORKLOAD_MAX_TASKS)
+            return errprintf(errp, "%u tasks: at most %u per request", r->tasks,
+                             WORKLOAD_MAX_TASKS);
+        if (r->task_gpus > r->gpus_per_worker)
+            return errprintf(
+                errp, "task_gpus %u is more than gpus_per_worker %u: no member could run a task",
+                r->task_gpus, r->gpus_per_worker);
+        if (!(r->task_fail >= 0 && r->task_fail <= 1))
+            return errprintf(errp, "task_fail %g is not a probability in [0, 1]", r->task_fail);
+        if (r->task_retries > WORKLOAD_MAX_TASK_RETRIES)
+            return errprintf(errp, "task_retries %u: at most %u", r->task_retries,
+                             WORKLOAD_MAX_TASK_RETRIES);
+        if ((unsigned)r->task_s.kind > DIST_UNIFORM || !(dist_mean(&r->task_s) > 0) ||
+            !isfinite(dist_mean(&r->task_s)))
+            return errprintf(errp, "task_s is not a run time > 0");
+    }
     if (w->n == w->cap) {
         size_t cap = w->cap ? w->cap * 2 : 256;
         workload_request *a = mu_realloc(w->r, cap * sizeof(*a));
@@ -70,6 +88,13 @@ int workload_append(workload *w, const workload_request *r, mu_error *errp)
         w->cap = cap;
     }
     workload_request c = *r;
+    if (!c.tasks) {
+        c.task_gpus = c.task_retries = 0;
+        c.task_fail = 0;
+        c.task_s = (dist){DIST_CONSTANT, 1, 0};
+    } else if (!c.task_gpus) {
+        c.task_gpus = c.gpus_per_worker;
+    }
     if (intern(w, r->gpu_model, &c.gpu_model) < 0 || intern(w, r->region, &c.region) < 0 ||
         intern(w, r->name, &c.name) < 0 || intern(w, r->placement, &c.placement) < 0)
         return errprintf(errp, "out of memory (request strings)");
@@ -132,6 +157,31 @@ int workload_set_region(workload *w, size_t i, const char *region, mu_error *err
     return 0;
 }
 
+size_t workload_tasks_per_worker(workload *w)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < w->n; i++) {
+        workload_request *r = &w->r[i];
+        if (r->tasks)
+            continue;
+        r->tasks = r->workers;
+        r->task_gpus = r->gpus_per_worker;
+        r->task_retries = 0;
+        r->task_fail = 0;
+        r->task_s = (dist){DIST_CONSTANT, r->duration_s, 0};
+        n++;
+    }
+    return n;
+}
+
+bool workload_has_tasks(const workload *w)
+{
+    for (size_t i = 0; i < w->n; i++)
+        if (w->r[i].tasks)
+            return true;
+    return false;
+}
+
 static void put_json_string(sbuf *out, const char *s)
 {
     sbuf_puts(out, "\"");
@@ -162,6 +212,35 @@ static void put_seconds(sbuf *out, double t)
     sbuf_puts(out, buf);
 }
 
+/* The shortest text that reads back as the same double. */
+static void put_exact(sbuf *out, double v)
+{
+    char buf[40];
+    for (int prec = 6; prec <= 17; prec++) {
+        snprintf(buf, sizeof(buf), "%.*g", prec, v);
+        if (strtod(buf, NULL) == v)
+            break;
+    }
+    sbuf_puts(out, buf);
+}
+
+/* A run time: a bare number when constant, else a dist spec, exactly. */
+static void put_task_s(sbuf *out, const dist *d)
+{
+    static const char *const names[] = {"exp", "weibull", "lognormal", "const", "uniform"};
+    if (d->kind == DIST_CONSTANT) {
+        put_exact(out, d->a);
+        return;
+    }
+    sbuf_printf(out, "\"%s:", names[d->kind]);
+    put_exact(out, d->a);
+    if (d->kind != DIST_EXPONENTIAL) {
+        sbuf_puts(out, ",");
+        put_exact(out, d->b);
+    }
+    sbuf_puts(out, "\"");
+}
+
 int workload_write_jsonl(const workload *w, sbuf *out, mu_error *errp)
 {
     for (size_t i = 0; i < w->n; i++) {
@@ -184,6 +263,18 @@ int workload_write_jsonl(const workload *w, sbuf *out, mu_error *errp)
         if (*r->placement) {
             sbuf_puts(out, ",\"placement\":");
             put_json_string(out, r->placement);
+        }
+        if (r->tasks) {
+            sbuf_printf(out, ",\"tasks\":%u,\"task_s\":", r->tasks);
+            put_task_s(out, &r->task_s);
+            if (r->task_gpus != r->gpus_per_worker)
+                sbuf_printf(out, ",\"task_gpus\":%u", r->task_gpus);
+            if (r->task_fail > 0) {
+                sbuf_puts(out, ",\"task_fail\":");
+                put_exact(out, r->task_fail);
+            }
+            if (r->task_retries)
+                sbuf_printf(out, ",\"task_retries\":%u", r->task_retries);
         }
         sbuf_puts(out, "}\n");
     }

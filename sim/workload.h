@@ -3,8 +3,13 @@
  * A request asks for WORKERS workers with GPUS_PER_WORKER GPUs each, of one
  * GPU model ("" = any model), optionally in one region ("" = anywhere), for
  * DURATION_S seconds, arriving ARRIVAL_S seconds after the trace start; it
- * may name a placement (pack or spread).
- * Tasks inside clusters are not modelled yet.
+ * may name a placement (pack or spread). It may carry tasks, run in the
+ * cluster once it is ready (Ray-style, scheduler/core/tasks.h): TASKS
+ * tasks of TASK_GPUS GPUs each, each attempt running a time drawn from
+ * TASK_S (seconds) and exiting non-zero with probability TASK_FAIL; a
+ * non-zero exit is retried at most TASK_RETRIES times (a member lost is
+ * always retried). The owner of a cluster with tasks releases it when its
+ * last task is final; its duration is then the time booked.
  *
  * Strings are interned in the workload (a million requests share a dozen
  * model and region names) and borrowed by the request records.
@@ -12,11 +17,17 @@
 #ifndef MUSTER_SIM_WORKLOAD_H
 #define MUSTER_SIM_WORKLOAD_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
+#include "dist.h"
 #include "error.h"
 #include "textio.h"
+
+/* Sanity bounds on a request's tasks. */
+#define WORKLOAD_MAX_TASKS        1000000u
+#define WORKLOAD_MAX_TASK_RETRIES 1000u
 
 typedef struct workload_request {
     double arrival_s;         /* seconds from the trace start, >= 0 */
@@ -27,6 +38,12 @@ typedef struct workload_request {
     const char *region;       /* "" = any region */
     const char *name;         /* the request's id in its source trace, or "" */
     const char *placement;    /* "pack", "spread", or "" (as the replay decides) */
+    /* Tasks (none when tasks is 0; the other task fields are then unused). */
+    uint32_t tasks;        /* tasks to run, <= WORKLOAD_MAX_TASKS */
+    uint32_t task_gpus;    /* GPUs per task, <= gpus_per_worker; 0: gpus_per_worker */
+    uint32_t task_retries; /* non-zero exits retried, <= WORKLOAD_MAX_TASK_RETRIES */
+    double task_fail;      /* probability an attempt exits non-zero, [0, 1] */
+    dist task_s;           /* run time of one attempt, seconds */
 } workload_request;
 
 typedef struct workload workload;
@@ -39,7 +56,9 @@ void workload_destroy(workload *w);
 /* Append a copy of *r (NULL strings are read as ""). Fails, with w
  * unchanged, on an arrival that is negative or not finite, a duration that
  * is not > 0, zero workers or GPUs, a placement other than "", "pack" or
- * "spread", or no memory. */
+ * "spread", tasks out of bounds (more GPUs per task than per worker, a
+ * failure probability outside [0, 1], too many tasks or retries), or no
+ * memory. */
 int workload_append(workload *w, const workload_request *r, mu_error *errp);
 /* Order by arrival, keeping the order of equal arrivals (stable). Returns
  * 0, or -1 with w unchanged on allocation failure. */
@@ -49,6 +68,13 @@ size_t workload_count(const workload *w);
 const workload_request *workload_at(const workload *w, size_t i);
 /* Set the region of request i ("" = any). Returns 0/-1. */
 int workload_set_region(workload *w, size_t i, const char *region, mu_error *errp);
+/* Give every request without tasks one task per worker, with all the
+ * worker's GPUs of the request, running exactly the request's duration
+ * (how `muster-sim run --tasks-per-worker` reads Alibaba pods and SWF jobs:
+ * the trace's job is the work). Returns how many requests got tasks. */
+size_t workload_tasks_per_worker(workload *w);
+/* True when some request has tasks. */
+bool workload_has_tasks(const workload *w);
 
 /* Append W as JSON lines (see workload_read_jsonl) to out. */
 int workload_write_jsonl(const workload *w, sbuf *out, mu_error *errp);
@@ -71,12 +97,17 @@ typedef struct workload_read_stats {
 /* Native JSON lines: one object per line,
  *   {"arrival_s": 0, "duration_s": 3600, "workers": 2, "gpus_per_worker": 8,
  *    "gpu_model": "A100 80GB", "region": "europe", "name": "job-1",
- *    "placement": "spread"}
+ *    "placement": "spread", "tasks": 64, "task_s": "exp:600",
+ *    "task_gpus": 1, "task_fail": 0.02, "task_retries": 2}
  * arrival_s, duration_s, workers and gpus_per_worker are required; gpu_model,
  * region, name and placement ("pack" or "spread") are optional ("" or
- * absent = any, or as the replay decides). Unknown keys are
- * errors; lines must be in non-decreasing arrival; blank lines are skipped;
- * a file with no request is an error. */
+ * absent = any, or as the replay decides). Tasks are optional: "tasks"
+ * (1..WORKLOAD_MAX_TASKS) needs "task_s", the run time of an attempt in
+ * seconds, a number (every attempt that long) or a distribution (dist.h,
+ * in seconds); "task_gpus" (default gpus_per_worker, at most that),
+ * "task_fail" (default 0) and "task_retries" (default 0) need "tasks".
+ * Unknown keys are errors; lines must be in non-decreasing arrival; blank
+ * lines are skipped; a file with no request is an error. */
 workload *workload_read_jsonl(const char *path, workload_read_stats *stats, mu_error *errp);
 
 /* Alibaba cluster-trace-gpu-v2023 pod list (openb_pod_list_*.csv). Columns

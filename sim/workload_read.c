@@ -35,12 +35,54 @@ static workload_read_stats finish_stats(workload_read_stats st, const workload *
 
 /* --- JSON lines ------------------------------------------------------------ */
 
+/* The optional task fields (workload.h). */
+static int jsonl_tasks(const cJSON *o, workload_request *r, const char *where, mu_error *errp)
+{
+    static const char *const needs_tasks[] = {"task_s", "task_gpus", "task_fail", "task_retries"};
+    if (json_get_u32(o, "tasks", false, 1, WORKLOAD_MAX_TASKS, &r->tasks, where, errp) < 0)
+        return -1;
+    if (!r->tasks) {
+        for (size_t i = 0; i < sizeof(needs_tasks) / sizeof(needs_tasks[0]); i++)
+            if (cJSON_GetObjectItemCaseSensitive(o, needs_tasks[i]))
+                return errprintf(errp, "%s: \"%s\" without \"tasks\"", where, needs_tasks[i]);
+        return 0;
+    }
+    const cJSON *ts = cJSON_GetObjectItemCaseSensitive(o, "task_s");
+    if (!ts)
+        return errprintf(errp, "%s: \"tasks\" needs \"task_s\" (the run time of a task, seconds)",
+                         where);
+    if (cJSON_IsNumber(ts)) {
+        if (!isfinite(ts->valuedouble) || !(ts->valuedouble > 0) || ts->valuedouble > 1e9)
+            return errprintf(errp, "%s: \"task_s\" must be a number of seconds in (0, 1e9]", where);
+        r->task_s = (dist){DIST_CONSTANT, ts->valuedouble, 0};
+    } else if (cJSON_IsString(ts)) {
+        if (dist_parse(ts->valuestring, &r->task_s, errp) < 0)
+            return errprefix(errp, "%s: task_s", where);
+    } else {
+        return errprintf(errp,
+                         "%s: \"task_s\" must be a number of seconds or a distribution "
+                         "(\"exp:600\")",
+                         where);
+    }
+    r->task_gpus = r->gpus_per_worker;
+    if (json_get_u32(o, "task_gpus", false, 1, MAX_GPUS, &r->task_gpus, where, errp) < 0 ||
+        json_get_number(o, "task_fail", false, 0, 1, &r->task_fail, where, errp) < 0 ||
+        json_get_u32(o, "task_retries", false, 0, WORKLOAD_MAX_TASK_RETRIES, &r->task_retries,
+                     where, errp) < 0)
+        return -1;
+    if (r->task_gpus > r->gpus_per_worker)
+        return errprintf(errp, "%s: \"task_gpus\" %u is more than \"gpus_per_worker\" %u", where,
+                         r->task_gpus, r->gpus_per_worker);
+    return 0;
+}
+
 static int jsonl_line(workload *w, const char *line, const char *where, double *prev,
                       mu_error *errp)
 {
-    static const char *const keys[] = {"arrival_s", "duration_s", "workers", "gpus_per_worker",
-                                       "gpu_model", "region",     "name",    "placement",
-                                       NULL};
+    static const char *const keys[] = {"arrival_s",    "duration_s", "workers",   "gpus_per_worker",
+                                       "gpu_model",    "region",     "name",      "placement",
+                                       "tasks",        "task_s",     "task_gpus", "task_fail",
+                                       "task_retries", NULL};
     cJSON *o = cJSON_ParseWithOpts(line, NULL, true);
     if (!o)
         return errprintf(errp, "%s: not a JSON object (or out of memory)", where);
@@ -56,7 +98,8 @@ static int jsonl_line(workload *w, const char *line, const char *where, double *
         json_get_string(o, "gpu_model", false, &r.gpu_model, where, errp) < 0 ||
         json_get_string(o, "region", false, &r.region, where, errp) < 0 ||
         json_get_string(o, "name", false, &r.name, where, errp) < 0 ||
-        json_get_string(o, "placement", false, &r.placement, where, errp) < 0)
+        json_get_string(o, "placement", false, &r.placement, where, errp) < 0 ||
+        jsonl_tasks(o, &r, where, errp) < 0)
         goto out;
     if (w && workload_count(w) && r.arrival_s < *prev) {
         errprintf(errp,

@@ -434,7 +434,7 @@ static void test_reports(void **state)
     cJSON *j = cJSON_Parse(o.json.data);
     assert_non_null(j);
     static const char *const top[] = {"run",      "engine",    "workers",      "requests",
-                                      "clusters", "gpu_hours", "not_simulated"};
+                                      "clusters", "gpu_hours", "verification", "tasks"};
     for (size_t i = 0; i < sizeof(top) / sizeof(top[0]); i++)
         assert_non_null(cJSON_GetObjectItem(j, top[i]));
     cJSON *rq = cJSON_GetObjectItem(j, "requests");
@@ -443,8 +443,14 @@ static void test_reports(void **state)
     cJSON *cl = cJSON_GetObjectItem(j, "clusters");
     assert_non_null(cJSON_GetObjectItem(cJSON_GetObjectItem(cl, "time_to_ready"), "p95_ms"));
     assert_non_null(cJSON_GetObjectItem(cJSON_GetObjectItem(cl, "events"), "cluster.created"));
-    assert_true(
-        cJSON_IsNull(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "not_simulated"), "task_retries")));
+    /* not simulated: null, never a zero that was not measured */
+    cJSON *v = cJSON_GetObjectItem(j, "verification"), *tk = cJSON_GetObjectItem(j, "tasks");
+    assert_true(cJSON_IsFalse(cJSON_GetObjectItem(v, "simulated")));
+    assert_true(cJSON_IsNull(cJSON_GetObjectItem(v, "false_positives")));
+    assert_true(cJSON_IsNull(cJSON_GetObjectItem(v, "false_negatives")));
+    assert_true(cJSON_IsFalse(cJSON_GetObjectItem(tk, "simulated")));
+    assert_true(cJSON_IsNull(cJSON_GetObjectItem(tk, "retries")));
+    assert_true(cJSON_IsNull(cJSON_GetObjectItem(tk, "goodput")));
     assert_string_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "run"), "policy")->valuestring,
                         "spread");
     cJSON_Delete(j);
@@ -454,6 +460,8 @@ static void test_reports(void **state)
         lines += o.csv.data[i] == '\n';
     assert_true(lines >= 1 + 5 * 24);
     assert_non_null(strstr(o.csv.data, "time_s,online_workers,"));
+    assert_null(strstr(o.csv.data, "verify_checks")); /* columns only of what ran */
+    assert_null(strstr(o.csv.data, "tasks_running"));
     /* HTML: charts inline, nothing loaded from elsewhere */
     assert_non_null(strstr(o.html.data, "<svg"));
     assert_non_null(strstr(o.html.data, "<polyline"));
@@ -554,6 +562,45 @@ static void test_invalid_requests(void **state)
     churn_destroy(t);
 }
 
+/* An event pushed by a core tick (a replacement's acknowledgement) comes
+ * before the next core deadline: it must be handled at its own time, not
+ * once the core has no deadline left before the next event of the queue.
+ *
+ * r0 (1 x RTX 4090, from 10 s) gets a, r1 (1 x A100, from 20 s) gets x.
+ * x fails at 1000 s and is offline at 1003 s: no A100 is free, so the core
+ * retries r1's seat every second until r1 is released at 3620 s. a fails
+ * at 2000 s (offline at 2003 s); c joins at 2500 s and takes a's seat at
+ * the retry of that instant; it acknowledges at 2502 s, in the middle of
+ * r1's retries: r0 is degraded 2003 s to 2502 s, r1 1003 s to 3620 s. */
+static void test_ack_from_a_tick(void **state)
+{
+    fix *f = *state;
+    churn_trace *t = churn_create();
+    uint32_t a = node(t, "a", "RTX 4090", 1, "DE");
+    uint32_t x = node(t, "x", "A100 80GB", 1, "DE");
+    uint32_t c = node(t, "c", "RTX 4090", 1, "DE");
+    event(t, 0, a, CHURN_JOIN);
+    event(t, 0, x, CHURN_JOIN);
+    event(t, 1000, x, CHURN_LEAVE);
+    event(t, 2000, a, CHURN_LEAVE);
+    event(t, 2500, c, CHURN_JOIN);
+    mu_error err;
+    assert_int_equal(churn_sort(t, &err), 0);
+    workload *w = workload_create();
+    request(w, 10, 3600, 1, "RTX 4090");
+    request(w, 20, 3600, 1, "A100 80GB");
+    engine *e = run(&f->cfg, t, w);
+    const sim_report *r = engine_report(e);
+    assert_int_equal(r->reached_ready, 2);
+    assert_int_equal(r->replacements, 1);
+    assert_int_equal(r->reroute_latency.max_ms, 497000);
+    assert_int_equal(r->degraded_ms, 499000 + 2617000);
+    assert_int_equal(r->acks, 3);
+    engine_destroy(e);
+    workload_destroy(w);
+    churn_destroy(t);
+}
+
 /* A long quiet stretch: live workers are touched once per keep-alive
  * interval, so the core never takes them for silent. */
 static void test_keepalive(void **state)
@@ -626,6 +673,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_policies_differ, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_invalid_requests, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ack_from_a_tick, setup, teardown),
         cmocka_unit_test_setup_teardown(test_keepalive, setup, teardown),
         cmocka_unit_test_setup_teardown(test_allocation_failures, setup, teardown),
     };

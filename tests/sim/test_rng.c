@@ -115,10 +115,32 @@ static void test_dist(void **state)
     rng r;
     rng_seed(&r, 1);
     assert_true(dist_sample(&d, &r) == 2.5);
+    /* uniform: parsed, drawn inside (LO, HI), formatted back */
+    assert_int_equal(dist_parse("uniform:0.3,0.7", &d, &err), 0);
+    assert_int_equal(d.kind, DIST_UNIFORM);
+    assert_true(fabs(dist_mean(&d) - 0.5) < 1e-12);
+    for (int i = 0; i < 1000; i++) {
+        double x = dist_sample(&d, &r);
+        assert_true(x > 0.3 && x < 0.7);
+    }
+    dist_format(&d, buf, sizeof(buf));
+    assert_string_equal(buf, "uniform:0.3,0.7");
+    /* a change of unit scales every draw, so the mean too */
+    static const char *const specs[] = {"exp:2", "weibull:0.7,3", "lognormal:0.5,0.8", "const:3",
+                                        "uniform:1,2"};
+    for (size_t i = 0; i < sizeof(specs) / sizeof(specs[0]); i++) {
+        assert_int_equal(dist_parse(specs[i], &d, &err), 0);
+        dist s = dist_scale(&d, 3600);
+        assert_true(fabs(dist_mean(&s) / dist_mean(&d) - 3600) < 1e-9);
+        rng r1, r2;
+        rng_seed(&r1, 3);
+        rng_seed(&r2, 3);
+        assert_true(fabs(dist_sample(&s, &r1) / dist_sample(&d, &r2) - 3600) < 1e-6);
+    }
     static const char *const bad[] = {
         "weibull",   "weibull:0.7",   "weibull:0.7,5,1", "weibull:-1,5", "weibull:1,0",
         "gamma:1,2", "lognormal:1,0", "exp:0",           "exp:x",        "exp:1,",
-        "",          "exp:nan",
+        "",          "exp:nan",       "uniform:2,1",     "uniform:-1,1", "uniform:1",
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         err.text[0] = '\0';

@@ -136,7 +136,8 @@ if command -v python3 >/dev/null 2>&1; then
     python3 - "$TMP/r.json" <<'EOF' || fail "the JSON report does not parse or lacks keys"
 import json, sys
 r = json.load(open(sys.argv[1]))
-for k in ("run", "engine", "workers", "requests", "clusters", "gpu_hours", "not_simulated"):
+for k in ("run", "engine", "workers", "requests", "clusters", "gpu_hours", "verification",
+          "tasks"):
     assert k in r, k
 assert r["requests"]["requests"] == 63
 for k in ("met", "unmet", "invalid", "success_rate", "ready_rate", "unmet_by_constraint"):
@@ -145,7 +146,9 @@ for k in ("time_to_ready", "degraded_ms", "member_losses", "reroutes", "reroute_
     assert k in r["clusters"], k
 for k in ("allocated", "ready", "online", "utilisation", "goodput"):
     assert k in r["gpu_hours"], k
-assert r["not_simulated"]["task_retries"] is None
+assert r["verification"]["simulated"] is False
+assert r["verification"]["false_positives"] is None
+assert r["tasks"]["simulated"] is False and r["tasks"]["retries"] is None
 assert r["workers"]["nodes"] == 10
 EOF
 else
@@ -179,6 +182,82 @@ for policy in pack spread; do
     grep -q "\"policy\":.\"$policy\"" "$TMP/$policy.json" || fail "policy $policy not reported"
     grep -q '"cluster.member_lost"' "$TMP/$policy.json" || fail "$policy: no member lost"
 done
+
+# verification and tasks: options, inputs, both sections of the reports
+rm -f "$TMP/r.json" "$TMP/r.csv" "$TMP/r.html"
+# shellcheck disable=SC2086
+{
+    expect 0 "$SIM" run --help
+    grep -q -- "--verify " "$TMP/out" || fail "run --help lacks --verify"
+    grep -q -- "--tasks-per-worker" "$TMP/out" || fail "run --help lacks --tasks-per-worker"
+    expect 2 "$SIM" run --churn "$FTA" --churn-format fta --jittery 0.1 $REPORTS
+    err_says "--jittery needs --verify"
+    no_reports "verification option without --verify"
+    expect 2 "$SIM" run --churn "$FTA" --churn-format fta --verify --rtt-ms gamma:1 $REPORTS
+    err_says "--rtt-ms: distribution \"gamma:1\""
+    expect 2 "$SIM" run --churn "$FTA" --churn-format fta --verify --spoofers 2 $REPORTS
+    err_says "--spoofers \"2\" is not a fraction"
+    expect 2 "$SIM" run --churn "$FTA" --churn-format fta --verify --verify-light -1 $REPORTS
+    err_says "--verify-light"
+    no_reports "bad verification options"
+    printf '%s\n%s\n' \
+        '{"arrival_s":0,"duration_s":60,"workers":1,"gpus_per_worker":1,"tasks":2,"task_s":10}' \
+        '{"arrival_s":1,"duration_s":60,"workers":1,"gpus_per_worker":1,"tasks":2,"task_s":10,"task_gpus":3}' \
+        >"$TMP/tasks-bad.jsonl"
+    expect 1 "$SIM" run --churn "$TMP/ok.csv" --workload "$TMP/tasks-bad.jsonl" $REPORTS
+    err_says "$TMP/tasks-bad.jsonl:2:"
+    err_says "\"task_gpus\" 3 is more than \"gpus_per_worker\" 1"
+    no_reports "bad task field"
+    printf '%s\n' '{"arrival_s":0,"duration_s":60,"workers":1,"gpus_per_worker":1,"task_s":10}' \
+        >"$TMP/tasks-bad2.jsonl"
+    expect 1 "$SIM" run --churn "$TMP/ok.csv" --workload "$TMP/tasks-bad2.jsonl" $REPORTS
+    err_says "$TMP/tasks-bad2.jsonl:1: \"task_s\" without \"tasks\""
+    no_reports "task field without tasks"
+    expect 2 "$SIM" generate workload --rate 5 --duration exp:1 --tasks "4:1"
+    err_says "--tasks needs --task-duration"
+}
+expect 0 "$SIM" generate churn --nodes 60 --days 1 --session weibull:0.6,20 --gap lognormal:0.5,1 \
+    --gpus "RTX 4090:1" --spoofers 0.1 --seed 4 --out "$TMP/vc.csv"
+expect 0 "$SIM" generate workload --rate 8 --days 1 --duration lognormal:0.5,0.5 \
+    --workers "1:2,2:1" --tasks "0:1,6:2" --task-duration exp:0.2 --task-fail 0.05 \
+    --task-retries 1 --seed 5 --out "$TMP/vw.jsonl"
+grep -q '"tasks":6,"task_s":"exp:720"' "$TMP/vw.jsonl" ||
+    fail "generated tasks: $(head -2 "$TMP/vw.jsonl")"
+# shellcheck disable=SC2086
+expect 0 "$SIM" run --churn "$TMP/vc.csv" --workload "$TMP/vw.jsonl" --verify --jittery 0.2 \
+    --goodbye 0.3 --check --quiet $REPORTS
+grep -q "^verification: " "$TMP/out" || fail "no verification summary: $(cat "$TMP/out")"
+grep -q "^tasks: " "$TMP/out" || fail "no tasks summary: $(cat "$TMP/out")"
+if command -v python3 >/dev/null 2>&1; then
+    python3 - "$TMP/r.json" <<'EOF' || fail "verification and tasks in the JSON report"
+import json, sys
+r = json.load(open(sys.argv[1]))
+v, t = r["verification"], r["tasks"]
+assert v["simulated"] is True and v["checks"] > 0, v
+for k in ("false_positives", "false_negatives", "spoofers", "spoofers_caught", "honest_workers"):
+    assert isinstance(v[k], (int, float)), k
+assert 0 < v["spoofers"] <= v["spoof_events"], v
+assert t["simulated"] is True and t["submitted"] > 0, t
+assert isinstance(t["retries"], (int, float)) and 0 < t["goodput"] <= 1, t
+assert r["workers"]["spoof_events_ignored"] == 0
+EOF
+fi
+head -1 "$TMP/r.csv" | grep -q ",verify_checks,verify_not_ok,verify_failed,tasks_running," ||
+    fail "CSV header: $(head -1 "$TMP/r.csv")"
+grep -q "<h2>Verification</h2>" "$TMP/r.html" || fail "no verification table in the HTML"
+grep -q "<h2>Tasks</h2>" "$TMP/r.html" || fail "no tasks table in the HTML"
+for f in r.json r.csv r.html out; do cp "$TMP/$f" "$TMP/v1.$f"; done
+# shellcheck disable=SC2086
+expect 0 "$SIM" run --churn "$TMP/vc.csv" --workload "$TMP/vw.jsonl" --verify --jittery 0.2 \
+    --goodbye 0.3 --check --quiet $REPORTS
+for f in r.json r.csv r.html out; do
+    cmp -s "$TMP/$f" "$TMP/v1.$f" || fail "verification and tasks: same seed, different $f"
+done
+# Alibaba pods as one task per worker, on the LANL05 hosts, verified
+# shellcheck disable=SC2086
+expect 0 "$SIM" run --churn "$FTA" --churn-format fta --workload "$ALI" --workload-format alibaba \
+    --tasks-per-worker --verify --reverify 604800 --seed 3 --check --quiet $REPORTS
+grep -q "^tasks: " "$TMP/out" || fail "--tasks-per-worker: $(cat "$TMP/out")"
 
 # the whole LANL05 trace, when present: its first 90 days
 if [ -r "$SHARED/fta-lanl05/event_trace.tab" ]; then

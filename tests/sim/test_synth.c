@@ -318,6 +318,64 @@ static void test_workload(void **state)
     synth_workload_params_free(&p);
 }
 
+/* Tasks come from their own stream: the requests are the same with and
+ * without them; each request draws its count, its tasks' GPUs (capped at
+ * its GPUs per worker) and the run time in seconds. */
+static void test_workload_tasks(void **state)
+{
+    (void)state;
+    synth_workload_params p;
+    synth_workload_params_init(&p);
+    wset(&p, "rate", "50");
+    wset(&p, "duration", "lognormal:0.5,1");
+    wset(&p, "workers", "1:6,2:2,8:1");
+    wset(&p, "gpus_per_worker", "1:3,8:1");
+    wset(&p, "seed", "9");
+    mu_error err;
+    workload *plain = synth_workload_generate(&p, &err);
+    assert_non_null(plain);
+    assert_false(workload_has_tasks(plain));
+    wset(&p, "tasks", "0:1,16:3");
+    assert_null(synth_workload_generate(&p, &err)); /* needs task_duration */
+    assert_non_null(strstr(err.text, "task_duration"));
+    wset(&p, "task_duration", "exp:0.25");
+    wset(&p, "task_gpus", "2:1");
+    wset(&p, "task_fail", "0.1");
+    wset(&p, "task_retries", "2");
+    workload *w = synth_workload_generate(&p, &err);
+    assert_non_null(w);
+    assert_int_equal(workload_count(w), workload_count(plain));
+    size_t with = 0;
+    for (size_t i = 0; i < workload_count(w); i++) {
+        const workload_request *a = workload_at(w, i), *b = workload_at(plain, i);
+        assert_true(a->arrival_s == b->arrival_s && a->duration_s == b->duration_s);
+        assert_int_equal(a->workers, b->workers);
+        assert_int_equal(a->gpus_per_worker, b->gpus_per_worker);
+        if (!a->tasks)
+            continue;
+        with++;
+        assert_int_equal(a->tasks, 16);
+        assert_int_equal(a->task_gpus, a->gpus_per_worker < 2 ? a->gpus_per_worker : 2);
+        assert_int_equal(a->task_s.kind, DIST_EXPONENTIAL);
+        assert_true(fabs(a->task_s.a - 900) < 1e-9); /* 0.25 h in seconds */
+        assert_true(a->task_fail == 0.1);
+        assert_int_equal(a->task_retries, 2);
+    }
+    assert_true(fabs((double)with / (double)workload_count(w) - 0.75) < 0.05);
+    sbuf a = workload_jsonl(&p), b = workload_jsonl(&p);
+    assert_string_equal(a.data, b.data);
+    assert_non_null(strstr(a.data, "\"tasks\":16,\"task_s\":\"exp:900\""));
+    sbuf_free(&a);
+    sbuf_free(&b);
+    workload_destroy(w);
+    workload_destroy(plain);
+    assert_int_equal(synth_workload_params_set(&p, "tasks", "-1:1", &err), -1);
+    assert_int_equal(synth_workload_params_set(&p, "task_fail", "2", &err), -1);
+    assert_int_equal(synth_workload_params_set(&p, "task_retries", "x", &err), -1);
+    assert_int_equal(synth_workload_params_set(&p, "task_gpus", "0:1", &err), -1);
+    synth_workload_params_free(&p);
+}
+
 static void test_fill(void **state)
 {
     (void)state;
@@ -400,6 +458,7 @@ int main(void)
         cmocka_unit_test(test_diurnal),
         cmocka_unit_test(test_params),
         cmocka_unit_test(test_workload),
+        cmocka_unit_test(test_workload_tasks),
         cmocka_unit_test(test_fill),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -140,6 +140,89 @@ static void test_jsonl(void **state)
     workload_destroy(w2);
 }
 
+/* A well-formed request, open for more fields. */
+#define R1 "{\"arrival_s\":0,\"duration_s\":60,\"workers\":1,\"gpus_per_worker\":1"
+
+static void test_jsonl_tasks(void **state)
+{
+    (void)state;
+    char path[64];
+    simtest_write_temp(
+        path, sizeof(path),
+        R1 ",\"tasks\":4,\"task_s\":10.5}\n"
+           "{\"arrival_s\":1,\"duration_s\":600,\"workers\":2,\"gpus_per_worker\":4,"
+           "\"tasks\":16,\"task_s\":\"lognormal:4.5,0.3\",\"task_gpus\":2,"
+           "\"task_fail\":0.05,\"task_retries\":3}\n"
+           "{\"arrival_s\":2,\"duration_s\":600,\"workers\":1,\"gpus_per_worker\":1}\n");
+    mu_error err = {""};
+    workload *w = workload_read_jsonl(path, NULL, &err);
+    unlink(path);
+    if (!w)
+        fail_msg("%s", err.text);
+    assert_true(workload_has_tasks(w));
+    const workload_request *r = workload_at(w, 0);
+    assert_int_equal(r->tasks, 4);
+    assert_int_equal(r->task_gpus, 1); /* gpus_per_worker */
+    assert_int_equal(r->task_s.kind, DIST_CONSTANT);
+    assert_true(r->task_s.a == 10.5);
+    assert_true(r->task_fail == 0);
+    assert_int_equal(r->task_retries, 0);
+    r = workload_at(w, 1);
+    assert_int_equal(r->tasks, 16);
+    assert_int_equal(r->task_gpus, 2);
+    assert_int_equal(r->task_s.kind, DIST_LOGNORMAL);
+    assert_true(r->task_s.a == 4.5 && r->task_s.b == 0.3);
+    assert_true(r->task_fail == 0.05);
+    assert_int_equal(r->task_retries, 3);
+    assert_int_equal(workload_at(w, 2)->tasks, 0);
+    /* written and read back: the same bytes */
+    sbuf a, b;
+    sbuf_init(&a);
+    sbuf_init(&b);
+    assert_int_equal(workload_write_jsonl(w, &a, &err), 0);
+    assert_non_null(strstr(a.data, "\"tasks\":4,\"task_s\":10.5}"));
+    assert_non_null(strstr(a.data, "\"tasks\":16,\"task_s\":\"lognormal:4.5,0.3\",\"task_gpus\":2,"
+                                   "\"task_fail\":0.05,\"task_retries\":3}"));
+    simtest_write_temp(path, sizeof(path), a.data);
+    workload *w2 = workload_read_jsonl(path, NULL, &err);
+    unlink(path);
+    assert_non_null(w2);
+    assert_int_equal(workload_write_jsonl(w2, &b, &err), 0);
+    assert_string_equal(a.data, b.data);
+    /* one task per worker for the requests without tasks (Alibaba, SWF) */
+    assert_int_equal(workload_tasks_per_worker(w2), 1);
+    r = workload_at(w2, 2);
+    assert_int_equal(r->tasks, 1);
+    assert_int_equal(r->task_gpus, 1);
+    assert_true(r->task_s.kind == DIST_CONSTANT && r->task_s.a == 600);
+    assert_int_equal(workload_at(w2, 1)->tasks, 16); /* kept */
+    sbuf_free(&a);
+    sbuf_free(&b);
+    workload_destroy(w);
+    workload_destroy(w2);
+    /* the model refuses what the reader would */
+    workload *m = workload_create();
+    workload_request bad = {.arrival_s = 0,
+                            .duration_s = 1,
+                            .workers = 1,
+                            .gpus_per_worker = 1,
+                            .tasks = 1,
+                            .task_gpus = 2,
+                            .task_s = {DIST_CONSTANT, 1, 0}};
+    assert_int_equal(workload_append(m, &bad, &err), -1);
+    assert_non_null(strstr(err.text, "task_gpus 2"));
+    bad.task_gpus = 1;
+    bad.task_fail = 2;
+    assert_int_equal(workload_append(m, &bad, &err), -1);
+    bad.task_fail = 0;
+    bad.task_s.a = 0;
+    assert_int_equal(workload_append(m, &bad, &err), -1);
+    bad.task_s.a = 1;
+    assert_int_equal(workload_append(m, &bad, &err), 0);
+    assert_true(workload_has_tasks(m));
+    workload_destroy(m);
+}
+
 static void test_jsonl_malformed(void **state)
 {
     (void)state;
@@ -172,6 +255,21 @@ static void test_jsonl_malformed(void **state)
          "not a JSON object"},
         {"[1,2]\n", 1, "object"},
         {"{\"arrival_s\":0,\n\"duration_s\":1}\n", 1, "not a JSON object"},
+        /* tasks */
+        {R1 "}\n" R1 ",\"tasks\":4}\n", 2, "\"tasks\" needs \"task_s\""},
+        {R1 ",\"task_s\":10}\n", 1, "\"task_s\" without \"tasks\""},
+        {R1 ",\"task_fail\":0.1}\n", 1, "\"task_fail\" without \"tasks\""},
+        {R1 ",\"tasks\":0,\"task_s\":10}\n", 1, "\"tasks\" must be between 1 and"},
+        {R1 ",\"tasks\":2.5,\"task_s\":10}\n", 1, "\"tasks\" must be a whole number"},
+        {R1 ",\"tasks\":4,\"task_s\":0}\n", 1, "\"task_s\" must be a number of seconds"},
+        {R1 ",\"tasks\":4,\"task_s\":\"gamma:2\"}\n", 1, "task_s: distribution \"gamma:2\""},
+        {R1 ",\"tasks\":4,\"task_s\":[10]}\n", 1, "\"task_s\" must be a number of seconds or"},
+        {R1 ",\"tasks\":4,\"task_s\":10,\"task_gpus\":2}\n", 1,
+         "\"task_gpus\" 2 is more than \"gpus_per_worker\" 1"},
+        {R1 ",\"tasks\":4,\"task_s\":10,\"task_fail\":1.5}\n", 1,
+         "\"task_fail\" must be between 0 and 1"},
+        {R1 ",\"tasks\":4,\"task_s\":10,\"task_retries\":-1}\n", 1, "\"task_retries\""},
+        {R1 ",\"tasks\":4,\"task_s\":10,\"task_time\":1}\n", 1, "unknown key"},
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         expect_refused(workload_read_jsonl, bad[i].text, bad[i].line, bad[i].says);
@@ -375,6 +473,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_model),
         cmocka_unit_test(test_jsonl),
+        cmocka_unit_test(test_jsonl_tasks),
         cmocka_unit_test(test_jsonl_malformed),
         cmocka_unit_test(test_alibaba_excerpt),
         cmocka_unit_test(test_alibaba_models),
