@@ -290,6 +290,65 @@ int muster_create_cluster(muster_client *c, const Muster__ClusterSpec *spec, con
                           errp);
 }
 
+int muster_create_cluster_from(muster_client *c, const Muster__ClusterSpec *spec, const char *owner,
+                               const char *reservation, Muster__Envelope **reply,
+                               Muster__Envelope **not_met, Muster__Status *status, mu_error *errp)
+{
+    Muster__CreateClusterRequest q = MUSTER__CREATE_CLUSTER_REQUEST__INIT;
+    q.spec = (Muster__ClusterSpec *)spec;
+    q.owner = (char *)(owner ? owner : "");
+    q.from_reservation = (char *)(reservation ? reservation : "");
+    return call_expect_nm(c, &q.base, MUSTER__ENVELOPE__BODY_CLUSTER_REPLY, reply, not_met, status,
+                          errp);
+}
+
+int muster_create_reservation(muster_client *c, const Muster__ClusterSpec *spec,
+                              uint32_t min_workers, uint32_t hours, const char *owner,
+                              Muster__Envelope **reply, Muster__Envelope **not_met,
+                              Muster__Status *status, mu_error *errp)
+{
+    Muster__CreateReservationRequest q = MUSTER__CREATE_RESERVATION_REQUEST__INIT;
+    q.spec = (Muster__ClusterSpec *)spec;
+    q.min_workers = min_workers;
+    q.hours = hours;
+    q.owner = (char *)(owner ? owner : "");
+    return call_expect_nm(c, &q.base, MUSTER__ENVELOPE__BODY_RESERVATION_REPLY, reply, not_met,
+                          status, errp);
+}
+
+int muster_get_reservation(muster_client *c, const char *id, Muster__Envelope **reply,
+                           Muster__Status *status, mu_error *errp)
+{
+    Muster__GetReservationRequest q = MUSTER__GET_RESERVATION_REQUEST__INIT;
+    q.id = (char *)id;
+    return call_expect(c, &q.base, MUSTER__ENVELOPE__BODY_RESERVATION_REPLY, reply, status, errp);
+}
+
+int muster_list_reservations(muster_client *c, const Muster__ListReservationsRequest *q,
+                             Muster__Envelope **reply, Muster__Status *status, mu_error *errp)
+{
+    return call_expect(c, &q->base, MUSTER__ENVELOPE__BODY_LIST_RESERVATIONS_REPLY, reply, status,
+                       errp);
+}
+
+int muster_extend_reservation(muster_client *c, const char *id, uint32_t hours,
+                              Muster__Envelope **reply, Muster__Status *status, mu_error *errp)
+{
+    Muster__ExtendReservationRequest q = MUSTER__EXTEND_RESERVATION_REQUEST__INIT;
+    q.id = (char *)id;
+    q.hours = hours;
+    return call_expect(c, &q.base, MUSTER__ENVELOPE__BODY_RESERVATION_REPLY, reply, status, errp);
+}
+
+int muster_release_reservation(muster_client *c, const char *id, const char *reason,
+                               Muster__Envelope **reply, Muster__Status *status, mu_error *errp)
+{
+    Muster__ReleaseReservationRequest q = MUSTER__RELEASE_RESERVATION_REQUEST__INIT;
+    q.id = (char *)id;
+    q.reason = (char *)(reason ? reason : "");
+    return call_expect(c, &q.base, MUSTER__ENVELOPE__BODY_RESERVATION_REPLY, reply, status, errp);
+}
+
 int muster_get_cluster(muster_client *c, const char *id, Muster__Envelope **reply,
                        Muster__Status *status, mu_error *errp)
 {

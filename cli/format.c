@@ -1320,3 +1320,113 @@ int format_task_wait_json(FILE *out, const char *cluster, const Muster__SubmitTa
         cJSON_AddItemToArray(arr, task_json(failed[i]));
     return print_json(out, o);
 }
+
+/* --- reservations ------------------------------------------------------------------ */
+
+static cJSON *reservation_json(const Muster__ReservationInfo *r)
+{
+    cJSON *o = cJSON_CreateObject();
+    if (!o)
+        return NULL;
+    cJSON_AddStringToObject(o, "id", r->id);
+    cJSON_AddStringToObject(o, "owner", r->owner);
+    cJSON_AddStringToObject(o, "state", r->state);
+    if (r->spec)
+        cJSON_AddItemToObject(o, "spec", spec_json(r->spec));
+    cJSON_AddNumberToObject(o, "wanted", r->wanted);
+    cJSON_AddNumberToObject(o, "min_workers", r->min_workers);
+    cJSON_AddNumberToObject(o, "filled", r->filled);
+    cJSON_AddNumberToObject(o, "in_use", r->in_use);
+    cJSON_AddNumberToObject(o, "free", r->free);
+    cJSON *ms = cJSON_AddArrayToObject(o, "members");
+    for (size_t i = 0; ms && i < r->n_members; i++) {
+        const Muster__ReservationMember *m = r->members[i];
+        cJSON *x = cJSON_CreateObject();
+        if (!x)
+            break;
+        cJSON_AddStringToObject(x, "worker_id", m->worker_id);
+        cJSON_AddStringToObject(x, "hostname", m->hostname);
+        cJSON_AddStringToObject(x, "gpu_model", m->gpu_model);
+        cJSON_AddNumberToObject(x, "gpu_count", m->gpu_count);
+        cJSON_AddStringToObject(x, "region", m->region);
+        cJSON_AddStringToObject(x, "worker_state", m->worker_state);
+        cJSON_AddBoolToObject(x, "in_use", m->in_use);
+        cJSON_AddStringToObject(x, "cluster_id", m->cluster_id);
+        cJSON_AddItemToArray(ms, x);
+    }
+    cJSON_AddNumberToObject(o, "hours", r->hours);
+    cJSON_AddNumberToObject(o, "list_price_per_hour_micro_usd",
+                            (double)r->list_price_per_hour_micro_usd);
+    cJSON_AddNumberToObject(o, "discount_percent", r->discount_percent);
+    cJSON_AddNumberToObject(o, "price_per_hour_micro_usd", (double)r->price_per_hour_micro_usd);
+    cJSON_AddNumberToObject(o, "total_micro_usd", (double)r->total_micro_usd);
+    cJSON_AddNumberToObject(o, "created_at_ms", (double)r->created_at_ms);
+    cJSON_AddNumberToObject(o, "ends_at_ms", (double)r->ends_at_ms);
+    cJSON_AddNumberToObject(o, "ended_at_ms", (double)r->ended_at_ms);
+    cJSON_AddStringToObject(o, "end_reason", r->end_reason);
+    cJSON_AddNumberToObject(o, "replaced", r->replaced);
+    return o;
+}
+
+int format_reservation_json(FILE *out, const Muster__ReservationInfo *r)
+{
+    return print_json(out, reservation_json(r));
+}
+
+static cJSON *reservation_at(const void *l, size_t i)
+{
+    return reservation_json(((const Muster__ListReservationsReply *)l)->reservations[i]);
+}
+
+int format_reservations_json(FILE *out, const Muster__ListReservationsReply *l)
+{
+    cJSON *root = list_json("reservations", l, l->n_reservations, reservation_at);
+    if (root)
+        cJSON_AddNumberToObject(root, "total", l->total);
+    return print_json(out, root);
+}
+
+void format_reservation_detail(FILE *out, const Muster__ReservationInfo *r)
+{
+    char price[24], list[24], total[24], ends[32], created[32];
+    format_usd(r->price_per_hour_micro_usd, price, sizeof(price));
+    format_usd(r->list_price_per_hour_micro_usd, list, sizeof(list));
+    format_usd(r->total_micro_usd, total, sizeof(total));
+    format_time(r->ends_at_ms, ends, sizeof(ends));
+    format_time(r->created_at_ms, created, sizeof(created));
+    fprintf(out, "reservation %s (%s), owner %s\n", r->id, r->state, r->owner);
+    fprintf(out, "  workers   %u of %u wanted (at least %u): %u in use, %u free\n", r->filled,
+            r->wanted, r->min_workers, r->in_use, r->free);
+    fprintf(out, "  hours     %u, created %s, ends %s\n", r->hours, created, ends);
+    fprintf(out, "  price     %s USD per hour (%s less %u%% for the commitment), %s USD in all\n",
+            price, list, r->discount_percent, total);
+    if (r->end_reason && *r->end_reason)
+        fprintf(out, "  ended     %s\n", r->end_reason);
+    if (r->replaced)
+        fprintf(out, "  taken     %u workers after creation (refills and replacements)\n",
+                r->replaced);
+    if (r->n_members)
+        fprintf(out, "  %-36s  %-16s  %-12s  %-8s  %s\n", "WORKER", "HOST", "GPU", "STATE", "USE");
+    for (size_t i = 0; i < r->n_members; i++) {
+        const Muster__ReservationMember *m = r->members[i];
+        fprintf(out, "  %-36s  %-16.16s  %ux %-9.9s  %-8s  %s%s\n", m->worker_id, m->hostname,
+                m->gpu_count, m->gpu_model, m->worker_state, m->in_use ? "cluster " : "free",
+                m->in_use ? m->cluster_id : "");
+    }
+}
+
+void format_reservations_table(FILE *out, const Muster__ListReservationsReply *l)
+{
+    fprintf(out, "%-36s  %-8s  %-12s  %7s  %6s  %5s  %5s  %10s\n", "ID", "STATE", "OWNER", "FILLED",
+            "IN USE", "FREE", "HOURS", "USD/HOUR");
+    for (size_t i = 0; i < l->n_reservations; i++) {
+        const Muster__ReservationInfo *r = l->reservations[i];
+        char price[24], filled[24];
+        format_usd(r->price_per_hour_micro_usd, price, sizeof(price));
+        snprintf(filled, sizeof(filled), "%u/%u", r->filled, r->wanted);
+        fprintf(out, "%-36s  %-8s  %-12.12s  %7s  %6u  %5u  %5u  %10s\n", r->id, r->state, r->owner,
+                filled, r->in_use, r->free, r->hours, price);
+    }
+    if (l->total > l->n_reservations)
+        fprintf(out, "(%zu of %u shown)\n", l->n_reservations, l->total);
+}

@@ -33,6 +33,11 @@ int format_worker_json(FILE *out, const Muster__WorkerInfo *w);
 int format_status_json(FILE *out, const Muster__StatusReply *s);
 int format_quote_json(FILE *out, const Muster__QuoteReply *q);
 int format_cluster_json(FILE *out, const Muster__ClusterInfo *c);
+/* Reservations: one as JSON or in detail (members, in use or free), a list. */
+int format_reservation_json(FILE *out, const Muster__ReservationInfo *r);
+int format_reservations_json(FILE *out, const Muster__ListReservationsReply *l);
+void format_reservation_detail(FILE *out, const Muster__ReservationInfo *r);
+void format_reservations_table(FILE *out, const Muster__ListReservationsReply *l);
 int format_clusters_json(FILE *out, const Muster__ListClustersReply *r);
 int format_search_json(FILE *out, const Muster__SearchReply *r);
 /* The NotMet fields at the top level, plus

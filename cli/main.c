@@ -65,6 +65,13 @@ static void usage(FILE *out)
                  "  cluster shrink ID      give up seats no replacement could fill\n"
                  "  cluster release ID     end it now and free its workers\n"
                  "  cluster watch ID       stream its events until it ends\n"
+                 "  cluster create REQUEST --hours N --from-reservation R\n"
+                 "                         a cluster carved out of your reservation R\n"
+                 "  reserve create REQUEST --hours N [--min-workers N]\n"
+                 "                         reserve workers for a commitment period, at a\n"
+                 "                         discount by length (managed brokers)\n"
+                 "  reserve list|show|extend|release\n"
+                 "                         your reservations: what is in use and what is free\n"
                  "  task submit --cluster ID [OPTIONS] -- CMD [ARGS...]\n"
                  "                         run a command on a member; prints the task's id,\n"
                  "                         CLUSTER/NUMBER\n"
@@ -386,7 +393,7 @@ static int cmd_status(cli *c, int argc, char **argv)
 
 #define MAX_LIST 64 /* entries of one list flag (--gpu, --region, --country) */
 
-typedef enum spec_mode { MODE_QUOTE, MODE_CREATE, MODE_SEARCH } spec_mode;
+typedef enum spec_mode { MODE_QUOTE, MODE_CREATE, MODE_SEARCH, MODE_RESERVE } spec_mode;
 
 typedef struct spec_args {
     Muster__ClusterSpec spec;
@@ -398,6 +405,7 @@ typedef struct spec_args {
     const char *owner;
     bool wait;
     uint32_t wait_timeout_s;
+    const char *from_resv; /* cluster create --from-reservation */
     /* search */
     const char *sort;
     uint32_t limit;
@@ -427,6 +435,7 @@ enum {
     OPT_REASON,
     OPT_TIMEOUT_S,
     OPT_HELP,
+    OPT_FROM_RESV,
 };
 
 static const char *const REQUEST_FLAGS_HELP =
@@ -482,7 +491,40 @@ static void create_help(void)
            "                         cluster is ready (exit 0) or failed (exit 1)\n"
            "  --wait-timeout S       give up waiting after S seconds, leaving the cluster\n"
            "                         as it is (exit 1) [120]\n"
+           "  --from-reservation R   carve the cluster out of your reservation R (id or\n"
+           "                         unique prefix): only its free members that fit the\n"
+           "                         request are used, and replacements come only from it;\n"
+           "                         they go back to it when the cluster ends. The cluster\n"
+           "                         may not outlast the reservation (exit 4 when too few\n"
+           "                         of its members are free)\n"
            "\n" EXIT_CODES_HELP "130: interrupted (Ctrl-C) while waiting; the cluster is kept.\n",
+           REQUEST_FLAGS_HELP);
+}
+
+static void reserve_create_help(void)
+{
+    printf("Usage: muster reserve create --gpu MODEL (--workers N | --total-gpus N)\n"
+           "                             --hours N [--min-workers N] [OPTIONS] [--json]\n"
+           "Reserve workers for a commitment period (managed brokers): they are taken at\n"
+           "once, all of them or at least --min-workers, and nobody else is offered them\n"
+           "until the reservation ends. Below the count asked for, it takes workers as\n"
+           "they become free, before self-service requests; members that go offline or\n"
+           "fail verification are replaced. It never takes workers out of running\n"
+           "clusters. Carve clusters out of it with `muster cluster create\n"
+           "--from-reservation ID`. Prints the reservation id (--json: all of it). When\n"
+           "the fleet cannot serve the request, shows why and the nearest requests that\n"
+           "would succeed (exit 4); nothing is reserved then.\n"
+           "\n"
+           "The price per hour is fixed at creation: the members' prices less 10%% for a\n"
+           "commitment of 7 days (168 hours) or more, 20%% for 30 days (720 hours) or\n"
+           "more, 30%% for 90 days (2160 hours).\n"
+           "\n"
+           "Options:\n"
+           "%s"
+           "  --placement P          pack (all in one region) or spread [pack]\n"
+           "  --hours N              commitment, 1..2160 (required)\n"
+           "  --owner NAME           who it is for, without CURVE [$USER, else anonymous]\n"
+           "\n" EXIT_CODES_HELP,
            REQUEST_FLAGS_HELP);
 }
 
@@ -615,13 +657,15 @@ static int parse_spec(spec_mode mode, int argc, char **argv, spec_args *a)
         {"sort", required_argument, NULL, OPT_SORT},
         {"limit", required_argument, NULL, OPT_LIMIT},
         {"help", no_argument, NULL, OPT_HELP},
+        {"from-reservation", required_argument, NULL, OPT_FROM_RESV},
         {NULL, 0, NULL, 0},
     };
     static const char *const placements[] = {"pack", "spread", NULL};
     static const char *const sorts[] = {"price", "count", "uptime", NULL};
-    const char *name = mode == MODE_QUOTE    ? "quote"
-                       : mode == MODE_CREATE ? "cluster create"
-                                             : "search";
+    const char *name = mode == MODE_QUOTE     ? "quote"
+                       : mode == MODE_CREATE  ? "cluster create"
+                       : mode == MODE_RESERVE ? "reserve create"
+                                              : "search";
     muster__cluster_spec__init(&a->spec);
     a->spec.gpu_models = a->models;
     a->spec.regions = a->regions;
@@ -634,13 +678,17 @@ static int parse_spec(spec_mode mode, int argc, char **argv, spec_args *a)
     optind = 0; /* full reset: getopt may permute (ID before or after flags) */
     opterr = 0;
     while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        const char *flag = o >= OPT_GPU && o <= OPT_LIMIT ? opts[o - OPT_GPU].name : "";
+        const char *flag = o >= OPT_GPU && o <= OPT_LIMIT ? opts[o - OPT_GPU].name
+                           : o == OPT_FROM_RESV           ? "from-reservation"
+                                                          : "";
         bool request_only = o == OPT_WORKERS || o == OPT_TOTAL || o == OPT_MIN_WORKERS ||
                             o == OPT_PLACEMENT || o == OPT_HOURS;
-        bool create_only = o == OPT_OWNER || o == OPT_WAIT || o == OPT_WAIT_TIMEOUT;
+        bool create_only = o == OPT_WAIT || o == OPT_WAIT_TIMEOUT || o == OPT_FROM_RESV;
+        bool owner_ok = mode == MODE_CREATE || mode == MODE_RESERVE;
         bool search_only = o == OPT_SORT || o == OPT_LIMIT;
         if ((mode == MODE_SEARCH && (request_only || create_only)) ||
-            (mode != MODE_CREATE && create_only) || (mode != MODE_SEARCH && search_only))
+            (mode != MODE_CREATE && create_only) || (o == OPT_OWNER && !owner_ok) ||
+            (mode != MODE_SEARCH && search_only))
             return usage_error("%s: --%s does not apply here", name, flag);
         switch (o) {
         case OPT_GPU:
@@ -727,6 +775,12 @@ static int parse_spec(spec_mode mode, int argc, char **argv, spec_args *a)
         case OPT_WAIT:
             a->wait = true;
             break;
+        case OPT_FROM_RESV:
+            if (!*optarg || strlen(optarg) > 64)
+                return usage_error("--from-reservation: give a reservation id (or a unique "
+                                   "prefix of at least 4 characters)");
+            a->from_resv = optarg;
+            break;
         case OPT_WAIT_TIMEOUT:
             if ((rc = parse_count("--wait-timeout", optarg, 1, 86400, &a->wait_timeout_s)))
                 return rc;
@@ -747,6 +801,8 @@ static int parse_spec(spec_mode mode, int argc, char **argv, spec_args *a)
                 quote_help();
             else if (mode == MODE_CREATE)
                 create_help();
+            else if (mode == MODE_RESERVE)
+                reserve_create_help();
             else
                 search_help();
             return -1;
@@ -774,11 +830,11 @@ static int parse_spec(spec_mode mode, int argc, char **argv, spec_args *a)
         return usage_error("%s: --min-workers %u is more than the %u workers asked for", name,
                            a->spec.min_workers, workers);
     if (!a->have_hours) {
-        if (mode == MODE_CREATE)
+        if (mode == MODE_CREATE || mode == MODE_RESERVE)
             return usage_error("%s: for how long? give --hours N (1..2160)", name);
         a->spec.hours = 1;
     }
-    if (mode == MODE_CREATE && !a->owner) {
+    if ((mode == MODE_CREATE || mode == MODE_RESERVE) && !a->owner) {
         const char *user = getenv("USER");
         a->owner = user && *user && strlen(user) <= 63 ? user : "anonymous";
     }
@@ -1064,7 +1120,9 @@ static int cluster_create(cli *c, int argc, char **argv)
     Muster__Envelope *reply = NULL, *nm;
     Muster__Status st;
     mu_error err;
-    if (muster_create_cluster(mc, &a.spec, a.owner, &reply, &nm, &st, &err) < 0) {
+    if ((a.from_resv
+             ? muster_create_cluster_from(mc, &a.spec, a.owner, a.from_resv, &reply, &nm, &st, &err)
+             : muster_create_cluster(mc, &a.spec, a.owner, &reply, &nm, &st, &err)) < 0) {
         code = fail_request(c, &err, st, nm);
         goto out;
     }
@@ -1147,7 +1205,8 @@ static void show_shrunk(const Muster__ClusterInfo *ci)
 static void cluster_help(FILE *out)
 {
     fprintf(out, "Usage: muster cluster create REQUEST --hours N [--owner NAME] [--wait]\n"
-                 "                             [--wait-timeout S] [--json]\n"
+                 "                             [--wait-timeout S] [--from-reservation R]\n"
+                 "                             [--json]\n"
                  "       muster cluster list [--state S] [--owner NAME] [--limit N]\n"
                  "                           [--offset N] [--json]\n"
                  "       muster cluster show ID [--json]\n"
@@ -1179,8 +1238,21 @@ static void cluster_help(FILE *out)
 }
 
 /* Parse "ID [flags]" of show / extend / release / watch. */
+static void reserve_help(FILE *out);
+
+static int parse_id_cmd_of(const char *noun, void (*help)(FILE *out), const char *name, int argc,
+                           char **argv, const char **id, uint32_t *hours, const char **reason,
+                           uint32_t *timeout_s);
+
 static int parse_id_cmd(const char *name, int argc, char **argv, const char **id, uint32_t *hours,
                         const char **reason, uint32_t *timeout_s)
+{
+    return parse_id_cmd_of("cluster", cluster_help, name, argc, argv, id, hours, reason, timeout_s);
+}
+
+static int parse_id_cmd_of(const char *noun, void (*help)(FILE *out), const char *name, int argc,
+                           char **argv, const char **id, uint32_t *hours, const char **reason,
+                           uint32_t *timeout_s)
 {
     static const struct option opts[] = {
         {"hours", required_argument, NULL, OPT_HOURS},
@@ -1216,11 +1288,11 @@ static int parse_id_cmd(const char *name, int argc, char **argv, const char **id
             break;
         case 'h':
         case OPT_HELP:
-            cluster_help(stdout);
+            help(stdout);
             return -1;
         default:
         unknown:
-            return usage_error("cluster %s: unknown option or missing value in \"%s\"", name,
+            return usage_error("%s %s: unknown option or missing value in \"%s\"", noun, name,
                                argv[optind - 1]);
         }
     }
@@ -1228,12 +1300,12 @@ static int parse_id_cmd(const char *name, int argc, char **argv, const char **id
         if (!*id)
             *id = argv[i];
         else
-            return usage_error("cluster %s: unexpected argument \"%s\"", name, argv[i]);
+            return usage_error("%s %s: unexpected argument \"%s\"", noun, name, argv[i]);
     }
     if (!*id)
-        return usage_error("cluster %s: which cluster? give its ID", name);
+        return usage_error("%s %s: which %s? give its ID", noun, name, noun);
     if (hours && *hours == 0)
-        return usage_error("cluster %s: by how much? give --hours N (1..2160)", name);
+        return usage_error("%s %s: by how much? give --hours N (1..2160)", noun, name);
     return 0;
 }
 
@@ -1570,6 +1642,162 @@ static int cmd_cluster(cli *c, int argc, char **argv)
     return code;
 }
 
+/* --- reserve create / list / show / extend / release ----------------------------- */
+
+static void reserve_help(FILE *out)
+{
+    fprintf(out, "Usage: muster reserve create REQUEST --hours N [--min-workers N] [--owner NAME]\n"
+                 "                             [--json]\n"
+                 "       muster reserve list [--state S] [--owner NAME] [--limit N] [--offset N]\n"
+                 "                           [--json]\n"
+                 "       muster reserve show ID [--json]\n"
+                 "       muster reserve extend ID --hours N [--json]\n"
+                 "       muster reserve release ID [--reason TEXT] [--json]\n"
+                 "\n"
+                 "Reserve workers for a commitment period at a commitment price, and carve\n"
+                 "clusters out of them (`muster cluster create --from-reservation ID ...`).\n"
+                 "ID is a full reservation id or a unique prefix of at least 4 characters.\n"
+                 "REQUEST is as for `muster cluster create`: see `muster reserve create --help`.\n"
+                 "\n"
+                 "  create   take the workers now (all, or at least --min-workers); prints the\n"
+                 "           id. Price per hour fixed now: the members' prices less 10%% for 7\n"
+                 "           days or more, 20%% for 30 days or more, 30%% for 90 days\n"
+                 "  list     reservations, newest first: S is active, released or expired [all]\n"
+                 "  show     request, price, members (in use by which cluster, or free)\n"
+                 "  extend   add N hours (1..2160 in all) to an active reservation; the price\n"
+                 "           per hour stays\n"
+                 "  release  end it now: free members go back to the pool at once, members in\n"
+                 "           use when their cluster ends\n"
+                 "\n" EXIT_CODES_HELP);
+}
+
+static int reserve_create(cli *c, int argc, char **argv)
+{
+    spec_args a;
+    memset(&a, 0, sizeof(a));
+    int rc = parse_spec(MODE_RESERVE, argc, argv, &a);
+    if (rc)
+        return rc < 0 ? EXIT_OK : rc;
+    int code = EXIT_OK;
+    muster_client *mc = connect_or_fail(c, &code);
+    if (!mc)
+        return code;
+    Muster__Envelope *reply = NULL, *nm;
+    Muster__Status st;
+    mu_error err;
+    uint32_t hours = a.spec.hours;
+    if (muster_create_reservation(mc, &a.spec, a.spec.min_workers, hours, a.owner, &reply, &nm, &st,
+                                  &err) < 0) {
+        code = fail_request(c, &err, st, nm);
+    } else if (!reply->reservation_reply->reservation ||
+               !reply->reservation_reply->reservation->id) {
+        code = bad_reply(c, "names no reservation");
+    } else {
+        const Muster__ReservationInfo *ri = reply->reservation_reply->reservation;
+        if (c->json) {
+            format_reservation_json(stdout, ri);
+        } else {
+            format_reservation_detail(stderr, ri);
+            printf("%s\n", ri->id);
+        }
+    }
+    wire_free(reply);
+    muster_client_destroy(mc);
+    return code;
+}
+
+static int call_list_reservations(muster_client *mc, const void *q, Muster__Envelope **reply,
+                                  Muster__Status *st, mu_error *errp)
+{
+    return muster_list_reservations(mc, q, reply, st, errp);
+}
+
+static int show_reservations(const cli *c, const void *arg, const Muster__Envelope *reply)
+{
+    if (c->json)
+        format_reservations_json(stdout, reply->list_reservations_reply);
+    else
+        format_reservations_table(stdout, reply->list_reservations_reply);
+    return EXIT_OK;
+}
+
+static int reserve_list(cli *c, int argc, char **argv)
+{
+    static const char *const states[] = {"active", "released", "expired", NULL};
+    Muster__ListReservationsRequest q = MUSTER__LIST_RESERVATIONS_REQUEST__INIT;
+    const list_cmd l = {
+        .name = "reserve list",
+        .by = "owner",
+        .hint = "",
+        .states = states,
+        .max_limit = 10000,
+        .by_value = &q.owner,
+        .state = &q.state,
+        .limit = &q.limit,
+        .offset = &q.offset,
+    };
+    int rc = parse_list_cmd(&l, argc, argv);
+    if (rc < 0) {
+        reserve_help(stdout);
+        return EXIT_OK;
+    }
+    if (rc)
+        return rc;
+    return run(c, call_list_reservations, &q, show_reservations);
+}
+
+static int cmd_reserve(cli *c, int argc, char **argv)
+{
+    int rc = subcommand_help(argc, argv, reserve_help);
+    if (rc >= 0)
+        return rc;
+    const char *sub = argv[1];
+    argc--;
+    argv++;
+    if (!strcmp(sub, "create"))
+        return reserve_create(c, argc, argv);
+    if (!strcmp(sub, "list"))
+        return reserve_list(c, argc, argv);
+    if (strcmp(sub, "show") && strcmp(sub, "extend") && strcmp(sub, "release"))
+        return usage_error("reserve: unknown command \"%s\" (create, list, show, extend or "
+                           "release)",
+                           sub);
+    const char *id, *reason = NULL;
+    uint32_t hours = 0;
+    bool extend = !strcmp(sub, "extend"), release = !strcmp(sub, "release");
+    rc = parse_id_cmd_of("reserve", reserve_help, sub, argc, argv, &id, extend ? &hours : NULL,
+                         release ? &reason : NULL, NULL);
+    if (rc)
+        return rc < 0 ? EXIT_OK : rc;
+    int code = EXIT_OK;
+    muster_client *mc = connect_or_fail(c, &code);
+    if (!mc)
+        return code;
+    Muster__Envelope *reply = NULL;
+    Muster__Status st;
+    mu_error err;
+    if (extend)
+        rc = muster_extend_reservation(mc, id, hours, &reply, &st, &err);
+    else if (release)
+        rc = muster_release_reservation(mc, id, reason, &reply, &st, &err);
+    else
+        rc = muster_get_reservation(mc, id, &reply, &st, &err);
+    if (rc < 0) {
+        code = fail(c, &err, st);
+    } else {
+        const Muster__ReservationInfo *ri = reply->reservation_reply->reservation;
+        if (!ri)
+            code = bad_reply(c, "names no reservation");
+        else if (c->json)
+            format_reservation_json(stdout, ri);
+        else
+            format_reservation_detail(stdout, ri);
+    }
+    wire_free(reply);
+    muster_client_destroy(mc);
+    return code;
+}
+
 /* Whether the command line is `cluster [globals] watch ...`, `task
  * [globals] submit ...` or `task [globals] wait ...`: its --timeout is then
  * the command's own (seconds), not the per-request one. */
@@ -1713,6 +1941,8 @@ int main(int argc, char **argv)
         return cmd_search(&c, sub_argc, sub_argv);
     if (strcmp(cmd, "cluster") == 0)
         return cmd_cluster(&c, sub_argc, sub_argv);
+    if (strcmp(cmd, "reserve") == 0)
+        return cmd_reserve(&c, sub_argc, sub_argv);
     if (strcmp(cmd, "task") == 0)
         return cmd_task(&c, sub_argc, sub_argv);
     if (strcmp(cmd, "keygen") == 0)

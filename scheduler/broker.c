@@ -334,7 +334,9 @@ static void view_fill(const broker *b, const worker *w, worker_view *v)
     i->simulated = w->simulated;
     i->price_micro_usd = w->price_uusd;
     i->uptime = w->uptime;
-    i->alloc = (char *)(w->alloc == WORKER_ALLOCATED ? "allocated" : "free");
+    i->alloc = (char *)(w->alloc == WORKER_ALLOCATED  ? "allocated"
+                        : w->alloc == WORKER_RESERVED ? "reserved"
+                                                      : "free");
     const cluster *c = w->alloc == WORKER_ALLOCATED ? sched_cluster_at(b->core, w->cluster) : NULL;
     if (c)
         id_format(&c->id, v->cluster_id);
@@ -695,6 +697,11 @@ static const struct route {
     {MUSTER__ENVELOPE__BODY_EXTEND_CLUSTER, EP_CLIENT, false, rpc_extend_cluster},
     {MUSTER__ENVELOPE__BODY_RELEASE_CLUSTER, EP_CLIENT, false, rpc_release_cluster},
     {MUSTER__ENVELOPE__BODY_SHRINK_CLUSTER, EP_CLIENT, false, rpc_shrink_cluster},
+    {MUSTER__ENVELOPE__BODY_CREATE_RESERVATION, EP_CLIENT, false, rpc_create_reservation},
+    {MUSTER__ENVELOPE__BODY_GET_RESERVATION, EP_CLIENT, false, rpc_get_reservation},
+    {MUSTER__ENVELOPE__BODY_LIST_RESERVATIONS, EP_CLIENT, false, rpc_list_reservations},
+    {MUSTER__ENVELOPE__BODY_EXTEND_RESERVATION, EP_CLIENT, false, rpc_extend_reservation},
+    {MUSTER__ENVELOPE__BODY_RELEASE_RESERVATION, EP_CLIENT, false, rpc_release_reservation},
     {MUSTER__ENVELOPE__BODY_SEARCH, EP_CLIENT, false, rpc_search},
     {MUSTER__ENVELOPE__BODY_SUBSCRIBE, EP_CLIENT, false, rpc_subscribe},
     {MUSTER__ENVELOPE__BODY_SUBMIT_TASKS, EP_CLIENT, false, rpc_submit_tasks},
@@ -1005,7 +1012,8 @@ int broker_core_create(broker *b, mu_error *errp)
                      .challenge = rpc_verify_challenge,
                      .spots = rpc_verify_spots,
                      .verdict = rpc_verify_verdict,
-                     .arg = b};
+                     .arg = b,
+                     .reservation_event = rpc_reservation_event};
     if (!(b->core = sched_create(&sc, &ops, errp)))
         return -1;
     b->reg = sched_registry(b->core);

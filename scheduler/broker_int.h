@@ -72,7 +72,7 @@ struct broker {
     zap *zap;
     char (*worker_keys)[KEY_TEXT_LEN]; /* by worker slot: the key its id is bound to */
     size_t worker_keys_cap;
-    struct webhooks *hooks; /* NULL: no account has a webhook */
+    struct webhooks *hooks;  /* NULL: no account has a webhook */
     struct event_subs *subs; /* clients' filtered event subscriptions (rpc_events.c) */
 };
 
@@ -124,6 +124,22 @@ void rpc_cluster_event(void *arg, const cluster *c, const char *topic, const wor
                        const char *detail);
 void rpc_member_notice(void *arg, const cluster *c, const worker *w, bool join);
 void rpc_shrink_cluster(broker *b, const request *rq);
+/* A NOT_MET reply: why a valid request cannot be met, and what could be. */
+void rpc_reply_not_met(broker *b, const request *rq, const match_explain *why);
+/* Reservations (rpc_reservations.c). */
+void rpc_create_reservation(broker *b, const request *rq);
+void rpc_get_reservation(broker *b, const request *rq);
+void rpc_list_reservations(broker *b, const request *rq);
+void rpc_extend_reservation(broker *b, const request *rq);
+void rpc_release_reservation(broker *b, const request *rq);
+/* The reservation an id or prefix names, or NULL after an error reply. */
+const reservation *rpc_find_reservation(broker *b, const request *rq, const char *id);
+/* GPUs an account holds, for its quota: members of its active clusters not
+ * carved out of a reservation (a vacant seat counts as asked), and the
+ * workers its active reservations want. */
+uint64_t rpc_held_gpus(broker *b, const char *owner);
+void rpc_reservation_event(void *arg, const reservation *r, const char *topic, const worker *w,
+                           const char *detail);
 /* Verification (rpc_verify.c): core callbacks and the agents' answers. */
 void rpc_verify_challenge(void *arg, const worker *w, uint64_t challenge_id, const pow_params *p,
                           uint32_t expected_ms);
@@ -212,6 +228,7 @@ void persist_worker_key(broker *b, const worker *w, const char *key);
 /* Changes to save at the end of the batch. */
 void persist_uptime(broker *b, const worker *w);
 void persist_cluster(broker *b, const cluster *c);
+void persist_reservation(broker *b, const reservation *r);
 int persist_check(broker *b, FILE *out, mu_error *errp);
 int persist_dump(broker *b, FILE *out, mu_error *errp);
 

@@ -25,7 +25,10 @@ static cJSON *worker_json(const broker *b, const worker *w)
     cJSON_AddNumberToObject(o, "price_micro_usd", w->price_uusd);
     cJSON_AddNumberToObject(o, "registered_at_ms", (double)w->registered_at);
     cJSON_AddNumberToObject(o, "uptime", w->uptime);
-    cJSON_AddStringToObject(o, "alloc", w->alloc == WORKER_ALLOCATED ? "allocated" : "free");
+    cJSON_AddStringToObject(o, "alloc",
+                            w->alloc == WORKER_ALLOCATED  ? "allocated"
+                            : w->alloc == WORKER_RESERVED ? "reserved"
+                                                          : "free");
     const verifier *v = sched_verifier(b->core);
     cJSON_AddStringToObject(o, "verification", verify_state_name(verifier_state(v, w)));
     cJSON_AddNumberToObject(o, "verification_checks", verifier_checks(v, w));
@@ -141,12 +144,56 @@ static cJSON *cluster_json(const broker *b, const cluster *c)
     return o;
 }
 
+static cJSON *resv_json(const broker *b, const reservation *r)
+{
+    cJSON *o = cJSON_CreateObject();
+    if (!o)
+        return NULL;
+    char id[ID_TEXT_LEN], text[256];
+    id_format(&r->id, id);
+    cJSON_AddStringToObject(o, "id", id);
+    cJSON_AddStringToObject(o, "owner", r->owner);
+    cJSON_AddStringToObject(o, "state", resv_state_name(r->state));
+    match_describe(&r->req, b->cat, text, sizeof(text));
+    cJSON_AddStringToObject(o, "shape", text);
+    cJSON_AddNumberToObject(o, "wanted", r->req.workers);
+    cJSON_AddNumberToObject(o, "min_workers", r->req.min_workers);
+    cJSON_AddNumberToObject(o, "hours", r->hours);
+    cJSON_AddNumberToObject(o, "created_at_ms", (double)r->created_at);
+    cJSON_AddNumberToObject(o, "ends_at_ms", (double)r->ends_at);
+    cJSON_AddNumberToObject(o, "ended_at_ms", (double)r->ended_at);
+    cJSON_AddNumberToObject(o, "list_price_per_hour_micro_usd", (double)r->list_uusd_per_hour);
+    cJSON_AddNumberToObject(o, "discount_percent", r->discount_pct);
+    cJSON_AddNumberToObject(o, "price_per_hour_micro_usd", (double)r->price_uusd_per_hour);
+    cJSON_AddStringToObject(o, "end_reason", r->end_reason);
+    cJSON_AddNumberToObject(o, "replaced", r->replaced);
+    cJSON *members = cJSON_AddArrayToObject(o, "members");
+    for (uint32_t i = 0; members && i < r->n_members; i++) {
+        const worker *w = registry_at(b->reg, r->members[i]);
+        cJSON *m = cJSON_CreateObject();
+        if (!m)
+            break;
+        id_format(&w->id, id);
+        cJSON_AddStringToObject(m, "worker_id", id);
+        cJSON_AddBoolToObject(m, "in_use", w->alloc == WORKER_ALLOCATED);
+        const cluster *c =
+            w->alloc == WORKER_ALLOCATED ? sched_cluster_at(b->core, w->cluster) : NULL;
+        if (c) {
+            id_format(&c->id, id);
+            cJSON_AddStringToObject(m, "cluster_id", id);
+        }
+        cJSON_AddItemToArray(members, m);
+    }
+    return o;
+}
+
 int persist_dump(broker *b, FILE *out, mu_error *errp)
 {
     cJSON *root = cJSON_CreateObject();
     cJSON *workers = root ? cJSON_AddArrayToObject(root, "workers") : NULL;
     cJSON *clusters = root ? cJSON_AddArrayToObject(root, "clusters") : NULL;
-    if (!workers || !clusters)
+    cJSON *resvs = root ? cJSON_AddArrayToObject(root, "reservations") : NULL;
+    if (!workers || !clusters || !resvs)
         goto oom;
     cJSON_AddNumberToObject(root, "schema_version", store_schema_version(b->st));
     for (size_t i = 0; i < registry_count(b->reg); i++) {
@@ -160,6 +207,12 @@ int persist_dump(broker *b, FILE *out, mu_error *errp)
         if (!c)
             goto oom;
         cJSON_AddItemToArray(clusters, c);
+    }
+    for (size_t i = 0; i < sched_reservation_count(b->core); i++) {
+        cJSON *r = resv_json(b, sched_reservation_at(b->core, i));
+        if (!r)
+            goto oom;
+        cJSON_AddItemToArray(resvs, r);
     }
     char *text = cJSON_Print(root);
     cJSON_Delete(root);

@@ -53,7 +53,7 @@ typedef struct dirty_set {
 struct outbox {
     out_entry *e;
     size_t n, cap;
-    dirty_set workers, clusters;
+    dirty_set workers, clusters, resvs;
     uint32_t *hist_saved; /* per cluster slot: changes already in the store */
     size_t hist_cap;
     bool failed;
@@ -261,6 +261,61 @@ void persist_cluster(broker *b, const cluster *c)
         fail(b, "out of memory", NULL);
 }
 
+void persist_reservation(broker *b, const reservation *r)
+{
+    if (b->out && mark(&b->out->resvs, r->slot) < 0)
+        fail(b, "out of memory", NULL);
+}
+
+static int save_reservation(broker *b, const reservation *r, mu_error *errp)
+{
+    Muster__ClusterSpec spec;
+    spec_storage storage;
+    request_to_spec(&r->req, r->hours, b->cat, b->regions, &spec, &storage);
+    size_t slen = muster__cluster_spec__get_packed_size(&spec);
+    uint8_t *sbuf = mu_malloc(slen ? slen : 1);
+    mu_id *members = mu_calloc(r->n_members ? r->n_members : 1, sizeof(*members));
+    mu_id excluded[CLUSTER_EXCLUDED];
+    size_t n_excluded = 0;
+    if (!sbuf || !members) {
+        mu_free(sbuf);
+        mu_free(members);
+        return errprintf(errp, "out of memory");
+    }
+    muster__cluster_spec__pack(&spec, sbuf);
+    for (uint32_t i = 0; i < r->n_members; i++)
+        members[i] = registry_at(b->reg, r->members[i])->id;
+    for (uint32_t i = 0; i < r->n_excluded && i < CLUSTER_EXCLUDED; i++) {
+        const worker *xw = registry_at(b->reg, r->excluded[i]);
+        if (xw)
+            excluded[n_excluded++] = xw->id;
+    }
+    store_reservation sr = {
+        .id = r->id,
+        .owner = r->owner,
+        .state = (int)r->state,
+        .spec = sbuf,
+        .spec_len = slen,
+        .hours = r->hours,
+        .created_at = r->created_at,
+        .ends_at = r->ends_at,
+        .ended_at = r->ended_at,
+        .list_uusd_per_hour = r->list_uusd_per_hour,
+        .price_uusd_per_hour = r->price_uusd_per_hour,
+        .discount_pct = r->discount_pct,
+        .end_reason = r->end_reason,
+        .members = members,
+        .n_members = r->n_members,
+        .excluded = excluded,
+        .n_excluded = n_excluded,
+        .replaced = r->replaced,
+    };
+    int rc = store_put_reservation(b->st, &sr, errp);
+    mu_free(sbuf);
+    mu_free(members);
+    return rc;
+}
+
 static int save_cluster(broker *b, const cluster *c, mu_error *errp)
 {
     outbox *o = b->out;
@@ -332,6 +387,11 @@ static int save_cluster(broker *b, const cluster *c, mu_error *errp)
         .n_excluded = n_excluded,
         .replaced = c->replaced,
     };
+    const reservation *from = c->resv == UINT32_MAX ? NULL : sched_reservation_at(b->core, c->resv);
+    if (from) {
+        sc.has_resv = true;
+        sc.resv = from->id;
+    }
     int rc = store_put_cluster(b->st, &sc, errp);
     if (rc == 0)
         o->hist_saved[c->slot] = c->n_history;
@@ -369,6 +429,11 @@ static void save_dirty(broker *b)
         if (w && !o->failed && save_verification(b, w, &err) < 0)
             fail(b, "save verification", &err);
     }
+    for (size_t i = 0; i < o->resvs.n && !o->failed; i++) {
+        const reservation *r = sched_reservation_at(b->core, o->resvs.list[i]);
+        if (r && in_tx(b) == 0 && save_reservation(b, r, &err) < 0)
+            fail(b, "save reservation", &err);
+    }
     for (size_t i = 0; i < o->clusters.n && !o->failed; i++) {
         const cluster *c = sched_cluster_at(b->core, o->clusters.list[i]);
         if (c && in_tx(b) == 0 && save_cluster(b, c, &err) < 0)
@@ -400,6 +465,7 @@ int persist_end_batch(broker *b, mu_error *errp)
     b->batching = false;
     clear(&o->workers);
     clear(&o->clusters);
+    clear(&o->resvs);
     if (!o->failed) {
         tasks_saved(b);
         flush(b);
@@ -489,6 +555,7 @@ static int on_cluster_loaded(void *arg, const store_cluster *sc, mu_error *errp)
         cr.excluded = sc->excluded;
         cr.n_excluded = sc->n_excluded;
         cr.replaced = sc->replaced;
+        cr.resv = sc->has_resv ? &sc->resv : NULL;
         const cluster *c = sched_restore_cluster(b->core, &cr, errp);
         if (!c)
             rc = -1;
@@ -502,6 +569,43 @@ static int on_cluster_loaded(void *arg, const store_cluster *sc, mu_error *errp)
     muster__cluster_spec__free_unpacked(spec, mu_protobuf_allocator());
     if (rc < 0)
         return errprefix(errp, "saved cluster %s", text);
+    return 0;
+}
+
+static int on_reservation_loaded(void *arg, const store_reservation *sr, mu_error *errp)
+{
+    broker *b = arg;
+    char text[ID_TEXT_LEN];
+    id_format(&sr->id, text);
+    Muster__ClusterSpec *spec = muster__cluster_spec__unpack(mu_protobuf_allocator(), sr->spec_len,
+                                                             (const uint8_t *)sr->spec);
+    if (!spec)
+        return errprintf(errp, "saved reservation %s: its request does not decode", text);
+    resv_restore rr = {0};
+    int rc = request_from_spec(spec, b->cat, b->regions, false, &rr.req, NULL, errp);
+    if (rc == 0) {
+        rr.id = sr->id;
+        rr.owner = sr->owner;
+        rr.hours = sr->hours;
+        rr.state = (resv_state)sr->state;
+        rr.created_at = sr->created_at;
+        rr.ends_at = sr->ends_at;
+        rr.ended_at = sr->ended_at;
+        rr.list_uusd_per_hour = sr->list_uusd_per_hour;
+        rr.price_uusd_per_hour = sr->price_uusd_per_hour;
+        rr.discount_pct = sr->discount_pct;
+        rr.end_reason = sr->end_reason;
+        rr.members = sr->members;
+        rr.n_members = sr->n_members;
+        rr.excluded = sr->excluded;
+        rr.n_excluded = sr->n_excluded;
+        rr.replaced = sr->replaced;
+        if (!sched_restore_reservation(b->core, &rr, errp))
+            rc = -1;
+    }
+    muster__cluster_spec__free_unpacked(spec, mu_protobuf_allocator());
+    if (rc < 0)
+        return errprefix(errp, "saved reservation %s", text);
     return 0;
 }
 
@@ -540,14 +644,15 @@ static int load(broker *b, mu_error *errp)
     if (b->out->hist_saved)
         memset(b->out->hist_saved, 0, b->out->hist_cap * sizeof(uint32_t));
     if (broker_core_create(b, errp) < 0 ||
-        store_load(b->st, on_worker_loaded, on_cluster_loaded, b, errp) < 0 ||
+        store_load_all(b->st, on_worker_loaded, on_reservation_loaded, on_cluster_loaded, b, errp) <
+            0 ||
         store_load_verification(b->st, on_verification_loaded, b, errp) < 0 ||
         store_load_worker_keys(b->st, on_worker_key_loaded, b, errp) < 0 || tasks_load(b, errp) < 0)
         return -1;
     sched_restore_finish(b->core, b->now, b->cfg.restore_grace_ms);
-    log_info("store.loaded", "workers=%zu clusters=%zu active=%zu grace_ms=%u",
+    log_info("store.loaded", "workers=%zu clusters=%zu active=%zu reservations=%zu grace_ms=%u",
              registry_count(b->reg), sched_cluster_count(b->core), sched_clusters_active(b->core),
-             b->cfg.restore_grace_ms);
+             sched_reservation_count(b->core), b->cfg.restore_grace_ms);
     return 0;
 }
 
@@ -581,6 +686,8 @@ void persist_close(broker *b)
         mu_free(o->workers.list);
         mu_free(o->clusters.flag);
         mu_free(o->clusters.list);
+        mu_free(o->resvs.flag);
+        mu_free(o->resvs.list);
         mu_free(o->hist_saved);
         mu_free(o);
         b->out = NULL;
@@ -595,6 +702,14 @@ void persist_close(broker *b)
 /* --- operators' tools ---------------------------------------------------------------------------
  */
 
+static size_t active_resvs(broker *b)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < sched_reservation_count(b->core); i++)
+        n += resv_active(sched_reservation_at(b->core, i));
+    return n;
+}
+
 int persist_check(broker *b, FILE *out, mu_error *errp)
 {
     if (store_check(b->st, errp) < 0 || sched_check(b->core, errp) < 0 || tasks_check(b, errp) < 0)
@@ -605,9 +720,9 @@ int persist_check(broker *b, FILE *out, mu_error *errp)
         return -1;
     fprintf(out,
             "store ok: schema %d, %zu workers, %zu clusters (%zu active), %llu seats, "
-            "%llu history entries\n",
+            "%llu history entries, %zu reservations (%zu active)\n",
             store_schema_version(b->st), registry_count(b->reg), sched_cluster_count(b->core),
             sched_clusters_active(b->core), (unsigned long long)members,
-            (unsigned long long)changes);
+            (unsigned long long)changes, sched_reservation_count(b->core), active_resvs(b));
     return 0;
 }

@@ -141,7 +141,7 @@ static void reply_cluster(broker *b, const request *rq, const cluster *c)
 
 /* A valid request the fleet cannot serve: why, and what could be. Not
  * counted as rejected: it is an answer, not an error of the peer's. */
-static void reply_not_met(broker *b, const request *rq, const match_explain *why)
+void rpc_reply_not_met(broker *b, const request *rq, const match_explain *why)
 {
     Muster__NotMet nm = MUSTER__NOT_MET__INIT;
     Muster__Alternative alts[4], *altp[4];
@@ -205,7 +205,7 @@ void rpc_quote(broker *b, const request *rq)
     match_explain why;
     if (sched_quote_request(b->core, &mr, hours, &q, &why, &err) < 0) {
         if (errno == ENOSPC)
-            reply_not_met(b, rq, &why);
+            rpc_reply_not_met(b, rq, &why);
         else
             broker_error(b, rq,
                          errno == EINVAL ? MUSTER__STATUS__STATUS_BAD_REQUEST
@@ -240,19 +240,19 @@ void rpc_create_cluster(broker *b, const request *rq)
     }
     char owner[64];
     const account *acct = broker_account(b, rq);
+    const reservation *from = NULL;
+    if (q->from_reservation && *q->from_reservation) {
+        /* Carved out of a reservation: only its owner may, and its workers
+         * are already held (no quota check: they count in the reservation). */
+        if (!(from = rpc_find_reservation(b, rq, q->from_reservation)) ||
+            !broker_may_change(b, rq, from->owner, "this reservation"))
+            return;
+    }
     if (acct) {
         /* Over CURVE the owner is who asks, whatever the request says. */
         str_copy(owner, acct->name, sizeof(owner));
-        if (acct->max_gpus) {
-            uint64_t held = 0;
-            for (size_t i = 0; i < sched_cluster_count(b->core); i++) {
-                const cluster *o = sched_cluster_at(b->core, i);
-                if (cluster_active(o) && !strcmp(o->owner, owner))
-                    for (uint32_t k = 0; k < o->n_members; k++) {
-                        const worker *w = registry_at(reg, o->members[k].worker);
-                        held += w ? w->gpu_count : mr.gpus_per_worker;
-                    }
-            }
+        if (acct->max_gpus && !from) {
+            uint64_t held = rpc_held_gpus(b, owner);
             uint64_t asked = (uint64_t)mr.workers * (mr.gpus_per_worker ? mr.gpus_per_worker : 1);
             if (held + asked > acct->max_gpus) {
                 char why[200];
@@ -271,15 +271,19 @@ void rpc_create_cluster(broker *b, const request *rq)
     mu_id id;
     id_generate(&id);
     match_explain why;
-    const cluster *c = sched_cluster_create(b->core, &id, owner, &mr, hours, b->now, &why, &err);
+    const cluster *c =
+        from ? sched_cluster_create_from(b->core, &id, owner, &mr, hours, &from->id, b->now, &why,
+                                         &err)
+             : sched_cluster_create(b->core, &id, owner, &mr, hours, b->now, &why, &err);
     if (!c) {
         if (errno == ENOSPC) {
             log_info("cluster.not_met", "owner=\"%s\" reason=\"%s\"", owner, why.text);
-            reply_not_met(b, rq, &why);
+            rpc_reply_not_met(b, rq, &why);
         } else {
             broker_error(b, rq,
-                         errno == EINVAL ? MUSTER__STATUS__STATUS_BAD_REQUEST
-                                         : MUSTER__STATUS__STATUS_INTERNAL,
+                         errno == EINVAL   ? MUSTER__STATUS__STATUS_BAD_REQUEST
+                         : errno == ESTALE ? MUSTER__STATUS__STATUS_CONFLICT
+                                           : MUSTER__STATUS__STATUS_INTERNAL,
                          err.text);
         }
         return;

@@ -139,13 +139,18 @@ void events_deliver(broker *b, const char *topic, const Muster__Envelope *env)
     struct event_subs *es = b->subs;
     if (!es || !es->n)
         return;
-    /* Whose is it: a cluster's events (and its tasks') are its owner's. */
+    /* Whose is it: a cluster's events (and its tasks') are its owner's, */
     const char *owner = NULL;
     const Muster__Event *ev = env->event;
     mu_id cid;
     if (ev->cluster_id && *ev->cluster_id && id_parse(ev->cluster_id, &cid) == 0) {
         const cluster *c = sched_cluster_get(b->core, &cid);
         owner = c ? c->owner : "";
+    } else if (ev->reservation_id && *ev->reservation_id &&
+               id_parse(ev->reservation_id, &cid) == 0) {
+        /* and a reservation's are its owner's */
+        const reservation *r = sched_reservation_get(b->core, &cid);
+        owner = r ? r->owner : "";
     }
     for (size_t i = 0; i < es->n; i++) {
         const sub *s = &es->s[i];

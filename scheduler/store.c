@@ -16,6 +16,7 @@ struct store {
     bool in_tx;
     sqlite3_stmt *put_worker, *put_uptime, *put_cluster, *del_members, *put_member, *put_change;
     sqlite3_stmt *put_verification, *put_excluded;
+    sqlite3_stmt *put_reservation, *put_cluster_resv;
     sqlite3_stmt *put_task, *put_task_output, *get_task_output;
     sqlite3_stmt *put_worker_key;
 };
@@ -91,6 +92,22 @@ static const char *const migrations[] = {
     "  FOREIGN KEY (cluster, number) REFERENCES tasks(cluster, number)) WITHOUT ROWID;",
     /* 4 -> 5: the CURVE key each worker id is bound to */
     "ALTER TABLE workers ADD COLUMN owner_key TEXT NOT NULL DEFAULT '';",
+    /* 5 -> 6: reservations (members and lost workers as 16-byte ids), and the
+     * reservation a cluster was carved out of */
+    "CREATE TABLE reservations ("
+    "  id BLOB PRIMARY KEY CHECK (length(id) = 16),"
+    "  owner TEXT NOT NULL,"
+    "  state INTEGER NOT NULL,"
+    "  spec BLOB NOT NULL," /* the accepted ClusterSpec message */
+    "  hours INTEGER NOT NULL,"
+    "  created_at INTEGER NOT NULL, ends_at INTEGER NOT NULL, ended_at INTEGER NOT NULL,"
+    "  list_price_per_hour INTEGER NOT NULL, price_per_hour INTEGER NOT NULL,"
+    "  discount_pct INTEGER NOT NULL,"
+    "  end_reason TEXT NOT NULL,"
+    "  members BLOB NOT NULL,"
+    "  excluded BLOB NOT NULL,"
+    "  replaced INTEGER NOT NULL);"
+    "ALTER TABLE clusters ADD COLUMN reservation BLOB;", /* NULL: none */
 };
 
 static int sql_error(store *st, mu_error *errp, const char *what)
@@ -237,6 +254,14 @@ store *store_open_version(const char *path, bool full_sync, int version, mu_erro
          prepare(st, &st->put_excluded,
                  "UPDATE clusters SET excluded = ?2, replaced = ?3 WHERE id = ?1", errp) < 0))
         goto error;
+    if (st->version >= 6 &&
+        (prepare(st, &st->put_reservation,
+                 "INSERT OR REPLACE INTO reservations VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, "
+                 "?10, ?11, ?12, ?13, ?14, ?15)",
+                 errp) < 0 ||
+         prepare(st, &st->put_cluster_resv, "UPDATE clusters SET reservation = ?2 WHERE id = ?1",
+                 errp) < 0))
+        goto error;
     if (st->version >= 5 && prepare(st, &st->put_worker_key,
                                     "UPDATE workers SET owner_key = ?2 WHERE id = ?1", errp) < 0)
         goto error;
@@ -277,6 +302,8 @@ void store_close(store *st)
     sqlite3_finalize(st->put_change);
     sqlite3_finalize(st->put_verification);
     sqlite3_finalize(st->put_excluded);
+    sqlite3_finalize(st->put_reservation);
+    sqlite3_finalize(st->put_cluster_resv);
     sqlite3_finalize(st->put_task);
     sqlite3_finalize(st->put_task_output);
     sqlite3_finalize(st->get_task_output);
@@ -409,6 +436,13 @@ int store_put_cluster(store *st, const store_cluster *c, mu_error *errp)
                           (int)(c->n_excluded * sizeof(mu_id)), SQLITE_TRANSIENT);
         sqlite3_bind_int64(q, 3, c->replaced);
         if (step_done(st, q, errp, "save lost workers") < 0)
+            return -1;
+    }
+    if (st->version >= 6 && c->has_resv) {
+        q = st->put_cluster_resv;
+        bind_id(q, 1, &c->id);
+        bind_id(q, 2, &c->resv);
+        if (step_done(st, q, errp, "save cluster reservation") < 0)
             return -1;
     }
     for (size_t i = 0; i < c->n_history; i++) {
@@ -564,6 +598,114 @@ static int load_excluded(store *st, store_cluster *c, mu_id **buf, mu_error *err
     return rc;
 }
 
+/* The reservation a cluster was carved out of (schema 6). */
+static int load_cluster_resv(store *st, store_cluster *c, mu_error *errp)
+{
+    sqlite3_stmt *q;
+    if (sqlite3_prepare_v2(st->db, "SELECT reservation FROM clusters WHERE id = ?1", -1, &q,
+                           NULL) != SQLITE_OK)
+        return sql_error(st, errp, "load cluster reservation");
+    bind_id(q, 1, &c->id);
+    if (sqlite3_step(q) == SQLITE_ROW && sqlite3_column_type(q, 0) == SQLITE_BLOB) {
+        if (sqlite3_column_bytes(q, 0) != (int)sizeof(mu_id)) {
+            sqlite3_finalize(q);
+            return errprintf(errp, "store: a cluster's reservation id is not 16 bytes");
+        }
+        memcpy(c->resv.b, sqlite3_column_blob(q, 0), sizeof(mu_id));
+        c->has_resv = true;
+    }
+    sqlite3_finalize(q);
+    return 0;
+}
+
+/* A blob of 16-byte ids into *buf (grown); NULL/0 when empty. */
+static int column_ids(sqlite3_stmt *q, int col, mu_id **buf, const mu_id **out, size_t *n,
+                      mu_error *errp)
+{
+    size_t len = (size_t)sqlite3_column_bytes(q, col);
+    *out = NULL;
+    *n = 0;
+    if (len % sizeof(mu_id))
+        return errprintf(errp, "store: a list of ids is %zu bytes", len);
+    if (!len)
+        return 0;
+    mu_id *nb = mu_realloc(*buf, len);
+    if (!nb)
+        return errprintf(errp, "out of memory");
+    memcpy(nb, sqlite3_column_blob(q, col), len);
+    *buf = nb;
+    *out = nb;
+    *n = len / sizeof(mu_id);
+    return 0;
+}
+
+int store_put_reservation(store *st, const store_reservation *r, mu_error *errp)
+{
+    if (st->version < 6)
+        return errprintf(errp, "store: schema %d has no reservations", st->version);
+    sqlite3_stmt *q = st->put_reservation;
+    bind_id(q, 1, &r->id);
+    sqlite3_bind_text(q, 2, r->owner, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int(q, 3, r->state);
+    sqlite3_bind_blob(q, 4, r->spec, (int)r->spec_len, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(q, 5, r->hours);
+    sqlite3_bind_int64(q, 6, (sqlite3_int64)r->created_at);
+    sqlite3_bind_int64(q, 7, (sqlite3_int64)r->ends_at);
+    sqlite3_bind_int64(q, 8, (sqlite3_int64)r->ended_at);
+    sqlite3_bind_int64(q, 9, (sqlite3_int64)r->list_uusd_per_hour);
+    sqlite3_bind_int64(q, 10, (sqlite3_int64)r->price_uusd_per_hour);
+    sqlite3_bind_int64(q, 11, r->discount_pct);
+    sqlite3_bind_text(q, 12, r->end_reason ? r->end_reason : "", -1, SQLITE_TRANSIENT);
+    sqlite3_bind_blob(q, 13, r->members ? (const void *)r->members : "",
+                      (int)(r->n_members * sizeof(mu_id)), SQLITE_TRANSIENT);
+    sqlite3_bind_blob(q, 14, r->excluded ? (const void *)r->excluded : "",
+                      (int)(r->n_excluded * sizeof(mu_id)), SQLITE_TRANSIENT);
+    sqlite3_bind_int64(q, 15, r->replaced);
+    return step_done(st, q, errp, "save reservation");
+}
+
+static int load_reservations(store *st, store_reservation_fn fn, void *arg, mu_error *errp)
+{
+    sqlite3_stmt *q;
+    if (sqlite3_prepare_v2(st->db,
+                           "SELECT id, owner, state, spec, hours, created_at, ends_at, ended_at, "
+                           "list_price_per_hour, price_per_hour, discount_pct, end_reason, "
+                           "members, excluded, replaced FROM reservations "
+                           "ORDER BY created_at, rowid",
+                           -1, &q, NULL) != SQLITE_OK)
+        return sql_error(st, errp, "load reservations");
+    mu_id *members = NULL, *excluded = NULL;
+    int rc = 0, s;
+    while (rc == 0 && (s = sqlite3_step(q)) == SQLITE_ROW) {
+        store_reservation r = {0};
+        column_id(q, 0, &r.id);
+        r.owner = (const char *)sqlite3_column_text(q, 1);
+        r.state = sqlite3_column_int(q, 2);
+        r.spec = sqlite3_column_blob(q, 3);
+        r.spec_len = (size_t)sqlite3_column_bytes(q, 3);
+        r.hours = (uint32_t)sqlite3_column_int64(q, 4);
+        r.created_at = (uint64_t)sqlite3_column_int64(q, 5);
+        r.ends_at = (uint64_t)sqlite3_column_int64(q, 6);
+        r.ended_at = (uint64_t)sqlite3_column_int64(q, 7);
+        r.list_uusd_per_hour = (uint64_t)sqlite3_column_int64(q, 8);
+        r.price_uusd_per_hour = (uint64_t)sqlite3_column_int64(q, 9);
+        r.discount_pct = (uint32_t)sqlite3_column_int64(q, 10);
+        r.end_reason = (const char *)sqlite3_column_text(q, 11);
+        r.replaced = (uint32_t)sqlite3_column_int64(q, 14);
+        rc = column_ids(q, 12, &members, &r.members, &r.n_members, errp);
+        if (rc == 0)
+            rc = column_ids(q, 13, &excluded, &r.excluded, &r.n_excluded, errp);
+        if (rc == 0)
+            rc = fn(arg, &r, errp);
+    }
+    if (rc == 0 && s != SQLITE_DONE)
+        rc = sql_error(st, errp, "load reservations");
+    sqlite3_finalize(q);
+    mu_free(members);
+    mu_free(excluded);
+    return rc;
+}
+
 static int load_clusters(store *st, store_cluster_fn fn, void *arg, mu_error *errp)
 {
     sqlite3_stmt *q;
@@ -597,6 +739,8 @@ static int load_clusters(store *st, store_cluster_fn fn, void *arg, mu_error *er
                         &texts, errp);
         if (rc == 0 && st->version >= 3)
             rc = load_excluded(st, &c, &excluded, errp);
+        if (rc == 0 && st->version >= 6)
+            rc = load_cluster_resv(st, &c, errp);
         if (rc == 0) {
             c.members = members;
             c.history = history;
@@ -615,7 +759,15 @@ static int load_clusters(store *st, store_cluster_fn fn, void *arg, mu_error *er
 int store_load(store *st, store_worker_fn on_worker, store_cluster_fn on_cluster, void *arg,
                mu_error *errp)
 {
+    return store_load_all(st, on_worker, NULL, on_cluster, arg, errp);
+}
+
+int store_load_all(store *st, store_worker_fn on_worker, store_reservation_fn on_reservation,
+                   store_cluster_fn on_cluster, void *arg, mu_error *errp)
+{
     if (load_workers(st, on_worker, arg, errp) < 0)
+        return -1;
+    if (on_reservation && st->version >= 6 && load_reservations(st, on_reservation, arg, errp) < 0)
         return -1;
     if (st->version >= 2 && load_clusters(st, on_cluster, arg, errp) < 0)
         return -1;
@@ -894,7 +1046,7 @@ int store_count(store *st, const char *table, uint64_t *n, mu_error *errp)
 {
     static const char *const tables[] = {"workers",         "clusters",     "cluster_members",
                                          "cluster_history", "verification", "tasks",
-                                         "task_output"};
+                                         "task_output",     "reservations"};
     for (size_t i = 0; i < sizeof(tables) / sizeof(tables[0]); i++) {
         if (!strcmp(table, tables[i])) {
             char sql[64];

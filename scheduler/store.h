@@ -28,7 +28,7 @@
 #include "ids.h"
 #include "uptime.h"
 
-#define STORE_SCHEMA_VERSION 5
+#define STORE_SCHEMA_VERSION 6
 
 typedef struct store store;
 
@@ -87,6 +87,8 @@ typedef struct store_cluster {
     const mu_id *excluded; /* workers the cluster lost (schema 3) */
     size_t n_excluded;
     uint32_t replaced; /* seats refilled, ever */
+    bool has_resv;     /* carved out of reservation resv (schema 6) */
+    mu_id resv;
 } store_cluster;
 
 /* Insert or replace a cluster and its members; append its new changes. */
@@ -149,10 +151,33 @@ int store_load_tasks(store *st, store_task_fn fn, void *arg, mu_error *errp);
  * first registration over CURVE, and only another registration with the
  * same key may use that id. */
 int store_put_worker_key(store *st, const mu_id *worker, const char *key, mu_error *errp);
-typedef int (*store_worker_key_fn)(void *arg, const mu_id *worker, const char *key,
-                                   mu_error *errp);
+typedef int (*store_worker_key_fn)(void *arg, const mu_id *worker, const char *key, mu_error *errp);
 /* Every worker with a bound key. */
 int store_load_worker_keys(store *st, store_worker_key_fn fn, void *arg, mu_error *errp);
+
+/* A reservation (schema 6): its request, commitment, price, members (the
+ * workers it holds, in use or not) and the workers it lost. */
+typedef struct store_reservation {
+    mu_id id;
+    const char *owner;
+    int state;        /* resv_state */
+    const void *spec; /* ClusterSpec message bytes */
+    size_t spec_len;
+    uint32_t hours;
+    uint64_t created_at, ends_at, ended_at;
+    uint64_t list_uusd_per_hour, price_uusd_per_hour;
+    uint32_t discount_pct;
+    const char *end_reason;
+    const mu_id *members;
+    size_t n_members;
+    const mu_id *excluded;
+    size_t n_excluded;
+    uint32_t replaced;
+} store_reservation;
+
+/* Insert or replace a reservation. */
+int store_put_reservation(store *st, const store_reservation *r, mu_error *errp);
+typedef int (*store_reservation_fn)(void *arg, const store_reservation *r, mu_error *errp);
 
 typedef int (*store_worker_fn)(void *arg, const mu_id *id, const void *reg, size_t len,
                                uint64_t registered_at, const uptime *up, mu_error *errp);
@@ -163,6 +188,11 @@ typedef int (*store_cluster_fn)(void *arg, const store_cluster *c, mu_error *err
  * fails stops the load. */
 int store_load(store *st, store_worker_fn on_worker, store_cluster_fn on_cluster, void *arg,
                mu_error *errp);
+
+/* As store_load, with the reservations (schema 6) between the workers and
+ * the clusters (a cluster may name one). on_reservation may be NULL. */
+int store_load_all(store *st, store_worker_fn on_worker, store_reservation_fn on_reservation,
+                   store_cluster_fn on_cluster, void *arg, mu_error *errp);
 
 /* SQLite's integrity check plus the store's own: every member and change
  * names a cluster that exists, every member a worker that exists. */

@@ -83,6 +83,40 @@ int muster_create_cluster(muster_client *c, const Muster__ClusterSpec *spec, con
                           Muster__Envelope **reply, Muster__Envelope **not_met,
                           Muster__Status *status, mu_error *errp);
 
+/* As muster_create_cluster, carved out of RESERVATION (an id or a unique
+ * prefix): its members come only from the reservation's free members, and
+ * go back to it when the cluster ends; it may not outlast the reservation.
+ * NOT_MET when too few of them are free and fit SPEC. */
+int muster_create_cluster_from(muster_client *c, const Muster__ClusterSpec *spec, const char *owner,
+                               const char *reservation, Muster__Envelope **reply,
+                               Muster__Envelope **not_met, Muster__Status *status, mu_error *errp);
+
+/* --- reservations (managed brokers) -------------------------------------------
+ *
+ * Reserve SPEC's workers (at least MIN_WORKERS, 0: all or nothing) for HOURS
+ * at a commitment price (10% off for a week or more, 20% for 30 days, 30%
+ * for 90 days), for OWNER (over CURVE: the asking account). Reply body
+ * `reservation_reply`; NOT_MET as for clusters, nothing reserved then. A
+ * reservation below its wanted count takes workers as they become free,
+ * before self-service requests; lost members are replaced. Carve clusters
+ * out of it with muster_create_cluster_from. */
+int muster_create_reservation(muster_client *c, const Muster__ClusterSpec *spec,
+                              uint32_t min_workers, uint32_t hours, const char *owner,
+                              Muster__Envelope **reply, Muster__Envelope **not_met,
+                              Muster__Status *status, mu_error *errp);
+/* One reservation with its members, in use or free (`reservation_reply`). */
+int muster_get_reservation(muster_client *c, const char *id, Muster__Envelope **reply,
+                           Muster__Status *status, mu_error *errp);
+/* Reservations, newest first (`list_reservations_reply`). */
+int muster_list_reservations(muster_client *c, const Muster__ListReservationsRequest *q,
+                             Muster__Envelope **reply, Muster__Status *status, mu_error *errp);
+/* Add HOURS to an active reservation; its price per hour stays. */
+int muster_extend_reservation(muster_client *c, const char *id, uint32_t hours,
+                              Muster__Envelope **reply, Muster__Status *status, mu_error *errp);
+/* End it now: free members at once, members in use when their cluster ends. */
+int muster_release_reservation(muster_client *c, const char *id, const char *reason,
+                               Muster__Envelope **reply, Muster__Status *status, mu_error *errp);
+
 /* One cluster, with members and history (reply body `cluster_reply`). ID is
  * a full id or a unique prefix of at least 4 characters. */
 int muster_get_cluster(muster_client *c, const char *id, Muster__Envelope **reply,

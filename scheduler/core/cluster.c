@@ -89,6 +89,7 @@ cluster *cluster_table_add(cluster_table *t, const mu_id *id)
     c->id = *id;
     c->slot = (uint32_t)t->n;
     c->heap_pos = NIL;
+    c->resv = NIL;
     t->slots[t->n++] = c;
     return c;
 }

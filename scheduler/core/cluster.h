@@ -74,6 +74,9 @@ typedef struct cluster {
     uint32_t n_excluded;
     uint32_t replaced;  /* seats filled by a replacement, ever */
     uint64_t vacant_at; /* since when a seat has been vacant; 0: none */
+    /* Reservation slot it was carved out of (its members and replacements
+     * come only from that reservation), or UINT32_MAX. */
+    uint32_t resv;
 } cluster;
 
 typedef struct cluster_table cluster_table;

@@ -14,6 +14,23 @@ uint32_t pricing_default_uusd(const gpu_model *m, tier t)
     return p > PRICING_MAX_UUSD ? PRICING_MAX_UUSD : (uint32_t)p;
 }
 
+uint32_t pricing_commitment_discount_pct(uint32_t hours)
+{
+    if (hours >= 90u * 24u)
+        return 30;
+    if (hours >= 30u * 24u)
+        return 20;
+    if (hours >= 7u * 24u)
+        return 10;
+    return 0;
+}
+
+uint64_t pricing_commitment_uusd(uint64_t per_hour_uusd, uint32_t hours)
+{
+    return per_hour_uusd / 100u * (100u - pricing_commitment_discount_pct(hours)) +
+           per_hour_uusd % 100u * (100u - pricing_commitment_discount_pct(hours)) / 100u;
+}
+
 void pricing_format(uint64_t uusd, char *out, size_t n)
 {
     if (uusd >= 10000 || uusd == 0)

@@ -20,6 +20,14 @@
 
 uint32_t pricing_default_uusd(const gpu_model *m, tier t);
 
+/* Reservations pay a commitment price: the members' hourly prices less a
+ * discount by commitment length, 10% for at least 7 days (168 hours), 20%
+ * for at least 30 days (720 hours), 30% for at least 90 days (2160 hours),
+ * none below a week. */
+uint32_t pricing_commitment_discount_pct(uint32_t hours);
+/* per_hour less the discount for `hours`, rounded down to a whole uUSD. */
+uint64_t pricing_commitment_uusd(uint64_t per_hour_uusd, uint32_t hours);
+
 /* "0.51" for 510000 uUSD (cents, rounded half up; more digits below a cent). */
 void pricing_format(uint64_t uusd, char *out, size_t n);
 

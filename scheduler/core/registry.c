@@ -349,6 +349,7 @@ static worker *worker_from_spec(const registry *r, const worker_spec *s, mu_erro
     w->state = WORKER_NEW;
     w->prev = w->next = NIL;
     w->cluster = NIL;
+    w->resv = NIL;
     w->ix_bucket = NIL;
     w->ix_left = w->ix_right = w->ix_parent = NIL;
     /* A treap priority from the whole id, mixed: deterministic, and

@@ -41,6 +41,7 @@ typedef enum worker_state {
 typedef enum worker_alloc {
     WORKER_FREE = 0,
     WORKER_ALLOCATED = 1, /* member of a cluster */
+    WORKER_RESERVED = 2,  /* held by a reservation, in use by none of its clusters */
 } worker_alloc;
 
 typedef struct worker_device {
@@ -88,6 +89,8 @@ typedef struct worker {
     uint8_t alloc;      /* worker_alloc */
     uint8_t vstate;     /* verify_state (verify.h), owned by the verifier; 1: passed */
     uint32_t cluster;   /* cluster slot while allocated */
+    uint32_t resv;      /* reservation slot while held by one (reserved, or allocated to
+                         * a cluster carved out of it); UINT32_MAX: none */
     uint32_t ix_bucket; /* index bucket, or UINT32_MAX when not indexed */
     uint32_t ix_left, ix_right, ix_parent;
     uint32_t ix_prio;      /* treap priority, from the id */

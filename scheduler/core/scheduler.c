@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "alloc.h"
+#include "pricing.h"
 
 #define NIL UINT32_MAX
 
@@ -21,9 +22,21 @@ struct sched {
     uint32_t *needy;
     size_t n_needy, needy_cap;
     uint64_t retry_at;
+    resv_table *resvs;
+    /* Reservations holding fewer than they want: they take workers as they
+     * become free, and are tried again with the clusters above. */
+    uint32_t *rneedy;
+    size_t n_rneedy, rneedy_cap;
 };
 
 static void reroute(sched *s, cluster *c, uint64_t now);
+static void refresh(sched *s, worker *w, uint64_t now);
+static reservation *resv_of(sched *s, const worker *w);
+static void resv_lose(sched *s, reservation *r, worker *w, uint64_t now, const char *reason,
+                      bool fill);
+static void resv_fill(sched *s, reservation *r, uint64_t now);
+static void resv_emit(sched *s, reservation *r, const char *topic, const worker *w,
+                      const char *detail);
 
 /* --- events out -------------------------------------------------------------------- */
 
@@ -93,14 +106,21 @@ static void end_cluster(sched *s, cluster *c, cluster_state to, uint64_t now, co
         if (c->members[i].worker == NIL)
             continue; /* vacated earlier */
         worker *w = registry_at_mut(s->reg, c->members[i].worker);
-        w->alloc = WORKER_FREE;
         w->cluster = NIL;
         if (!c->members[i].lost)
             notice(s, c, w, false);
-        /* Back in the index if it can serve; failure to file it (out of
-         * memory) only hides it from matching until its next change. */
-        index_refresh(s->ix, w);
+        reservation *r = resv_of(s, w);
+        if (r) { /* back to the reservation it was carved out of */
+            w->alloc = WORKER_RESERVED;
+            resv_emit(s, r, "reservation.member_returned", w, "its cluster ended");
+            continue;
+        }
+        w->alloc = WORKER_FREE;
         verifier_worker_freed(s->ver, w, now);
+        /* Back in the index if it can serve (or to a reservation short of
+         * workers); failure to file it (out of memory) only hides it from
+         * matching until its next change. */
+        refresh(s, w, now);
     }
     c->vacant_at = 0;
     cluster_record(c, now, NIL, cluster_state_name(to), reason);
@@ -160,6 +180,11 @@ static void vacate(sched *s, cluster *c, cluster_member *m, worker *w, uint64_t 
     m->acked = 0;
     w->alloc = WORKER_FREE;
     w->cluster = NIL;
+    /* A member of a reservation's cluster leaves the reservation too; the
+     * reservation takes another from the pool, the cluster another from it. */
+    reservation *r = resv_of(s, w);
+    if (r)
+        resv_lose(s, r, w, now, reason, false);
     exclude(c, w->slot);
     recompute_price(s, c); /* nobody is paid for an empty seat */
     if (!c->vacant_at)
@@ -167,8 +192,10 @@ static void vacate(sched *s, cluster *c, cluster_member *m, worker *w, uint64_t 
     seat_lost(s, c, now, w, what, reason, degrade_why);
     if (tell)
         notice(s, c, w, false);
-    index_refresh(s->ix, w);
     verifier_worker_freed(s->ver, w, now);
+    refresh(s, w, now);
+    if (r)
+        resv_fill(s, r, now);
     reroute(s, c, now);
 }
 
@@ -192,6 +219,19 @@ static bool vacate_if_unfit(sched *s, worker *w, uint64_t now)
     return true;
 }
 
+/* A reserved member that re-registered as something its reservation does
+ * not accept, or whose GPUs are no longer the ones verified, leaves it. */
+static void resv_lose_if_unfit(sched *s, worker *w, uint64_t now)
+{
+    reservation *r = resv_of(s, w);
+    if (!r)
+        return;
+    if (!match_worker_fits(&r->req, w))
+        resv_lose(s, r, w, now, "re-registered outside the request", true);
+    else if (w->vstate == VERIFY_PENDING)
+        resv_lose(s, r, w, now, "its GPUs are not the ones verified", true);
+}
+
 static void on_worker_state(void *arg, worker *w, worker_state from, worker_state to,
                             const char *reason)
 {
@@ -200,7 +240,11 @@ static void on_worker_state(void *arg, worker *w, worker_state from, worker_stat
     verifier_worker_changed(s->ver, w, now);
     if (w->alloc == WORKER_ALLOCATED && to == WORKER_ONLINE)
         vacate_if_unfit(s, w, now);
-    index_refresh(s->ix, w);
+    if (w->alloc == WORKER_RESERVED && to == WORKER_OFFLINE)
+        resv_lose(s, resv_of(s, w), w, now, reason, true);
+    else if (w->alloc == WORKER_RESERVED)
+        resv_lose_if_unfit(s, w, now);
+    refresh(s, w, now);
     if (w->alloc == WORKER_ALLOCATED) {
         cluster *c = cluster_table_at(s->clusters, w->cluster);
         cluster_member *m = c ? member_of(c, w->slot) : NULL;
@@ -229,7 +273,9 @@ static void on_worker_updated(void *arg, worker *w)
     verifier_worker_changed(s->ver, w, w->last_seen);
     if (w->alloc == WORKER_ALLOCATED)
         vacate_if_unfit(s, w, w->last_seen);
-    index_refresh(s->ix, w);
+    else if (w->alloc == WORKER_RESERVED)
+        resv_lose_if_unfit(s, w, w->last_seen);
+    refresh(s, w, w->last_seen);
 }
 
 /* --- verification ----------------------------------------------------------------------------- */
@@ -257,8 +303,13 @@ static void on_verdict(void *arg, const worker *cw, const verify_result *r, veri
     /* The shell hears the verdict before any cluster change it causes. */
     if (s->ops.verdict)
         s->ops.verdict(s->ops.arg, w, r, from, to);
-    index_refresh(s->ix, w);
-    if (to == VERIFY_FAILED && w->alloc == WORKER_ALLOCATED) {
+    refresh(s, w, r->at);
+    if (to == VERIFY_FAILED && w->alloc == WORKER_RESERVED) {
+        char why[64];
+        snprintf(why, sizeof(why), "failed verification (%s)",
+                 verify_outcome_name((verify_outcome)r->outcome));
+        resv_lose(s, resv_of(s, w), w, r->at, why, true);
+    } else if (to == VERIFY_FAILED && w->alloc == WORKER_ALLOCATED) {
         cluster *c = cluster_table_at(s->clusters, w->cluster);
         cluster_member *m = c ? member_of(c, w->slot) : NULL;
         if (m) {
@@ -275,8 +326,25 @@ static void on_verdict(void *arg, const worker *cw, const verify_result *r, veri
 /* A free worker for one seat of c: what the request accepts, not lost by
  * c before; from region `prefer` if the request allows it, else anywhere
  * the request allows. NIL when there is none. */
+static bool resv_usable(const match_request *rq, const worker *w)
+{
+    return w->alloc == WORKER_RESERVED && w->state == WORKER_ONLINE && w->vstate == 1 &&
+           w->uptime >= rq->min_uptime && match_worker_fits(rq, w);
+}
+
 static uint32_t find_replacement(sched *s, const cluster *c, uint8_t prefer)
 {
+    if (c->resv != NIL) { /* only from its reservation's free members */
+        const reservation *r = resv_table_at(s->resvs, c->resv);
+        if (!r || !resv_active(r))
+            return NIL;
+        for (uint32_t i = 0; i < r->n_members; i++) {
+            const worker *w = registry_at(s->reg, r->members[i]);
+            if (resv_usable(&c->req, w) && !excluded(c, w->slot))
+                return w->slot;
+        }
+        return NIL;
+    }
     /* Pack within the preferred region; then spread over every allowed
      * region, so that an excluded worker heading one region's ranking
      * cannot hide a free worker in another. */
@@ -360,10 +428,14 @@ static void reroute(sched *s, cluster *c, uint64_t now)
         m->worker = slot;
         m->lost = 0;
         m->acked = 0;
+        bool from_resv = w->alloc == WORKER_RESERVED;
         w->alloc = WORKER_ALLOCATED;
         w->cluster = c->slot;
         index_remove(s->ix, w);
-        verifier_worker_hired(s->ver, w, now);
+        if (from_resv)
+            resv_emit(s, resv_of(s, w), "reservation.member_in_use", w, "replaces a lost member");
+        else
+            verifier_worker_hired(s->ver, w, now);
         c->replaced++;
         recompute_price(s, c);
         char detail[64];
@@ -394,6 +466,175 @@ static void retry_needy(sched *s, uint64_t now)
     s->retry_at = now + s->cfg.reroute_retry_ms;
 }
 
+/* --- reservations ------------------------------------------------------------------------------
+ */
+
+static reservation *resv_of(sched *s, const worker *w)
+{
+    reservation *r = w->resv == NIL ? NULL : resv_table_at(s->resvs, w->resv);
+    return r && resv_active(r) ? r : NULL;
+}
+
+static void resv_emit(sched *s, reservation *r, const char *topic, const worker *w,
+                      const char *detail)
+{
+    if (r && s->ops.reservation_event)
+        s->ops.reservation_event(s->ops.arg, r, topic, w, detail);
+}
+
+/* Whether r, short of workers, would take the free worker w. */
+static bool resv_accepts(const reservation *r, const worker *w)
+{
+    return resv_active(r) && r->n_members < r->req.workers && w->uptime >= r->req.min_uptime &&
+           match_worker_fits(&r->req, w) && !resv_excluded(r, w->slot);
+}
+
+static void resv_take(sched *s, reservation *r, worker *w, uint64_t now, const char *why)
+{
+    r->members[r->n_members++] = w->slot;
+    w->alloc = WORKER_RESERVED;
+    w->resv = r->slot;
+    w->cluster = NIL;
+    index_remove(s->ix, w);
+    verifier_worker_hired(s->ver, w, now);
+    if (r->n_members >= r->req.workers)
+        r->short_at = 0;
+    if (why) {
+        r->replaced++;
+        resv_emit(s, r, "reservation.member_added", w, why);
+    }
+}
+
+static void add_rneedy(sched *s, reservation *r, uint64_t now)
+{
+    for (size_t i = 0; i < s->n_rneedy; i++)
+        if (s->rneedy[i] == r->slot)
+            return;
+    if (s->n_rneedy == s->rneedy_cap) {
+        size_t ncap = s->rneedy_cap ? s->rneedy_cap * 2 : 8;
+        uint32_t *nn = mu_realloc(s->rneedy, ncap * sizeof(*nn));
+        if (!nn)
+            return; /* out of memory: tried again on its next loss */
+        s->rneedy = nn;
+        s->rneedy_cap = ncap;
+    }
+    s->rneedy[s->n_rneedy++] = r->slot;
+    if (s->n_rneedy == 1 && !s->n_needy)
+        s->retry_at = now + s->cfg.reroute_retry_ms;
+}
+
+/* Take free workers for r until it holds what it wants or none fit. */
+static void resv_fill(sched *s, reservation *r, uint64_t now)
+{
+    if (!resv_active(r))
+        return;
+    if (r->n_members < r->req.workers) {
+        uint32_t extra = r->n_excluded < CLUSTER_EXCLUDED ? r->n_excluded : CLUSTER_EXCLUDED;
+        match_request rq = r->req;
+        rq.workers = r->req.workers - r->n_members + extra;
+        rq.min_workers = 1;
+        rq.placement = PLACE_SPREAD; /* anywhere the request allows */
+        uint32_t *out = mu_calloc(rq.workers, sizeof(*out));
+        size_t n = out ? match_find(s->ix, s->reg, &rq, out) : 0;
+        for (size_t i = 0; i < n && r->n_members < r->req.workers; i++)
+            if (!resv_excluded(r, out[i]))
+                resv_take(s, r, registry_at_mut(s->reg, out[i]), now, "taken from the free pool");
+        mu_free(out);
+    }
+    if (r->n_members < r->req.workers) {
+        if (!r->short_at)
+            r->short_at = now ? now : 1;
+        add_rneedy(s, r, now);
+    } else {
+        r->short_at = 0;
+    }
+}
+
+/* w leaves r for good (offline, failed verification, no longer fits): it
+ * is never taken by r again, freed if it was only reserved (a member in use
+ * is freed by its cluster), and r looks for another when fill is set. */
+static void resv_lose(sched *s, reservation *r, worker *w, uint64_t now, const char *reason,
+                      bool fill)
+{
+    if (!r)
+        return;
+    long i = resv_member_index(r, w->slot);
+    if (i >= 0) {
+        memmove(&r->members[i], &r->members[i + 1],
+                (r->n_members - (size_t)i - 1) * sizeof(*r->members));
+        r->n_members--;
+    }
+    w->resv = NIL;
+    resv_exclude(r, w->slot);
+    if (!r->short_at)
+        r->short_at = now ? now : 1;
+    resv_emit(s, r, "reservation.member_lost", w, reason);
+    if (w->alloc == WORKER_RESERVED) {
+        w->alloc = WORKER_FREE;
+        verifier_worker_freed(s->ver, w, now);
+        refresh(s, w, now);
+    }
+    if (fill)
+        resv_fill(s, r, now);
+    else
+        add_rneedy(s, r, now);
+}
+
+/* A worker may have become free or eligible: a reservation short of
+ * workers takes it before it goes back to the index for self-service. */
+static void refresh(sched *s, worker *w, uint64_t now)
+{
+    if (w->alloc == WORKER_FREE && s->n_rneedy && index_eligible(w)) {
+        for (size_t i = 0; i < s->n_rneedy; i++) {
+            reservation *r = resv_table_at(s->resvs, s->rneedy[i]);
+            if (r && resv_accepts(r, w)) {
+                resv_take(s, r, w, now, "taken as it became free");
+                return;
+            }
+        }
+    }
+    index_refresh(s->ix, w);
+}
+
+static void retry_rneedy(sched *s, uint64_t now)
+{
+    size_t keep = 0;
+    for (size_t i = 0; i < s->n_rneedy; i++) {
+        reservation *r = resv_table_at(s->resvs, s->rneedy[i]);
+        if (!r || !resv_active(r) || r->n_members >= r->req.workers)
+            continue;
+        resv_fill(s, r, now);
+        if (r->n_members < r->req.workers)
+            s->rneedy[keep++] = s->rneedy[i];
+    }
+    s->n_rneedy = keep; /* resv_fill adds nothing here: each r is still listed */
+    s->retry_at = now + s->cfg.reroute_retry_ms;
+}
+
+/* End an active reservation: free members go back to the pool at once,
+ * members in use stay with their clusters until those end. */
+static void resv_end(sched *s, reservation *r, resv_state to, uint64_t now, const char *reason)
+{
+    r->state = to;
+    r->ended_at = now;
+    r->short_at = 0;
+    snprintf(r->end_reason, sizeof(r->end_reason), "%s", reason);
+    uint32_t n = r->n_members;
+    r->n_members = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        worker *w = registry_at_mut(s->reg, r->members[i]);
+        w->resv = NIL;
+        if (w->alloc == WORKER_RESERVED) {
+            w->alloc = WORKER_FREE;
+            verifier_worker_freed(s->ver, w, now);
+            refresh(s, w, now);
+        }
+    }
+    char topic[32];
+    snprintf(topic, sizeof(topic), "reservation.%s", resv_state_name(to));
+    resv_emit(s, r, topic, NULL, reason);
+}
+
 /* --- lifecycle ----------------------------------------------------------------------------- */
 
 sched *sched_create(const sched_config *cfg, const sched_ops *ops, mu_error *errp)
@@ -418,7 +659,7 @@ sched *sched_create(const sched_config *cfg, const sched_ops *ops, mu_error *err
         goto error;
     if (!(s->ix = index_create(s->reg, catalog_count(cfg->reg.cat), errp)))
         goto error;
-    if (!(s->clusters = cluster_table_create())) {
+    if (!(s->clusters = cluster_table_create()) || !(s->resvs = resv_table_create())) {
         errprintf(errp, "out of memory");
         goto error;
     }
@@ -433,6 +674,8 @@ void sched_destroy(sched *s)
     if (!s)
         return;
     cluster_table_destroy(s->clusters);
+    resv_table_destroy(s->resvs);
+    mu_free(s->rneedy);
     verifier_destroy(s->ver);
     mu_free(s->needy);
     index_destroy(s->ix);
@@ -523,6 +766,17 @@ static void end_grace(sched *s, uint64_t now)
         }
         reroute(s, c, now); /* seats vacant since before the restart too */
     }
+    for (size_t k = 0; k < resv_table_count(s->resvs); k++) {
+        reservation *r = resv_table_at(s->resvs, k);
+        for (uint32_t i = 0; resv_active(r) && i < r->n_members;) {
+            worker *w = registry_at_mut(s->reg, r->members[i]);
+            if (w->alloc == WORKER_RESERVED && w->state == WORKER_OFFLINE)
+                resv_lose(s, r, w, now, "not back after the broker restarted", false);
+            else
+                i++;
+        }
+        resv_fill(s, r, now);
+    }
 }
 
 void sched_tick(sched *s, uint64_t now)
@@ -531,8 +785,15 @@ void sched_tick(sched *s, uint64_t now)
     if (s->grace_until && now >= s->grace_until)
         end_grace(s, now);
     verifier_tick(s->ver, now);
-    if (s->n_needy && now >= s->retry_at)
+    if ((s->n_needy || s->n_rneedy) && now >= s->retry_at) {
+        retry_rneedy(s, now); /* reservations first: they have priority */
         retry_needy(s, now);
+    }
+    for (size_t k = 0; k < resv_table_count(s->resvs); k++) {
+        reservation *r = resv_table_at(s->resvs, k);
+        if (resv_active(r) && r->ends_at <= now)
+            resv_end(s, r, RESV_EXPIRED, now, "its commitment ended");
+    }
     cluster *c;
     while ((c = cluster_table_next_due(s->clusters)) && cluster_deadline(c) <= now) {
         if (c->state == CLUSTER_PROVISIONING && c->provision_deadline <= now &&
@@ -558,8 +819,13 @@ uint64_t sched_next_deadline(const sched *s)
     uint64_t v = verifier_next_deadline(s->ver);
     if (v < t)
         t = v;
-    if (s->n_needy && s->retry_at < t)
+    if ((s->n_needy || s->n_rneedy) && s->retry_at < t)
         t = s->retry_at;
+    for (size_t k = 0; k < resv_table_count(s->resvs); k++) {
+        const reservation *r = resv_table_at(s->resvs, k);
+        if (resv_active(r) && r->ends_at < t)
+            t = r->ends_at;
+    }
     const cluster *c = cluster_table_next_due(s->clusters);
     if (c && cluster_deadline(c) < t)
         t = cluster_deadline(c);
@@ -675,6 +941,229 @@ const cluster *sched_cluster_create(sched *s, const mu_id *id, const char *owner
     return c;
 }
 
+static reservation *active_resv(sched *s, const mu_id *id, mu_error *errp)
+{
+    reservation *r = resv_table_get(s->resvs, id);
+    if (!r) {
+        errno = ENOENT;
+        return errprintf(errp, "no such reservation"), NULL;
+    }
+    if (!resv_active(r)) {
+        errno = ESTALE;
+        return errprintf(errp, "the reservation has ended (%s)", resv_state_name(r->state)), NULL;
+    }
+    return r;
+}
+
+const cluster *sched_cluster_create_from(sched *s, const mu_id *id, const char *owner,
+                                         const match_request *rq, uint32_t hours,
+                                         const mu_id *resv_id, uint64_t now, match_explain *why,
+                                         mu_error *errp)
+{
+    if (match_validate(rq, registry_catalog(s->reg), errp) < 0 || check_hours(s, hours, errp) < 0) {
+        errno = EINVAL;
+        return NULL;
+    }
+    reservation *r = active_resv(s, resv_id, errp);
+    if (!r)
+        return NULL;
+    if (now + (uint64_t)hours * 3600000u > r->ends_at) {
+        errno = EINVAL;
+        return errprintf(errp, "the reservation ends in %.1f hours: the cluster may not outlast it",
+                         (double)(r->ends_at > now ? r->ends_at - now : 0) / 3600000.0),
+               NULL;
+    }
+    if (cluster_table_get(s->clusters, id)) {
+        errno = EEXIST;
+        return errprintf(errp, "a cluster with this id exists"), NULL;
+    }
+    cluster_member *members = mu_calloc(rq->workers, sizeof(cluster_member));
+    if (!members) {
+        errno = ENOMEM;
+        return errprintf(errp, "out of memory"), NULL;
+    }
+    uint32_t n = 0, free_n = 0;
+    for (uint32_t i = 0; i < r->n_members && n < rq->workers; i++) {
+        const worker *w = registry_at(s->reg, r->members[i]);
+        free_n += w->alloc == WORKER_RESERVED;
+        if (resv_usable(rq, w))
+            members[n++].worker = w->slot;
+    }
+    if (n < rq->min_workers) {
+        mu_free(members);
+        if (why) {
+            memset(why, 0, sizeof(*why));
+            why->available = n;
+            snprintf(why->constraint, sizeof(why->constraint), "reservation");
+            snprintf(why->text, sizeof(why->text),
+                     "%u of %u workers: the reservation has %u free members, %u of them fit "
+                     "the request",
+                     n, rq->min_workers, free_n, n);
+        }
+        errno = ENOSPC;
+        return NULL;
+    }
+    cluster *c = cluster_table_add(s->clusters, id);
+    if (!c) {
+        int e = errno;
+        mu_free(members);
+        errno = e;
+        return errprintf(errp, "out of memory"), NULL;
+    }
+    /* From here nothing can fail. */
+    snprintf(c->owner, sizeof(c->owner), "%s", owner && *owner ? owner : "anonymous");
+    c->req = *rq;
+    c->state = CLUSTER_PROVISIONING;
+    c->members = members;
+    c->n_members = n;
+    c->hours = hours;
+    c->created_at = now;
+    c->ends_at = now + (uint64_t)hours * 3600000u;
+    c->provision_deadline = now + s->cfg.provision_timeout_ms;
+    c->resv = r->slot;
+    for (uint32_t i = 0; i < n; i++) {
+        worker *w = registry_at_mut(s->reg, members[i].worker);
+        w->alloc = WORKER_ALLOCATED;
+        w->cluster = c->slot;
+        c->price_uusd_per_hour += (uint64_t)w->price_uusd * w->gpu_count;
+    }
+    cluster_table_schedule(s->clusters, c);
+    char detail[96];
+    snprintf(detail, sizeof(detail), "%u members, %u hours, from a reservation", c->n_members,
+             hours);
+    cluster_record(c, now, NIL, "created", detail);
+    emit(s, c, "cluster.created", NULL, detail);
+    for (uint32_t i = 0; i < n; i++) {
+        const worker *w = registry_at(s->reg, members[i].worker);
+        resv_emit(s, r, "reservation.member_in_use", w, "taken by a cluster");
+        notice(s, c, w, true);
+    }
+    return c;
+}
+
+const reservation *sched_reservation_create(sched *s, const mu_id *id, const char *owner,
+                                            const match_request *rq, uint32_t hours, uint64_t now,
+                                            match_explain *why, mu_error *errp)
+{
+    if (match_validate(rq, registry_catalog(s->reg), errp) < 0 || check_hours(s, hours, errp) < 0) {
+        errno = EINVAL;
+        return NULL;
+    }
+    if (resv_table_get(s->resvs, id)) {
+        errno = EEXIST;
+        return errprintf(errp, "a reservation with this id exists"), NULL;
+    }
+    uint32_t *out = mu_calloc(rq->workers, sizeof(uint32_t));
+    uint32_t *members = mu_calloc(rq->workers, sizeof(uint32_t));
+    if (!out || !members) {
+        mu_free(out);
+        mu_free(members);
+        errno = ENOMEM;
+        return errprintf(errp, "out of memory"), NULL;
+    }
+    size_t n = match_find(s->ix, s->reg, rq, out);
+    if (!n) {
+        int e = errno == ENOMEM ? ENOMEM : ENOSPC;
+        mu_free(out);
+        mu_free(members);
+        if (e == ENOSPC && why)
+            match_explain_failure(s->ix, s->reg, rq, why);
+        errno = e;
+        return e == ENOMEM ? (errprintf(errp, "out of memory"), NULL) : NULL;
+    }
+    reservation *r = resv_table_add(s->resvs, id);
+    if (!r) {
+        int e = errno;
+        mu_free(out);
+        mu_free(members);
+        errno = e;
+        return errprintf(errp, "out of memory"), NULL;
+    }
+    /* From here nothing can fail. */
+    snprintf(r->owner, sizeof(r->owner), "%s", owner && *owner ? owner : "anonymous");
+    r->req = *rq;
+    r->state = RESV_ACTIVE;
+    r->members = members;
+    r->hours = hours;
+    r->created_at = now;
+    r->ends_at = now + (uint64_t)hours * 3600000u;
+    for (size_t i = 0; i < n; i++) {
+        worker *w = registry_at_mut(s->reg, out[i]);
+        resv_take(s, r, w, now, NULL);
+        r->list_uusd_per_hour += (uint64_t)w->price_uusd * w->gpu_count;
+    }
+    mu_free(out);
+    r->discount_pct = pricing_commitment_discount_pct(hours);
+    r->price_uusd_per_hour = pricing_commitment_uusd(r->list_uusd_per_hour, hours);
+    char detail[96];
+    snprintf(detail, sizeof(detail), "%u of %u workers, %u hours, %u%% off", r->n_members,
+             rq->workers, hours, r->discount_pct);
+    resv_emit(s, r, "reservation.created", NULL, detail);
+    if (r->n_members < r->req.workers) {
+        r->short_at = now ? now : 1;
+        add_rneedy(s, r, now);
+    }
+    return r;
+}
+
+int sched_reservation_extend(sched *s, const mu_id *id, uint32_t hours, uint64_t now,
+                             mu_error *errp)
+{
+    (void)now;
+    reservation *r = active_resv(s, id, errp);
+    if (!r)
+        return -1;
+    if (hours < 1 || r->hours + (uint64_t)hours > s->cfg.max_hours) {
+        errno = EINVAL;
+        return errprintf(errp, "a reservation may last at most %u hours (it has %u)",
+                         s->cfg.max_hours, r->hours);
+    }
+    r->hours += hours;
+    r->ends_at += (uint64_t)hours * 3600000u;
+    char detail[64];
+    snprintf(detail, sizeof(detail), "+%u hours, %u in all", hours, r->hours);
+    resv_emit(s, r, "reservation.extended", NULL, detail);
+    return 0;
+}
+
+int sched_reservation_release(sched *s, const mu_id *id, uint64_t now, const char *reason,
+                              mu_error *errp)
+{
+    reservation *r = active_resv(s, id, errp);
+    if (!r)
+        return -1;
+    resv_end(s, r, RESV_RELEASED, now, reason && *reason ? reason : "released by its owner");
+    return 0;
+}
+
+const reservation *sched_reservation_get(const sched *s, const mu_id *id)
+{
+    return resv_table_get(s->resvs, id);
+}
+
+const reservation *sched_reservation_find(const sched *s, const char *prefix)
+{
+    return resv_table_find(s->resvs, prefix);
+}
+
+size_t sched_reservation_count(const sched *s)
+{
+    return resv_table_count(s->resvs);
+}
+
+const reservation *sched_reservation_at(const sched *s, size_t slot)
+{
+    return resv_table_at(s->resvs, slot);
+}
+
+uint32_t sched_reservation_in_use(const sched *s, const reservation *r)
+{
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < r->n_members; i++)
+        n += registry_at(s->reg, r->members[i])->alloc == WORKER_ALLOCATED;
+    return n;
+}
+
 static cluster *active_cluster(sched *s, const mu_id *id, mu_error *errp)
 {
     cluster *c = cluster_table_get(s->clusters, id);
@@ -725,6 +1214,11 @@ int sched_cluster_extend(sched *s, const mu_id *cluster_id, uint32_t hours, uint
         return errprintf(errp, "a cluster may last at most %u hours (it has %u)", s->cfg.max_hours,
                          c->hours);
     }
+    const reservation *r = c->resv == NIL ? NULL : resv_table_at(s->resvs, c->resv);
+    if (r && resv_active(r) && c->ends_at + (uint64_t)hours * 3600000u > r->ends_at) {
+        errno = EINVAL;
+        return errprintf(errp, "the cluster may not outlast its reservation (extend that first)");
+    }
     c->hours += hours;
     c->ends_at += (uint64_t)hours * 3600000u;
     cluster_table_schedule(s->clusters, c);
@@ -764,8 +1258,11 @@ int sched_cluster_shrink(sched *s, const mu_id *cluster_id, uint64_t now, uint32
             w->alloc = WORKER_FREE;
             w->cluster = NIL;
             exclude(c, w->slot);
-            index_refresh(s->ix, w);
+            reservation *r = resv_of(s, w);
+            if (r)
+                resv_lose(s, r, w, now, "given up by its cluster while offline", true);
             verifier_worker_freed(s->ver, w, now);
+            refresh(s, w, now);
         }
     }
     uint32_t gone = c->n_members - k;
@@ -847,6 +1344,11 @@ const cluster *sched_restore_cluster(sched *s, const cluster_restore *cr, mu_err
         return errprintf(errp, "saved cluster has %zu seats", cr->n_seats), NULL;
     bool active = cr->state == CLUSTER_PROVISIONING || cr->state == CLUSTER_READY ||
                   cr->state == CLUSTER_DEGRADED;
+    const reservation *from = NULL;
+    if (cr->resv && !(from = resv_table_get(s->resvs, cr->resv)))
+        return errprintf(errp, "saved cluster names a reservation that was not saved"), NULL;
+    if (from && !resv_active(from))
+        from = NULL; /* its members were handed to the cluster for good */
     /* Check every seat before changing anything. */
     for (size_t i = 0; i < cr->n_seats; i++) {
         if (id_is_null(&cr->seats[i].worker))
@@ -856,6 +1358,10 @@ const cluster *sched_restore_cluster(sched *s, const cluster_restore *cr, mu_err
             return errprintf(errp, "saved cluster names a worker that was not saved"), NULL;
         if (active && w->alloc == WORKER_ALLOCATED)
             return errprintf(errp, "a worker is a member of two active saved clusters"), NULL;
+        if (active && w->alloc == WORKER_RESERVED && (!from || w->resv != from->slot))
+            return errprintf(errp, "a cluster member is held by another reservation"), NULL;
+        if (active && from && w->alloc != WORKER_RESERVED)
+            return errprintf(errp, "a cluster member is not held by its reservation"), NULL;
     }
     cluster_member *members = mu_calloc(cr->n_seats, sizeof(*members));
     if (!members)
@@ -878,6 +1384,8 @@ const cluster *sched_restore_cluster(sched *s, const cluster_restore *cr, mu_err
     snprintf(c->end_reason, sizeof(c->end_reason), "%s", cr->end_reason ? cr->end_reason : "");
     c->members = members;
     c->n_members = (uint32_t)cr->n_seats;
+    if (cr->resv)
+        c->resv = resv_table_get(s->resvs, cr->resv)->slot;
     for (size_t i = 0; i < cr->n_seats; i++) {
         const worker *cw =
             id_is_null(&cr->seats[i].worker) ? NULL : registry_get(s->reg, &cr->seats[i].worker);
@@ -912,6 +1420,67 @@ const cluster *sched_restore_cluster(sched *s, const cluster_restore *cr, mu_err
     return c;
 }
 
+const reservation *sched_restore_reservation(sched *s, const resv_restore *rr, mu_error *errp)
+{
+    if (match_validate(&rr->req, registry_catalog(s->reg), errp) < 0)
+        return errprefix(errp, "saved request"), NULL;
+    if (rr->state < RESV_ACTIVE || rr->state > RESV_EXPIRED)
+        return errprintf(errp, "saved reservation has no valid state"), NULL;
+    bool active = rr->state == RESV_ACTIVE;
+    if (active && rr->n_members > rr->req.workers)
+        return errprintf(errp, "saved reservation has %zu members for %u wanted", rr->n_members,
+                         rr->req.workers),
+               NULL;
+    for (size_t i = 0; active && i < rr->n_members; i++) {
+        const worker *w = registry_get(s->reg, &rr->members[i]);
+        if (!w)
+            return errprintf(errp, "saved reservation names a worker that was not saved"), NULL;
+        if (w->alloc != WORKER_FREE)
+            return errprintf(errp, "a worker is held twice in the saved state"), NULL;
+        for (size_t j = 0; j < i; j++)
+            if (id_equal(&rr->members[j], &rr->members[i]))
+                return errprintf(errp, "saved reservation lists a worker twice"), NULL;
+    }
+    uint32_t *members = mu_calloc(rr->req.workers ? rr->req.workers : 1, sizeof(uint32_t));
+    if (!members)
+        return errprintf(errp, "out of memory"), NULL;
+    reservation *r = resv_table_add(s->resvs, &rr->id);
+    if (!r) {
+        mu_free(members);
+        return errprintf(errp, errno == EEXIST ? "reservation saved twice" : "out of memory"), NULL;
+    }
+    snprintf(r->owner, sizeof(r->owner), "%s", rr->owner ? rr->owner : "");
+    r->req = rr->req;
+    r->state = rr->state;
+    r->members = members;
+    r->hours = rr->hours;
+    r->created_at = rr->created_at;
+    r->ends_at = rr->ends_at;
+    r->ended_at = rr->ended_at;
+    r->list_uusd_per_hour = rr->list_uusd_per_hour;
+    r->price_uusd_per_hour = rr->price_uusd_per_hour;
+    r->discount_pct = rr->discount_pct;
+    r->replaced = rr->replaced;
+    snprintf(r->end_reason, sizeof(r->end_reason), "%s", rr->end_reason ? rr->end_reason : "");
+    for (size_t i = 0; active && i < rr->n_members; i++) {
+        worker *w = registry_at_mut(s->reg, registry_get(s->reg, &rr->members[i])->slot);
+        r->members[r->n_members++] = w->slot;
+        w->alloc = WORKER_RESERVED;
+        w->resv = r->slot;
+        index_remove(s->ix, w);
+    }
+    for (size_t i = 0; i < rr->n_excluded; i++) {
+        const worker *xw = registry_get(s->reg, &rr->excluded[i]);
+        if (xw)
+            resv_exclude(r, xw->slot);
+    }
+    if (active && r->n_members < r->req.workers) {
+        r->short_at = rr->created_at ? rr->created_at : 1;
+        add_rneedy(s, r, rr->created_at);
+    }
+    return r;
+}
+
 void sched_restore_finish(sched *s, uint64_t now, uint64_t grace_ms)
 {
     s->grace_until = now + (grace_ms ? grace_ms : 1);
@@ -919,6 +1488,77 @@ void sched_restore_finish(sched *s, uint64_t now, uint64_t grace_ms)
 
 /* --- invariants --------------------------------------------------------------------------------
  */
+
+/* A worker is held by a reservation (reserved, or allocated to one of its
+ * clusters) iff it is a member of exactly that active reservation; members
+ * fit the request; a reservation holds no more than it wants; members of a
+ * cluster carved out of an active reservation belong to it. */
+static int check_reservations(const sched *s, mu_error *errp)
+{
+    size_t held = 0, listed = 0;
+    for (size_t i = 0; i < registry_count(s->reg); i++) {
+        const worker *w = registry_at(s->reg, i);
+        if (w->alloc == WORKER_RESERVED && w->resv == NIL)
+            return errprintf(errp, "worker %zu is reserved by no reservation", i);
+        if (w->alloc == WORKER_FREE && w->resv != NIL)
+            return errprintf(errp, "worker %zu is free but held by a reservation", i);
+        if (w->alloc == WORKER_RESERVED && w->state == WORKER_OFFLINE && !s->grace_until)
+            return errprintf(errp, "worker %zu is reserved but offline", i);
+        if (w->resv == NIL)
+            continue;
+        held++;
+        const reservation *r = resv_table_at(s->resvs, w->resv);
+        if (!r || !resv_active(r))
+            return errprintf(errp, "worker %zu is held by no active reservation", i);
+        if (resv_member_index(r, w->slot) < 0)
+            return errprintf(errp, "worker %zu is held by a reservation it is not in", i);
+        if (w->alloc == WORKER_ALLOCATED) {
+            const cluster *c = cluster_table_at(s->clusters, w->cluster);
+            if (!c || c->resv != w->resv)
+                return errprintf(errp, "worker %zu of a reservation is in another cluster", i);
+        }
+    }
+    for (size_t k = 0; k < resv_table_count(s->resvs); k++) {
+        const reservation *r = resv_table_at(s->resvs, k);
+        if (!resv_active(r)) {
+            if (r->n_members)
+                return errprintf(errp, "ended reservation %zu still holds workers", k);
+            continue;
+        }
+        if (r->n_members > r->req.workers)
+            return errprintf(errp, "reservation %zu holds %u of %u wanted", k, r->n_members,
+                             r->req.workers);
+        for (uint32_t i = 0; i < r->n_members; i++) {
+            const worker *w = registry_at(s->reg, r->members[i]);
+            if (!w || w->resv != r->slot)
+                return errprintf(errp, "reservation %zu: member %u is not held by it", k,
+                                 r->members[i]);
+            if (!match_worker_fits(&r->req, w))
+                return errprintf(errp, "reservation %zu: member %u does not fit the request", k,
+                                 r->members[i]);
+            for (uint32_t j = 0; j < i; j++)
+                if (r->members[j] == r->members[i])
+                    return errprintf(errp, "reservation %zu lists worker %u twice", k,
+                                     r->members[i]);
+        }
+        listed += r->n_members;
+    }
+    if (held != listed)
+        return errprintf(errp, "%zu workers held by reservations but %zu listed", held, listed);
+    for (size_t k = 0; k < cluster_table_count(s->clusters); k++) {
+        const cluster *c = cluster_table_at(s->clusters, k);
+        const reservation *r = c->resv == NIL ? NULL : resv_table_at(s->resvs, c->resv);
+        if (!cluster_active(c) || !r || !resv_active(r))
+            continue;
+        for (uint32_t i = 0; i < c->n_members; i++) {
+            const worker *w = registry_at(s->reg, c->members[i].worker);
+            if (w && w->resv != r->slot)
+                return errprintf(errp, "cluster %zu: member %u is not in its reservation", k,
+                                 c->members[i].worker);
+        }
+    }
+    return 0;
+}
 
 int sched_check(const sched *s, mu_error *errp)
 {
@@ -998,7 +1638,7 @@ int sched_check(const sched *s, mu_error *errp)
     if (active != cluster_table_active_count(s->clusters))
         return errprintf(errp, "%zu active clusters but %zu scheduled", active,
                          cluster_table_active_count(s->clusters));
-    return 0;
+    return check_reservations(s, errp);
 }
 
 size_t sched_bytes(const sched *s)

@@ -18,6 +18,7 @@
 #include "index.h"
 #include "match.h"
 #include "registry.h"
+#include "reservation.h"
 #include "verify.h"
 
 typedef struct sched_config {
@@ -52,6 +53,12 @@ typedef struct sched_ops {
     void (*verdict)(void *arg, const worker *w, const verify_result *r, verify_state from,
                     verify_state to);
     void *arg;
+    /* A reservation changed. topic: reservation.created, .member_added,
+     * .member_lost, .member_in_use, .member_returned, .extended, .released,
+     * .expired. w is the member concerned, or NULL. (Last so that older
+     * positional initializers still compile.) */
+    void (*reservation_event)(void *arg, const reservation *r, const char *topic, const worker *w,
+                              const char *detail);
 } sched_ops;
 
 typedef struct sched sched;
@@ -122,12 +129,45 @@ int sched_cluster_extend(sched *s, const mu_id *cluster_id, uint32_t hours, uint
 int sched_cluster_release(sched *s, const mu_id *cluster_id, uint64_t now, const char *reason,
                           mu_error *errp);
 
+/* A cluster carved out of an active reservation: its members are taken
+ * only from the reservation's free (reserved) members that fit rq, and its
+ * lost members are replaced only from them; when it ends they go back to
+ * the reservation. It may not outlast the reservation. NULL with errno
+ * ENOENT (no such reservation), ESTALE (ended), EINVAL, ENOSPC (*why says
+ * how many fit), EEXIST or ENOMEM; nothing changes on failure. */
+const cluster *sched_cluster_create_from(sched *s, const mu_id *id, const char *owner,
+                                         const match_request *rq, uint32_t hours,
+                                         const mu_id *resv_id, uint64_t now, match_explain *why,
+                                         mu_error *errp);
+
 const cluster *sched_cluster_get(const sched *s, const mu_id *id);
 /* As cluster_table_find. */
 const cluster *sched_cluster_find(const sched *s, const char *prefix);
 size_t sched_cluster_count(const sched *s);
 const cluster *sched_cluster_at(const sched *s, size_t slot);
 size_t sched_clusters_active(const sched *s);
+
+/* --- reservations (reservation.h) ------------------------------------------------------ */
+
+/* Reserve up to rq->workers workers, at least rq->min_workers, for `hours`.
+ * Returns the reservation (active), or NULL with errno EINVAL (reason in
+ * errp), ENOSPC (*why filled; nothing is reserved), EEXIST or ENOMEM. */
+const reservation *sched_reservation_create(sched *s, const mu_id *id, const char *owner,
+                                            const match_request *rq, uint32_t hours, uint64_t now,
+                                            match_explain *why, mu_error *errp);
+/* Add hours to an active reservation; its price per hour does not change. */
+int sched_reservation_extend(sched *s, const mu_id *id, uint32_t hours, uint64_t now,
+                             mu_error *errp);
+/* End an active reservation now: its free members are freed at once, those
+ * in use by one of its clusters when that cluster ends. */
+int sched_reservation_release(sched *s, const mu_id *id, uint64_t now, const char *reason,
+                              mu_error *errp);
+const reservation *sched_reservation_get(const sched *s, const mu_id *id);
+const reservation *sched_reservation_find(const sched *s, const char *prefix);
+size_t sched_reservation_count(const sched *s);
+const reservation *sched_reservation_at(const sched *s, size_t slot);
+/* Members of r in use by one of its clusters. */
+uint32_t sched_reservation_in_use(const sched *s, const reservation *r);
 
 /* --- recovery: rebuilding the core from what was saved ----------------------------- */
 
@@ -161,12 +201,36 @@ typedef struct cluster_restore {
     const mu_id *excluded;  /* workers it lost (unknown ones are skipped) */
     size_t n_excluded;
     uint32_t replaced;
+    const mu_id *resv; /* the reservation it was carved out of, or NULL */
 } cluster_restore;
 
 /* A cluster saved before a restart, with its seats; members of an active
  * one are allocated to it again. Restore workers first. NULL with a reason
  * (unknown member, a worker in two active clusters, a bad request). */
 const cluster *sched_restore_cluster(sched *s, const cluster_restore *cr, mu_error *errp);
+
+typedef struct resv_restore {
+    mu_id id;
+    const char *owner;
+    match_request req;
+    uint32_t hours;
+    resv_state state;
+    uint64_t created_at, ends_at, ended_at;
+    uint64_t list_uusd_per_hour, price_uusd_per_hour;
+    uint32_t discount_pct;
+    const char *end_reason;
+    const mu_id *members; /* active ones only */
+    size_t n_members;
+    const mu_id *excluded;
+    size_t n_excluded;
+    uint32_t replaced;
+} resv_restore;
+
+/* A reservation saved before a restart; its members are reserved to it
+ * again. Restore workers first, then reservations, then clusters (a
+ * cluster names its reservation in cluster_restore.resv). NULL with a
+ * reason. */
+const reservation *sched_restore_reservation(sched *s, const resv_restore *rr, mu_error *errp);
 
 /* Restoring is done: members of active clusters that are not back by
  * now + grace_ms count as lost then (their clusters degrade). */

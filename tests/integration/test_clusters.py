@@ -198,7 +198,7 @@ class Fleet:
                     "--durability", "process",
                     # simulated GPUs: a small proof of work, padded to the model's time
                     "--verify-scale", "2000", "--verify-scratch-kib", "1",
-                    "--verify-target-ms", "300"]
+                    "--verify-target-ms", "300"] + list(getattr(self, "broker_extra", []))
             p = self.start("musterd-%d" % attempt, argv)
 
             def answers():

@@ -14,6 +14,7 @@ and one without any key; a quota (max_gpus) exceeded: an error, nothing
 allocated; an agent cannot register under another worker's id (the id is
 bound to the first key); a broker restart keeps that binding; musterd
 refuses a non-loopback endpoint without keys (before binding anything);
+a reservation bob cannot see, extend, release or sub-allocate from;
 events filtered per account (alice sees her cluster's, bob none, an admin
 all); webhooks: alice's events are POSTed to a local receiver that first fails
 (retried), then answers (delivered in order, each signed with HMAC-SHA256,
@@ -273,6 +274,29 @@ def main():
         rc, out, err = r.cli("alice", "cluster", "list", "--json")
         r.check(len((loads(out) or {}).get("clusters", [])) == 1, "nothing was allocated")
 
+        # Reservations are owned the same way.
+        rc, out, err = r.cli("alice", "reserve", "create", "--gpu", "RTX 4090", "--workers", "1",
+                             "--hours", "24", "--json")
+        resv = loads(out) if rc == 0 else None
+        r.require(resv is not None and resv.get("id"), "alice reserves a worker", out + err)
+        rid = resv["id"]
+        for what, cmd in [("see", ["reserve", "show", rid]),
+                          ("extend", ["reserve", "extend", rid, "--hours", "1"]),
+                          ("release", ["reserve", "release", rid]),
+                          ("sub-allocate from", ["cluster", "create", "--from-reservation", rid,
+                                                 "--gpu", "RTX 4090", "--workers", "1",
+                                                 "--hours", "1"])]:
+            rc, out, err = r.cli("bob", *cmd)
+            r.check(rc == 1 and "another account" in err,
+                    "bob cannot %s alice's reservation (permission error)" % what,
+                    "%s %s" % (rc, err))
+        rc, out, err = r.cli("bob", "reserve", "list", "--json")
+        r.check(rc == 0 and all(x.get("id") != rid for x in
+                                (loads(out) or {}).get("reservations", [])),
+                "bob's reservation list does not show alice's", out[:200])
+        rc, out, err = r.cli("alice", "reserve", "release", rid)
+        r.check(rc == 0, "alice releases her reservation", err)
+
         # Events, filtered by account: alice sees her cluster's, bob does not.
         def events_bg(who):
             argv = [r.bin("muster"), "--broker", "tcp://127.0.0.1:%d" % r.ports[1],
@@ -312,8 +336,8 @@ def main():
                 "after the receiver recovers, the events arrive, in order", str(types))
         r.check(all(signature_ok(h, b) for h, b in hook.got) and hook.got,
                 "every delivery is signed (HMAC-SHA256 over timestamp and body)")
-        r.check(all(json.loads(b).get("cluster_id") == cid for h, b in hook.got),
-                "only alice's cluster's events reach alice's webhook")
+        r.check(all(json.loads(b).get("cluster_id") in (cid, "") for h, b in hook.got),
+                "only alice's cluster's events reach alice's webhook (and her reservation's)")
         rc, out, err = r.cli("alice", "status", "--json")
         st = (loads(out) or {}).get("webhook", {})
         r.check(rc == 0 and st.get("delivered", 0) >= len(hook.got) and st.get("retries", 0) > 0,

@@ -202,6 +202,113 @@ static void test_migrates_from_schema_1(void **state)
     store_close(st);
 }
 
+typedef struct loaded_resv {
+    unsigned n;
+    char owner[32];
+    int state;
+    size_t n_members, n_excluded;
+    mu_id member1;
+    uint64_t price;
+    uint32_t discount;
+} loaded_resv;
+
+static int on_resv(void *arg, const store_reservation *r, mu_error *errp)
+{
+    (void)errp;
+    loaded_resv *l = arg;
+    l->n++;
+    snprintf(l->owner, sizeof(l->owner), "%s", r->owner);
+    l->state = r->state;
+    l->n_members = r->n_members;
+    l->n_excluded = r->n_excluded;
+    if (r->n_members > 1)
+        l->member1 = r->members[1];
+    l->price = r->price_uusd_per_hour;
+    l->discount = r->discount_pct;
+    return 0;
+}
+
+static int on_worker_skip(void *arg, const mu_id *id, const void *reg, size_t len,
+                          uint64_t registered_at, const uptime *up, mu_error *errp)
+{
+    (void)arg, (void)id, (void)reg, (void)len, (void)registered_at, (void)up, (void)errp;
+    return 0;
+}
+
+static int on_cluster_skip(void *arg, const store_cluster *c, mu_error *errp)
+{
+    (void)arg, (void)c, (void)errp;
+    return 0;
+}
+
+static int on_cluster_resv(void *arg, const store_cluster *c, mu_error *errp)
+{
+    (void)errp;
+    mu_id *out = arg;
+    if (c->has_resv)
+        out[0] = c->resv;
+    return 0;
+}
+
+/* A schema 5 store migrates to 6; reservations (members, lost workers,
+ * price) and the reservation a cluster was carved out of come back. */
+static void test_reservations_round_trip(void **state)
+{
+    fixture *f = *state;
+    mu_error err;
+    store *st = store_open_version(f->path, true, 5, &err);
+    assert_non_null(st);
+    store_reservation r = {.id = make_id(7), .owner = "mgd", .spec = "", .end_reason = ""};
+    assert_int_equal(store_put_reservation(st, &r, &err), -1); /* schema 5 has none */
+    store_close(st);
+
+    st = store_open(f->path, true, &err);
+    assert_non_null(st);
+    assert_int_equal(store_schema_version(st), 6);
+    mu_id ms[3] = {make_id(1), make_id(2), make_id(3)}, ex = make_id(4);
+    r.state = 1;
+    r.spec = "SPEC";
+    r.spec_len = 4;
+    r.hours = 720;
+    r.list_uusd_per_hour = 1000000;
+    r.price_uusd_per_hour = 800000;
+    r.discount_pct = 20;
+    r.members = ms;
+    r.n_members = 3;
+    r.excluded = &ex;
+    r.n_excluded = 1;
+    assert_int_equal(store_begin(st, &err), 0);
+    assert_int_equal(store_put_reservation(st, &r, &err), 0);
+    store_cluster c = {.id = make_id(9), .owner = "x", .spec = "", .end_reason = ""};
+    c.has_resv = true;
+    c.resv = r.id;
+    assert_int_equal(store_put_cluster(st, &c, &err), 0);
+    assert_int_equal(store_commit(st, &err), 0);
+    store_close(st);
+
+    st = store_open(f->path, true, &err);
+    assert_non_null(st);
+    loaded_resv l = {0};
+    mu_id carved[1];
+    memset(carved, 0, sizeof(carved));
+    assert_int_equal(store_load_all(st, on_worker_skip, on_resv, on_cluster_skip, &l, &err), 0);
+    assert_int_equal(l.n, 1);
+    assert_string_equal(l.owner, "mgd");
+    assert_int_equal(l.n_members, 3);
+    assert_true(id_equal(&l.member1, &ms[1]));
+    assert_int_equal(l.n_excluded, 1);
+    assert_int_equal(l.price, 800000);
+    assert_int_equal(l.discount, 20);
+    store_close(st);
+    st = store_open(f->path, true, &err);
+    assert_int_equal(store_load_all(st, on_worker_skip, NULL, on_cluster_resv, carved, &err), 0);
+    assert_true(id_equal(&carved[0], &r.id));
+    uint64_t n;
+    assert_int_equal(store_count(st, "reservations", &n, &err), 0);
+    assert_int_equal(n, 1);
+    store_close(st);
+}
+
 /* A file that is not a store is refused, named, and left exactly as it was. */
 static void test_damaged_file_left_alone(void **state)
 {
@@ -393,6 +500,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_full_store_fails_cleanly, setup, teardown),
         cmocka_unit_test_setup_teardown(test_check_finds_orphans, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tasks_round_trip, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reservations_round_trip, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
