@@ -5,6 +5,7 @@
 #define MUSTER_IDS_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #define ID_TEXT_LEN 37 /* 36 characters + NUL */
@@ -20,5 +21,11 @@ int id_parse(const char *text, mu_id *id);
 void id_format(const mu_id *id, char out[ID_TEXT_LEN]);
 bool id_equal(const mu_id *a, const mu_id *b);
 bool id_is_null(const mu_id *id);
+
+/* The one item of items[0..n) whose id (a mu_id at id_offset in each item)
+ * starts with prefix, case-insensitively: its index; SIZE_MAX with errno
+ * EINVAL (fewer than 4 characters), EEXIST (more than one) or ENOENT. A
+ * scan: prefixes are people typing ids. */
+size_t id_prefix_search(void *const *items, size_t n, size_t id_offset, const char *prefix);
 
 #endif

@@ -127,6 +127,32 @@ int broker_bind_worker_key(broker *b, uint32_t slot, const char *key)
     return 0;
 }
 
+void broker_lookup_failed(broker *b, const request *rq, const char *id, const char *noun)
+{
+    char why[160];
+    Muster__Status st = MUSTER__STATUS__STATUS_NOT_FOUND;
+    if (errno == EEXIST) {
+        st = MUSTER__STATUS__STATUS_CONFLICT;
+        snprintf(why, sizeof(why), "\"%.40s\" matches more than one %s: give more of the id", id,
+                 noun);
+    } else if (errno == EINVAL) {
+        st = MUSTER__STATUS__STATUS_BAD_REQUEST;
+        snprintf(why, sizeof(why), "give at least 4 characters of the %s id", noun);
+    } else {
+        snprintf(why, sizeof(why), "no %s with id \"%.40s\"", noun, id ? id : "");
+    }
+    broker_error(b, rq, st, why);
+}
+
+void broker_change_failed(broker *b, const request *rq, const mu_error *err)
+{
+    broker_error(b, rq,
+                 errno == ESTALE   ? MUSTER__STATUS__STATUS_CONFLICT
+                 : errno == ENOENT ? MUSTER__STATUS__STATUS_NOT_FOUND
+                                   : MUSTER__STATUS__STATUS_BAD_REQUEST,
+                 err->text);
+}
+
 void broker_reply(broker *b, const request *rq, Muster__Envelope *reply)
 {
     send_reply(b, rq, reply);

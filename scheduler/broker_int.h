@@ -101,6 +101,12 @@ int broker_bind_worker_key(broker *b, uint32_t slot, const char *key);
 
 /* Reply to rq (the request id is echoed). */
 void broker_reply(broker *b, const request *rq, Muster__Envelope *reply);
+/* A failed lookup of a NOUN ("cluster") by id or prefix, from errno
+ * (EEXIST ambiguous, EINVAL too short, else not found). */
+void broker_lookup_failed(broker *b, const request *rq, const char *id, const char *noun);
+/* A failed change (extend, release), from errno: ESTALE (it has ended)
+ * CONFLICT, ENOENT NOT_FOUND, else BAD_REQUEST; the reason is err's. */
+void broker_change_failed(broker *b, const request *rq, const mu_error *err);
 /* An error reply with status and reason, counted as rejected. */
 void broker_error(broker *b, const request *rq, Muster__Status status, const char *reason);
 /* Publish env's event under topic (first frame). */

@@ -169,23 +169,10 @@ void rpc_reply_not_met(broker *b, const request *rq, const match_explain *why)
 /* The cluster an id or prefix names, or NULL after an error reply. */
 const cluster *rpc_find_cluster(broker *b, const request *rq, const char *id)
 {
-    const cluster *c = sched_cluster_find(b->core, id ? id : "");
-    if (c)
-        return c;
-    char why[160];
-    Muster__Status st = MUSTER__STATUS__STATUS_NOT_FOUND;
-    if (errno == EEXIST) {
-        st = MUSTER__STATUS__STATUS_CONFLICT;
-        snprintf(why, sizeof(why), "\"%.40s\" matches more than one cluster: give more of the id",
-                 id);
-    } else if (errno == EINVAL) {
-        st = MUSTER__STATUS__STATUS_BAD_REQUEST;
-        snprintf(why, sizeof(why), "give at least 4 characters of the cluster id");
-    } else {
-        snprintf(why, sizeof(why), "no cluster with id \"%.40s\"", id ? id : "");
-    }
-    broker_error(b, rq, st, why);
-    return NULL;
+    const cluster *x = sched_cluster_find(b->core, id ? id : "");
+    if (!x)
+        broker_lookup_failed(b, rq, id ? id : "", "cluster");
+    return x;
 }
 
 /* --- requests ------------------------------------------------------------------------- */
@@ -372,16 +359,6 @@ void rpc_list_clusters(broker *b, const request *rq)
     mu_free(infos);
 }
 
-/* Reply to a failed extend or release. */
-static void reply_change_failed(broker *b, const request *rq, const mu_error *err)
-{
-    broker_error(b, rq,
-                 errno == ESTALE   ? MUSTER__STATUS__STATUS_CONFLICT
-                 : errno == ENOENT ? MUSTER__STATUS__STATUS_NOT_FOUND
-                                   : MUSTER__STATUS__STATUS_BAD_REQUEST,
-                 err->text);
-}
-
 void rpc_extend_cluster(broker *b, const request *rq)
 {
     const Muster__ExtendClusterRequest *q = rq->env->extend_cluster;
@@ -390,7 +367,7 @@ void rpc_extend_cluster(broker *b, const request *rq)
         return;
     mu_error err;
     if (sched_cluster_extend(b->core, &c->id, q->hours, b->now, &err) < 0)
-        reply_change_failed(b, rq, &err);
+        broker_change_failed(b, rq, &err);
     else
         reply_cluster(b, rq, c);
 }
@@ -405,7 +382,7 @@ void rpc_release_cluster(broker *b, const request *rq)
     str_sanitize(reason, sizeof(reason), q->reason && *q->reason ? q->reason : "");
     mu_error err;
     if (sched_cluster_release(b->core, &c->id, b->now, reason, &err) < 0)
-        reply_change_failed(b, rq, &err);
+        broker_change_failed(b, rq, &err);
     else
         reply_cluster(b, rq, c);
 }
@@ -418,7 +395,7 @@ void rpc_shrink_cluster(broker *b, const request *rq)
         return;
     mu_error err;
     if (sched_cluster_shrink(b->core, &c->id, b->now, NULL, &err) < 0)
-        reply_change_failed(b, rq, &err);
+        broker_change_failed(b, rq, &err);
     else
         reply_cluster(b, rq, c);
 }

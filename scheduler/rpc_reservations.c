@@ -119,23 +119,10 @@ static void reply_resv(broker *b, const request *rq, const reservation *r)
 
 const reservation *rpc_find_reservation(broker *b, const request *rq, const char *id)
 {
-    const reservation *r = sched_reservation_find(b->core, id ? id : "");
-    if (r)
-        return r;
-    char why[160];
-    Muster__Status st = MUSTER__STATUS__STATUS_NOT_FOUND;
-    if (errno == EEXIST) {
-        st = MUSTER__STATUS__STATUS_CONFLICT;
-        snprintf(why, sizeof(why),
-                 "\"%.40s\" matches more than one reservation: give more of the id", id);
-    } else if (errno == EINVAL) {
-        st = MUSTER__STATUS__STATUS_BAD_REQUEST;
-        snprintf(why, sizeof(why), "give at least 4 characters of the reservation id");
-    } else {
-        snprintf(why, sizeof(why), "no reservation with id \"%.40s\"", id ? id : "");
-    }
-    broker_error(b, rq, st, why);
-    return NULL;
+    const reservation *x = sched_reservation_find(b->core, id ? id : "");
+    if (!x)
+        broker_lookup_failed(b, rq, id ? id : "", "reservation");
+    return x;
 }
 
 uint64_t rpc_held_gpus(broker *b, const char *owner)
@@ -281,15 +268,6 @@ void rpc_list_reservations(broker *b, const request *rq)
     mu_free(infos);
 }
 
-static void reply_change_failed(broker *b, const request *rq, const mu_error *err)
-{
-    broker_error(b, rq,
-                 errno == ESTALE   ? MUSTER__STATUS__STATUS_CONFLICT
-                 : errno == ENOENT ? MUSTER__STATUS__STATUS_NOT_FOUND
-                                   : MUSTER__STATUS__STATUS_BAD_REQUEST,
-                 err->text);
-}
-
 void rpc_extend_reservation(broker *b, const request *rq)
 {
     const Muster__ExtendReservationRequest *q = rq->env->extend_reservation;
@@ -298,7 +276,7 @@ void rpc_extend_reservation(broker *b, const request *rq)
         return;
     mu_error err;
     if (sched_reservation_extend(b->core, &r->id, q->hours, b->now, &err) < 0)
-        reply_change_failed(b, rq, &err);
+        broker_change_failed(b, rq, &err);
     else
         reply_resv(b, rq, r);
 }
@@ -313,7 +291,7 @@ void rpc_release_reservation(broker *b, const request *rq)
     str_sanitize(reason, sizeof(reason), q->reason && *q->reason ? q->reason : "");
     mu_error err;
     if (sched_reservation_release(b->core, &r->id, b->now, reason, &err) < 0)
-        reply_change_failed(b, rq, &err);
+        broker_change_failed(b, rq, &err);
     else
         reply_resv(b, rq, r);
 }

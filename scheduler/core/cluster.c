@@ -2,9 +2,9 @@
 #include "cluster.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
-#include <strings.h>
 
 #include "alloc.h"
 #include "idmap.h"
@@ -104,31 +104,13 @@ cluster *cluster_table_find(const cluster_table *t, const char *prefix)
 {
     mu_id id;
     if (id_parse(prefix, &id) == 0) {
-        cluster *c = cluster_table_get(t, &id);
-        if (!c)
+        cluster *x = cluster_table_get(t, &id);
+        if (!x)
             errno = ENOENT;
-        return c;
+        return x;
     }
-    size_t len = strlen(prefix);
-    if (len < 4) {
-        errno = EINVAL;
-        return NULL;
-    }
-    cluster *found = NULL;
-    for (size_t i = 0; i < t->n && len < ID_TEXT_LEN; i++) {
-        char text[ID_TEXT_LEN];
-        id_format(&t->slots[i]->id, text);
-        if (strncasecmp(text, prefix, len) == 0) {
-            if (found) {
-                errno = EEXIST;
-                return NULL;
-            }
-            found = t->slots[i];
-        }
-    }
-    if (!found)
-        errno = ENOENT;
-    return found;
+    size_t i = id_prefix_search((void *const *)t->slots, t->n, offsetof(cluster, id), prefix);
+    return i == SIZE_MAX ? NULL : t->slots[i];
 }
 
 size_t cluster_table_count(const cluster_table *t)

@@ -2,9 +2,9 @@
 #include "registry.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
-#include <strings.h>
 
 #include "alloc.h"
 #include "idmap.h"
@@ -609,36 +609,13 @@ const worker *registry_find(const registry *r, const char *prefix)
 {
     mu_id id;
     if (id_parse(prefix, &id) == 0) {
-        const worker *w = lookup(r, &id);
-        if (!w)
+        const worker *x = lookup(r, &id);
+        if (!x)
             errno = ENOENT;
-        return w;
+        return x;
     }
-    size_t len = strlen(prefix);
-    if (len < 4) {
-        errno = EINVAL;
-        return NULL;
-    }
-    if (len >= ID_TEXT_LEN) {
-        errno = ENOENT;
-        return NULL;
-    }
-    /* A prefix lookup is a person typing an id: a scan is fine here. */
-    const worker *found = NULL;
-    for (size_t i = 0; i < r->n; i++) {
-        char text[ID_TEXT_LEN];
-        id_format(&r->slots[i]->id, text);
-        if (strncasecmp(text, prefix, len) == 0) {
-            if (found) {
-                errno = EEXIST;
-                return NULL;
-            }
-            found = r->slots[i];
-        }
-    }
-    if (!found)
-        errno = ENOENT;
-    return found;
+    size_t i = id_prefix_search((void *const *)r->slots, r->n, offsetof(worker, id), prefix);
+    return i == SIZE_MAX ? NULL : r->slots[i];
 }
 
 const catalog *registry_catalog(const registry *r)

@@ -2,8 +2,8 @@
 #include "reservation.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <string.h>
-#include <strings.h>
 
 #include "alloc.h"
 #include "idmap.h"
@@ -83,31 +83,13 @@ reservation *resv_table_find(const resv_table *t, const char *prefix)
 {
     mu_id id;
     if (id_parse(prefix, &id) == 0) {
-        reservation *r = resv_table_get(t, &id);
-        if (!r)
+        reservation *x = resv_table_get(t, &id);
+        if (!x)
             errno = ENOENT;
-        return r;
+        return x;
     }
-    size_t len = strlen(prefix);
-    if (len < 4) {
-        errno = EINVAL;
-        return NULL;
-    }
-    reservation *found = NULL;
-    for (size_t i = 0; i < t->n && len < ID_TEXT_LEN; i++) {
-        char text[ID_TEXT_LEN];
-        id_format(&t->slots[i]->id, text);
-        if (strncasecmp(text, prefix, len) == 0) {
-            if (found) {
-                errno = EEXIST;
-                return NULL;
-            }
-            found = t->slots[i];
-        }
-    }
-    if (!found)
-        errno = ENOENT;
-    return found;
+    size_t i = id_prefix_search((void *const *)t->slots, t->n, offsetof(reservation, id), prefix);
+    return i == SIZE_MAX ? NULL : t->slots[i];
 }
 
 size_t resv_table_count(const resv_table *t)

@@ -873,42 +873,55 @@ int sched_quote_request(sched *s, const match_request *rq, uint32_t hours, sched
     return 0;
 }
 
+/* Check a request to create a cluster or a reservation, and match it:
+ * the matched worker slots in *out (the caller frees it), and how many;
+ * 0 with nothing allocated and errno EINVAL (a bad request), ENOMEM, or
+ * ENOSPC (why says what ran out). */
+static size_t match_for_create(sched *s, const match_request *rq, uint32_t hours,
+                               match_explain *why, uint32_t **out, mu_error *errp)
+{
+    *out = NULL;
+    if (match_validate(rq, registry_catalog(s->reg), errp) < 0 || check_hours(s, hours, errp) < 0) {
+        errno = EINVAL;
+        return 0;
+    }
+    if (!(*out = mu_calloc(rq->workers, sizeof(uint32_t)))) {
+        errno = ENOMEM;
+        errprintf(errp, "out of memory");
+        return 0;
+    }
+    size_t n = match_find(s->ix, s->reg, rq, *out);
+    if (!n) {
+        int e = errno == ENOMEM ? ENOMEM : ENOSPC;
+        mu_free(*out);
+        *out = NULL;
+        if (e == ENOMEM)
+            errprintf(errp, "out of memory");
+        else if (why)
+            match_explain_failure(s->ix, s->reg, rq, why);
+        errno = e;
+    }
+    return n;
+}
+
 const cluster *sched_cluster_create(sched *s, const mu_id *id, const char *owner,
                                     const match_request *rq, uint32_t hours, uint64_t now,
                                     match_explain *why, mu_error *errp)
 {
-    if (match_validate(rq, registry_catalog(s->reg), errp) < 0 || check_hours(s, hours, errp) < 0) {
-        errno = EINVAL;
-        return NULL;
-    }
     if (cluster_table_get(s->clusters, id)) {
         errno = EEXIST;
         return errprintf(errp, "a cluster with this id exists"), NULL;
     }
-    uint32_t *out = mu_calloc(rq->workers, sizeof(uint32_t));
+    uint32_t *out;
+    size_t n = match_for_create(s, rq, hours, why, &out, errp);
+    if (!n)
+        return NULL;
     cluster_member *members = mu_calloc(rq->workers, sizeof(cluster_member));
-    if (!out || !members) {
+    cluster *c = members ? cluster_table_add(s->clusters, id) : NULL;
+    if (!c) {
         mu_free(out);
         mu_free(members);
         errno = ENOMEM;
-        return errprintf(errp, "out of memory"), NULL;
-    }
-    size_t n = match_find(s->ix, s->reg, rq, out);
-    if (!n) {
-        int e = errno == ENOMEM ? ENOMEM : ENOSPC;
-        mu_free(out);
-        mu_free(members);
-        if (e == ENOSPC && why)
-            match_explain_failure(s->ix, s->reg, rq, why);
-        errno = e;
-        return e == ENOMEM ? (errprintf(errp, "out of memory"), NULL) : NULL;
-    }
-    cluster *c = cluster_table_add(s->clusters, id);
-    if (!c) {
-        int e = errno;
-        mu_free(out);
-        mu_free(members);
-        errno = e;
         return errprintf(errp, "out of memory"), NULL;
     }
     /* From here nothing can fail. */
@@ -1045,38 +1058,20 @@ const reservation *sched_reservation_create(sched *s, const mu_id *id, const cha
                                             const match_request *rq, uint32_t hours, uint64_t now,
                                             match_explain *why, mu_error *errp)
 {
-    if (match_validate(rq, registry_catalog(s->reg), errp) < 0 || check_hours(s, hours, errp) < 0) {
-        errno = EINVAL;
-        return NULL;
-    }
     if (resv_table_get(s->resvs, id)) {
         errno = EEXIST;
         return errprintf(errp, "a reservation with this id exists"), NULL;
     }
-    uint32_t *out = mu_calloc(rq->workers, sizeof(uint32_t));
+    uint32_t *out;
+    size_t n = match_for_create(s, rq, hours, why, &out, errp);
+    if (!n)
+        return NULL;
     uint32_t *members = mu_calloc(rq->workers, sizeof(uint32_t));
-    if (!out || !members) {
+    reservation *r = members ? resv_table_add(s->resvs, id) : NULL;
+    if (!r) {
         mu_free(out);
         mu_free(members);
         errno = ENOMEM;
-        return errprintf(errp, "out of memory"), NULL;
-    }
-    size_t n = match_find(s->ix, s->reg, rq, out);
-    if (!n) {
-        int e = errno == ENOMEM ? ENOMEM : ENOSPC;
-        mu_free(out);
-        mu_free(members);
-        if (e == ENOSPC && why)
-            match_explain_failure(s->ix, s->reg, rq, why);
-        errno = e;
-        return e == ENOMEM ? (errprintf(errp, "out of memory"), NULL) : NULL;
-    }
-    reservation *r = resv_table_add(s->resvs, id);
-    if (!r) {
-        int e = errno;
-        mu_free(out);
-        mu_free(members);
-        errno = e;
         return errprintf(errp, "out of memory"), NULL;
     }
     /* From here nothing can fail. */
