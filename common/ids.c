@@ -11,11 +11,42 @@ void id_generate(mu_id *id)
     uuid_generate_random(id->b);
 }
 
+static int hex_digit(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* The form uuid_parse takes (8-4-4-4-12 hex digits, either case), parsed
+ * here: every registration, heartbeat and reply names ids, and libuuid's
+ * parser goes through strtoul for each group. */
 int id_parse(const char *text, mu_id *id)
 {
-    if (!text || strlen(text) != 36)
+    if (!text)
         return -1;
-    return uuid_parse(text, id->b) == 0 ? 0 : -1;
+    mu_id out;
+    size_t k = 0;
+    for (size_t i = 0; i < 36; i++) {
+        if (i == 8 || i == 13 || i == 18 || i == 23) {
+            if (text[i] != '-')
+                return -1;
+            continue;
+        }
+        int hi = hex_digit(text[i]);
+        int lo = hi < 0 ? -1 : hex_digit(text[++i]);
+        if (lo < 0)
+            return -1;
+        out.b[k++] = (uint8_t)(hi << 4 | lo);
+    }
+    if (text[36])
+        return -1;
+    *id = out;
+    return 0;
 }
 
 void id_format(const mu_id *id, char out[ID_TEXT_LEN])

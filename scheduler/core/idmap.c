@@ -24,6 +24,17 @@ struct idmap {
  * authenticated and that becomes worth the cost. */
 static uint64_t hash(const uint8_t *k, size_t len)
 {
+    if (len == 16) {
+        /* Worker ids, looked up at every registration, heartbeat and leave:
+         * two words mixed (splitmix64's finaliser), not sixteen bytes. */
+        uint64_t a, b;
+        memcpy(&a, k, 8);
+        memcpy(&b, k + 8, 8);
+        uint64_t h = a ^ (b * 0x9e3779b97f4a7c15ull);
+        h = (h ^ (h >> 30)) * 0xbf58476d1ce4e5b9ull;
+        h = (h ^ (h >> 27)) * 0x94d049bb133111ebull;
+        return h ^ (h >> 31);
+    }
     uint64_t h = 0xcbf29ce484222325ull;
     for (size_t i = 0; i < len; i++) {
         h ^= k[i];

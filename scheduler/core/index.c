@@ -1,4 +1,15 @@
-/* index.c - see index.h. */
+/* index.c - see index.h.
+ *
+ * A bucket is a directory of sorted blocks, each holding up to BLOCK_MAX
+ * entries (the key a worker is filed under, and its slot): a two-level
+ * B-tree. Filing, refiling and removing a worker are what a simulated year
+ * of a million workers does tens of millions of times; a search here is a
+ * binary search of a compact directory and then of one block, a few cache
+ * lines in all, where a binary tree of workers would chase a pointer to a
+ * cold node at every level (sim_bench, bench/README.md). What each worker
+ * was filed under is kept beside, by slot, so that a refresh can tell
+ * whether it must move without searching, and a removal can find it.
+ */
 #include "index.h"
 
 #include <errno.h>
@@ -9,9 +20,45 @@
 
 #define NIL UINT32_MAX
 
+/* Entries per block: a split's memmove stays small, the directory short. */
+#define BLOCK_MAX 128
+
+/* What a worker is filed under, in walk order (index_compare). */
+typedef struct ixent {
+    uint64_t key;  /* (100 - uptime class) << 32 | price: ascending */
+    uint64_t id8;  /* the id's first 8 bytes, big-endian: id order */
+    uint32_t bw;   /* download bandwidth: descending */
+    uint32_t slot; /* the worker's registry slot */
+} ixent;
+
+typedef struct block {
+    uint32_t n;
+    ixent e[BLOCK_MAX];
+} block;
+
+/* A block, a copy of its first entry, which directory searches compare
+ * against, and its lowest price, which walks under a price cap skip by:
+ * neither reads the block. */
+typedef struct dent {
+    ixent first;
+    block *b;
+    uint32_t min_price;
+} dent;
+
+typedef struct bdir {
+    dent *ents;
+    uint32_t n, cap;
+} bdir;
+
+typedef struct filed_at {
+    ixent e;
+    uint32_t bucket; /* NIL: not filed */
+} filed_at;
+
 struct windex {
     registry *reg; /* borrowed */
     ix_bucket *buckets;
+    bdir *dirs; /* one per bucket */
     size_t n_buckets, cap_buckets;
     idmap *by_key; /* packed bucket key -> bucket number */
     /* per model: its bucket numbers */
@@ -19,6 +66,8 @@ struct windex {
     uint32_t *model_n, *model_cap;
     size_t n_models;
     size_t count;
+    filed_at *filed; /* by registry slot */
+    size_t cap_filed;
 };
 
 windex *index_create(registry *reg, size_t n_models, mu_error *errp)
@@ -48,7 +97,14 @@ void index_destroy(windex *ix)
     mu_free(ix->model_n);
     mu_free(ix->model_cap);
     idmap_destroy(ix->by_key);
+    for (size_t b = 0; b < ix->n_buckets; b++) {
+        for (uint32_t k = 0; k < ix->dirs[b].n; k++)
+            mu_free(ix->dirs[b].ents[k].b);
+        mu_free(ix->dirs[b].ents);
+    }
+    mu_free(ix->dirs);
     mu_free(ix->buckets);
+    mu_free(ix->filed);
     mu_free(ix);
 }
 
@@ -65,20 +121,28 @@ uint16_t index_uptime_class(float fraction)
     return (uint16_t)(c < 0 ? 0 : c > 100 ? 100 : c);
 }
 
+/* Uptime class descending, then price ascending, in one number. */
+static uint64_t key_of(const worker *w)
+{
+    return (uint64_t)(100u - index_uptime_class(w->uptime)) << 32 | w->price_uusd;
+}
+
+static ixent entry_of(const worker *w)
+{
+    uint64_t id8 = 0;
+    for (int i = 0; i < 8; i++)
+        id8 = id8 << 8 | w->id.b[i];
+    return (ixent){key_of(w), id8, w->bw_down_mbps, w->slot};
+}
+
 int index_compare(const worker *a, const worker *b)
 {
-    if (a->ix_uclass != b->ix_uclass)
-        return a->ix_uclass > b->ix_uclass ? -1 : 1;
-    if (a->price_uusd != b->price_uusd)
-        return a->price_uusd < b->price_uusd ? -1 : 1;
+    uint64_t ka = key_of(a), kb = key_of(b);
+    if (ka != kb)
+        return ka < kb ? -1 : 1;
     if (a->bw_down_mbps != b->bw_down_mbps)
         return a->bw_down_mbps > b->bw_down_mbps ? -1 : 1;
     return memcmp(a->id.b, b->id.b, 16);
-}
-
-static worker *at(const windex *ix, uint32_t slot)
-{
-    return slot == NIL ? NULL : registry_at_mut(ix->reg, slot);
 }
 
 /* --- buckets ----------------------------------------------------------------------- */
@@ -110,6 +174,10 @@ static uint32_t bucket_for(windex *ix, const worker *w)
         if (!nb)
             return NIL;
         ix->buckets = nb;
+        bdir *nd = mu_realloc(ix->dirs, ncap * sizeof(*nd));
+        if (!nd)
+            return NIL; /* buckets grew, cap did not: the next call retries */
+        ix->dirs = nd;
         ix->cap_buckets = ncap;
     }
     if (ix->model_n[model] == ix->model_cap[model]) {
@@ -123,137 +191,223 @@ static uint32_t bucket_for(windex *ix, const worker *w)
     b = (uint32_t)ix->n_buckets;
     if (idmap_put(ix->by_key, key, sizeof(key), b) < 0)
         return NIL;
-    ix->buckets[b] = (ix_bucket){model, w->region_idx, (uint8_t)w->tier, w->gpu_count, 0, NIL};
+    ix->buckets[b] = (ix_bucket){model, w->region_idx, (uint8_t)w->tier, w->gpu_count, 0};
+    ix->dirs[b] = (bdir){NULL, 0, 0};
     ix->n_buckets++;
     ix->model_buckets[model][ix->model_n[model]++] = b;
     return b;
 }
 
-/* --- treap --------------------------------------------------------------------------- */
-
-/* Replace the link that points at `old` (from its parent or the root) with
- * `neu`. */
-static void replace_child(windex *ix, ix_bucket *bk, worker *old, uint32_t neu)
+/* Room for slot in the filed array; new places are unfiled. 0, or -1. */
+static int reserve_filed(windex *ix, uint32_t slot)
 {
-    worker *p = at(ix, old->ix_parent);
-    if (!p)
-        bk->root = neu;
-    else if (p->ix_left == old->slot)
-        p->ix_left = neu;
-    else
-        p->ix_right = neu;
-    worker *n = at(ix, neu);
-    if (n)
-        n->ix_parent = old->ix_parent;
-}
-
-/* Recompute w's subtree minimum price from its own and its children's;
- * whether it changed. */
-static bool pull(windex *ix, worker *w)
-{
-    uint32_t m = w->price_uusd;
-    worker *l = at(ix, w->ix_left), *r = at(ix, w->ix_right);
-    if (l && l->ix_min_price < m)
-        m = l->ix_min_price;
-    if (r && r->ix_min_price < m)
-        m = r->ix_min_price;
-    bool changed = w->ix_min_price != m;
-    w->ix_min_price = m;
-    return changed;
-}
-
-/* Recompute from w up to the root, after one node was added below w or
- * spliced out below it: only that path changed, so once a node's minimum
- * stays what it was, every ancestor's does too. */
-static void pull_up(windex *ix, worker *w)
-{
-    for (; w; w = at(ix, w->ix_parent))
-        if (!pull(ix, w))
-            return;
-}
-
-/* Rotate w up above its parent. */
-static void rotate_up(windex *ix, ix_bucket *bk, worker *w)
-{
-    worker *p = at(ix, w->ix_parent);
-    replace_child(ix, bk, p, w->slot);
-    if (p->ix_left == w->slot) {
-        p->ix_left = w->ix_right;
-        worker *c = at(ix, w->ix_right);
-        if (c)
-            c->ix_parent = p->slot;
-        w->ix_right = p->slot;
-    } else {
-        p->ix_right = w->ix_left;
-        worker *c = at(ix, w->ix_left);
-        if (c)
-            c->ix_parent = p->slot;
-        w->ix_left = p->slot;
+    if (slot < ix->cap_filed)
+        return 0;
+    size_t old = ix->cap_filed;
+    size_t ncap = old ? old : 1024;
+    while (ncap <= slot)
+        ncap *= 2;
+    filed_at *nf = mu_realloc(ix->filed, ncap * sizeof(*nf));
+    if (!nf) {
+        errno = ENOMEM;
+        return -1;
     }
-    p->ix_parent = w->slot;
-    /* p is now w's child: fix it first, then w (same set as p's was). */
-    pull(ix, p);
-    pull(ix, w);
+    for (size_t i = old; i < ncap; i++)
+        nf[i].bucket = NIL;
+    ix->filed = nf;
+    ix->cap_filed = ncap;
+    return 0;
+}
+
+/* --- sorted blocks ------------------------------------------------------------------- */
+
+/* The order of two entries: index_compare on what they were filed under.
+ * The worker records are read only when the first 8 bytes of two ids are
+ * equal. */
+static int ent_compare(const windex *ix, const ixent *a, const ixent *b)
+{
+    if (a->key != b->key)
+        return a->key < b->key ? -1 : 1;
+    if (a->bw != b->bw)
+        return a->bw > b->bw ? -1 : 1;
+    if (a->id8 != b->id8)
+        return a->id8 < b->id8 ? -1 : 1;
+    if (a->slot == b->slot)
+        return 0;
+    return memcmp(registry_at(ix->reg, a->slot)->id.b, registry_at(ix->reg, b->slot)->id.b, 16);
+}
+
+static uint32_t price_of(const ixent *e)
+{
+    return (uint32_t)e->key;
+}
+
+/* The block of bucket dir d that holds e, or would: the last whose first
+ * entry is not after e (block 0 for what comes before every block). */
+static uint32_t find_block(const windex *ix, const bdir *d, const ixent *e)
+{
+    uint32_t lo = 1, hi = d->n; /* the answer is the last block in [0, lo) */
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (ent_compare(ix, &d->ents[mid].first, e) <= 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo - 1;
+}
+
+/* The first position in b whose entry is not before e. */
+static uint32_t find_pos(const windex *ix, const block *b, const ixent *e)
+{
+    /* The block is most likely cold: ask for all of it at once, so that the
+     * binary search's misses overlap instead of following one another (the
+     * memmove that comes next reads much of it anyway). */
+    for (const char *c = (const char *)b->e, *end = (const char *)&b->e[b->n]; c < end; c += 64)
+        __builtin_prefetch(c);
+    uint32_t lo = 0, hi = b->n;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (ent_compare(ix, &b->e[mid], e) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+static uint32_t block_min(const block *b)
+{
+    uint32_t m = UINT32_MAX;
+    for (uint32_t i = 0; i < b->n; i++)
+        if (price_of(&b->e[i]) < m)
+            m = price_of(&b->e[i]);
+    return m;
+}
+
+/* Put a new (empty) block into dir d at position at. 0, or -1 (ENOMEM). */
+static int dir_insert(bdir *d, uint32_t at, block *b)
+{
+    if (d->n == d->cap) {
+        uint32_t ncap = d->cap ? d->cap * 2 : 4;
+        dent *ne = mu_realloc(d->ents, ncap * sizeof(*ne));
+        if (!ne) {
+            errno = ENOMEM;
+            return -1;
+        }
+        d->ents = ne;
+        d->cap = ncap;
+    }
+    memmove(&d->ents[at + 1], &d->ents[at], (d->n - at) * sizeof(*d->ents));
+    d->ents[at].b = b;
+    d->n++;
+    return 0;
+}
+
+static void dir_delete(bdir *d, uint32_t at)
+{
+    mu_free(d->ents[at].b);
+    memmove(&d->ents[at], &d->ents[at + 1], (d->n - at - 1) * sizeof(*d->ents));
+    d->n--;
 }
 
 int index_add(windex *ix, worker *w)
 {
-    uint32_t b = bucket_for(ix, w);
-    if (b == NIL) {
+    if (reserve_filed(ix, w->slot) < 0)
+        return -1;
+    uint32_t bn = bucket_for(ix, w);
+    if (bn == NIL) {
         errno = ENOMEM;
         return -1;
     }
-    ix_bucket *bk = &ix->buckets[b];
-    w->ix_uclass = index_uptime_class(w->uptime);
-    w->ix_price = w->price_uusd;
-    w->ix_bw = w->bw_down_mbps;
-    w->ix_left = w->ix_right = w->ix_parent = NIL;
-    w->ix_bucket = b;
-    w->ix_min_price = w->price_uusd;
-    /* Plain BST insert, then rotate up while the heap order is broken. */
-    if (bk->root == NIL) {
-        bk->root = w->slot;
-    } else {
-        worker *cur = at(ix, bk->root);
-        for (;;) {
-            uint32_t *link = index_compare(w, cur) < 0 ? &cur->ix_left : &cur->ix_right;
-            if (*link == NIL) {
-                *link = w->slot;
-                w->ix_parent = cur->slot;
-                break;
-            }
-            cur = at(ix, *link);
+    bdir *d = &ix->dirs[bn];
+    ixent e = entry_of(w);
+    uint32_t k = 0;
+    if (!d->n) {
+        block *nb = mu_malloc(sizeof(*nb));
+        if (!nb || dir_insert(d, 0, nb) < 0) {
+            mu_free(nb);
+            errno = ENOMEM;
+            return -1;
         }
-        pull_up(ix, cur);
-        worker *p;
-        while ((p = at(ix, w->ix_parent)) && p->ix_prio < w->ix_prio)
-            rotate_up(ix, bk, w);
+        nb->n = 0;
+    } else {
+        k = find_block(ix, d, &e);
+        if (d->ents[k].b->n == BLOCK_MAX) {
+            /* Full: its upper half moves to a new block after it. */
+            block *b = d->ents[k].b, *nb = mu_malloc(sizeof(*nb));
+            if (!nb || dir_insert(d, k + 1, nb) < 0) {
+                mu_free(nb);
+                errno = ENOMEM;
+                return -1;
+            }
+            nb->n = BLOCK_MAX / 2;
+            memcpy(nb->e, &b->e[BLOCK_MAX / 2], (BLOCK_MAX / 2) * sizeof(ixent));
+            b->n = BLOCK_MAX / 2;
+            d->ents[k].min_price = block_min(b);
+            d->ents[k + 1].min_price = block_min(nb);
+            d->ents[k + 1].first = nb->e[0];
+            if (ent_compare(ix, &nb->e[0], &e) <= 0)
+                k++;
+        }
     }
-    bk->count++;
+    block *b = d->ents[k].b;
+    uint32_t p = find_pos(ix, b, &e);
+    memmove(&b->e[p + 1], &b->e[p], (b->n - p) * sizeof(ixent));
+    b->e[p] = e;
+    if (!p)
+        d->ents[k].first = e;
+    if (!b->n || price_of(&e) < d->ents[k].min_price)
+        d->ents[k].min_price = price_of(&e);
+    b->n++;
+    ix->filed[w->slot] = (filed_at){e, bn};
+    ix->buckets[bn].count++;
     ix->count++;
     return 0;
 }
 
 void index_remove(windex *ix, worker *w)
 {
-    if (w->ix_bucket == NIL)
+    const filed_at *f = w->slot < ix->cap_filed ? &ix->filed[w->slot] : NULL;
+    if (!f || f->bucket == NIL)
         return;
-    ix_bucket *bk = &ix->buckets[w->ix_bucket];
-    /* Rotate w down (its higher-priority child up) until it has at most
-     * one child, then splice it out. */
-    for (;;) {
-        worker *l = at(ix, w->ix_left), *r = at(ix, w->ix_right);
-        if (!l || !r) {
-            worker *parent = at(ix, w->ix_parent);
-            replace_child(ix, bk, w, l ? l->slot : r ? r->slot : NIL);
-            pull_up(ix, parent);
-            break;
+    uint32_t bn = f->bucket;
+    bdir *d = &ix->dirs[bn];
+    uint32_t k = find_block(ix, d, &f->e);
+    block *b = d->ents[k].b;
+    uint32_t p = find_pos(ix, b, &f->e);
+    if (p >= b->n || b->e[p].slot != w->slot)
+        return; /* cannot happen while index_check holds; never corrupt more */
+    memmove(&b->e[p], &b->e[p + 1], (b->n - p - 1) * sizeof(ixent));
+    b->n--;
+    if (!b->n) {
+        dir_delete(d, k);
+    } else {
+        if (!p)
+            d->ents[k].first = b->e[0];
+        if (price_of(&f->e) == d->ents[k].min_price)
+            d->ents[k].min_price = block_min(b);
+        /* Keep blocks at least a quarter full, so that walks and searches
+         * stay short after heavy churn: a sparse block joins a neighbour
+         * when the two fit in three quarters of one. */
+        if (b->n < BLOCK_MAX / 4) {
+            uint32_t left = NIL;
+            if (k + 1 < d->n && b->n + d->ents[k + 1].b->n <= BLOCK_MAX * 3 / 4)
+                left = k;
+            else if (k > 0 && d->ents[k - 1].b->n + b->n <= BLOCK_MAX * 3 / 4)
+                left = k - 1;
+            if (left != NIL) {
+                block *l = d->ents[left].b, *r = d->ents[left + 1].b;
+                memcpy(&l->e[l->n], r->e, r->n * sizeof(ixent));
+                l->n += r->n;
+                if (d->ents[left + 1].min_price < d->ents[left].min_price)
+                    d->ents[left].min_price = d->ents[left + 1].min_price;
+                dir_delete(d, left + 1);
+            }
         }
-        rotate_up(ix, bk, l->ix_prio > r->ix_prio ? l : r);
     }
-    w->ix_bucket = NIL;
-    w->ix_left = w->ix_right = w->ix_parent = NIL;
-    bk->count--;
+    ix->filed[w->slot].bucket = NIL;
+    ix->buckets[bn].count--;
     ix->count--;
 }
 
@@ -261,89 +415,78 @@ int index_refresh(windex *ix, worker *w)
 {
     /* Most refreshes (a heartbeat's hourly uptime update, a registration
      * that changes nothing that orders it) leave a worker where it is:
-     * refiling it would cost two walks of its treap for nothing. */
-    if (w->ix_bucket != NIL && index_eligible(w)) {
-        const ix_bucket *bk = &ix->buckets[w->ix_bucket];
+     * refiling it would cost two searches of its bucket for nothing. */
+    const filed_at *f = w->slot < ix->cap_filed ? &ix->filed[w->slot] : NULL;
+    if (f && f->bucket != NIL && index_eligible(w)) {
+        const ix_bucket *bk = &ix->buckets[f->bucket];
         if (bk->model == w->model_idx && bk->region == w->region_idx && bk->tier == w->tier &&
-            bk->gpus == w->gpu_count && w->ix_uclass == index_uptime_class(w->uptime) &&
-            w->ix_price == w->price_uusd && w->ix_bw == w->bw_down_mbps)
+            bk->gpus == w->gpu_count && f->e.key == key_of(w) && f->e.bw == w->bw_down_mbps)
             return 0;
     }
     index_remove(ix, w);
     return index_eligible(w) ? index_add(ix, w) : 0;
 }
 
+/* A position in a bucket's walk. */
+typedef struct cursor {
+    const bdir *d;
+    uint32_t k, p; /* block, entry */
+} cursor;
+
+static worker *at_cursor(const windex *ix, const cursor *c)
+{
+    return c->k < c->d->n ? registry_at_mut(ix->reg, c->d->ents[c->k].b->e[c->p].slot) : NULL;
+}
+
+/* Where a filed worker is. */
+static cursor locate(const windex *ix, const worker *w)
+{
+    const filed_at *f = &ix->filed[w->slot];
+    cursor c = {&ix->dirs[f->bucket], 0, 0};
+    c.k = find_block(ix, c.d, &f->e);
+    c.p = find_pos(ix, c.d->ents[c.k].b, &f->e);
+    return c;
+}
+
+/* From c (inclusive) on, the first entry priced at most cap (0: any),
+ * skipping whole blocks priced above it. */
+static worker *scan_from(const windex *ix, cursor c, uint32_t cap)
+{
+    for (; c.k < c.d->n; c.k++, c.p = 0) {
+        if (cap && c.d->ents[c.k].min_price > cap)
+            continue;
+        const block *b = c.d->ents[c.k].b;
+        for (; c.p < b->n; c.p++)
+            if (!cap || price_of(&b->e[c.p]) <= cap)
+                return at_cursor(ix, &c);
+    }
+    return NULL;
+}
+
 worker *index_first(const windex *ix, uint32_t b)
 {
-    worker *w = b < ix->n_buckets ? at(ix, ix->buckets[b].root) : NULL;
-    while (w && w->ix_left != NIL)
-        w = at(ix, w->ix_left);
-    return w;
+    return index_first_under(ix, b, 0);
 }
 
 worker *index_next(const windex *ix, const worker *w)
 {
-    if (w->ix_right != NIL) {
-        worker *c = at(ix, w->ix_right);
-        while (c->ix_left != NIL)
-            c = at(ix, c->ix_left);
-        return c;
-    }
-    const worker *c = w;
-    worker *p = at(ix, c->ix_parent);
-    while (p && p->ix_right == c->slot) {
-        c = p;
-        p = at(ix, p->ix_parent);
-    }
-    return p;
-}
-
-/* The first worker in x's subtree priced at most cap; the subtree's
- * minimum must already be known to be at most cap. */
-static worker *leftmost_under(const windex *ix, worker *x, uint32_t cap)
-{
-    while (x) {
-        worker *l = at(ix, x->ix_left);
-        if (l && l->ix_min_price <= cap) {
-            x = l;
-            continue;
-        }
-        if (x->price_uusd <= cap)
-            return x;
-        x = at(ix, x->ix_right); /* the minimum is on this side, then */
-    }
-    return NULL;
+    return index_next_under(ix, w, 0);
 }
 
 worker *index_first_under(const windex *ix, uint32_t b, uint32_t cap)
 {
-    if (!cap)
-        return index_first(ix, b);
-    worker *root = b < ix->n_buckets ? at(ix, ix->buckets[b].root) : NULL;
-    return root && root->ix_min_price <= cap ? leftmost_under(ix, root, cap) : NULL;
+    if (b >= ix->n_buckets)
+        return NULL;
+    return scan_from(ix, (cursor){&ix->dirs[b], 0, 0}, cap);
 }
 
 worker *index_next_under(const windex *ix, const worker *w, uint32_t cap)
 {
-    if (!cap)
-        return index_next(ix, w);
-    worker *r = at(ix, w->ix_right);
-    if (r && r->ix_min_price <= cap)
-        return leftmost_under(ix, r, cap);
-    const worker *c = w;
-    worker *p = at(ix, c->ix_parent);
-    while (p) {
-        if (p->ix_left == c->slot) { /* up from the left: p comes next in order */
-            if (p->price_uusd <= cap)
-                return p;
-            r = at(ix, p->ix_right);
-            if (r && r->ix_min_price <= cap)
-                return leftmost_under(ix, r, cap);
-        }
-        c = p;
-        p = at(ix, p->ix_parent);
-    }
-    return NULL;
+    if (w->slot >= ix->cap_filed || ix->filed[w->slot].bucket == NIL)
+        return NULL; /* not filed: it has no place in a walk */
+    cursor c = locate(ix, w);
+    c.p++;
+    return scan_from(ix, c, cap);
 }
 
 size_t index_count(const windex *ix)
@@ -373,61 +516,72 @@ size_t index_model_buckets(const windex *ix, uint16_t model, const uint32_t **ou
 
 size_t index_bytes(const windex *ix)
 {
-    size_t n = sizeof(*ix) + idmap_bytes(ix->by_key) + ix->cap_buckets * sizeof(ix_bucket);
+    size_t n = sizeof(*ix) + idmap_bytes(ix->by_key) +
+               ix->cap_buckets * (sizeof(ix_bucket) + sizeof(bdir)) +
+               ix->cap_filed * sizeof(filed_at);
+    for (size_t b = 0; b < ix->n_buckets; b++)
+        n += ix->dirs[b].cap * sizeof(dent) + ix->dirs[b].n * sizeof(block);
     for (size_t i = 0; i < ix->n_models; i++)
         n += ix->model_cap[i] * sizeof(uint32_t);
     return n + ix->n_models * (sizeof(uint32_t *) + 2 * sizeof(uint32_t));
 }
 
-/* Check one subtree; returns its size or -1. */
-static long check_subtree(const windex *ix, uint32_t b, uint32_t slot, uint32_t parent,
-                          mu_error *errp)
+/* Check one bucket's blocks; the number of entries, or -1. */
+static long check_bucket(const windex *ix, uint32_t bn, mu_error *errp)
 {
-    if (slot == NIL)
-        return 0;
-    const worker *w = at(ix, slot);
-    if (!w)
-        return errprintf(errp, "bucket %u: slot %u does not exist", b, slot);
-    if (w->ix_bucket != b || w->ix_parent != parent)
-        return errprintf(errp, "bucket %u: worker %u has wrong bucket or parent", b, slot);
-    if (!index_eligible(w))
-        return errprintf(errp, "bucket %u: worker %u is filed but not eligible", b, slot);
-    const ix_bucket *bk = &ix->buckets[b];
-    if (w->model_idx != bk->model || w->region_idx != bk->region || w->tier != bk->tier ||
-        w->gpu_count != bk->gpus)
-        return errprintf(errp, "bucket %u: worker %u is in the wrong bucket", b, slot);
-    const worker *l = at(ix, w->ix_left), *r = at(ix, w->ix_right);
-    if ((l && (index_compare(l, w) >= 0 || l->ix_prio > w->ix_prio)) ||
-        (r && (index_compare(r, w) <= 0 || r->ix_prio > w->ix_prio)))
-        return errprintf(errp, "bucket %u: order or priority broken at worker %u", b, slot);
-    uint32_t m = w->price_uusd;
-    if (l && l->ix_min_price < m)
-        m = l->ix_min_price;
-    if (r && r->ix_min_price < m)
-        m = r->ix_min_price;
-    if (w->ix_min_price != m)
-        return errprintf(errp, "bucket %u: subtree minimum price wrong at worker %u", b, slot);
-    if (w->ix_uclass != index_uptime_class(w->uptime))
-        return errprintf(errp, "bucket %u: worker %u filed under a stale uptime class", b, slot);
-    long nl = check_subtree(ix, b, w->ix_left, slot, errp);
-    if (nl < 0)
-        return -1;
-    long nr = check_subtree(ix, b, w->ix_right, slot, errp);
-    if (nr < 0)
-        return -1;
-    return nl + nr + 1;
+    const bdir *d = &ix->dirs[bn];
+    const ix_bucket *bk = &ix->buckets[bn];
+    const ixent *prev = NULL;
+    long total = 0;
+    for (uint32_t k = 0; k < d->n; k++) {
+        const block *b = d->ents[k].b;
+        if (!b->n || b->n > BLOCK_MAX)
+            return errprintf(errp, "bucket %u: block %u holds %u entries", bn, k, b->n);
+        if (memcmp(&d->ents[k].first, &b->e[0], sizeof(ixent)))
+            return errprintf(errp, "bucket %u: block %u's first entry is stale", bn, k);
+        uint32_t m = UINT32_MAX;
+        for (uint32_t p = 0; p < b->n; p++) {
+            const ixent *e = &b->e[p];
+            const worker *w = registry_at(ix->reg, e->slot);
+            if (!w)
+                return errprintf(errp, "bucket %u: slot %u does not exist", bn, e->slot);
+            if (e->slot >= ix->cap_filed || ix->filed[e->slot].bucket != bn ||
+                memcmp(&ix->filed[e->slot].e, e, sizeof(*e)))
+                return errprintf(errp, "bucket %u: worker %u is not filed where it is", bn,
+                                 e->slot);
+            if (!index_eligible(w))
+                return errprintf(errp, "bucket %u: worker %u is filed but not eligible", bn,
+                                 e->slot);
+            if (w->model_idx != bk->model || w->region_idx != bk->region || w->tier != bk->tier ||
+                w->gpu_count != bk->gpus)
+                return errprintf(errp, "bucket %u: worker %u is in the wrong bucket", bn, e->slot);
+            ixent now = entry_of(w);
+            if (memcmp(&now, e, sizeof(now)))
+                return errprintf(errp, "bucket %u: worker %u filed under a stale key", bn, e->slot);
+            if (prev && ent_compare(ix, prev, e) >= 0)
+                return errprintf(errp, "bucket %u: order broken at worker %u", bn, e->slot);
+            if (price_of(e) < m)
+                m = price_of(e);
+            prev = e;
+        }
+        if (d->ents[k].min_price != m)
+            return errprintf(errp, "bucket %u: block %u's lowest price is wrong", bn, k);
+        total += b->n;
+    }
+    return total;
 }
 
 int index_check(const windex *ix, mu_error *errp)
 {
     size_t total = 0;
     for (uint32_t b = 0; b < ix->n_buckets; b++) {
-        long n = check_subtree(ix, b, ix->buckets[b].root, NIL, errp);
+        long n = check_bucket(ix, b, errp);
         if (n < 0)
             return -1;
         if ((size_t)n != ix->buckets[b].count)
             return errprintf(errp, "bucket %u: count %u but %ld filed", b, ix->buckets[b].count, n);
-        /* In-order walk agrees with the count and is strictly increasing. */
+        /* The walk agrees with the count and is strictly increasing in the
+         * order of the worker records themselves. */
         size_t k = 0;
         const worker *prev = NULL;
         for (const worker *w = index_first(ix, b); w; w = index_next(ix, w), k++) {
@@ -446,7 +600,7 @@ int index_check(const windex *ix, mu_error *errp)
         const worker *w = registry_at(ix->reg, i);
         if (index_eligible(w)) {
             eligible++;
-            if (w->ix_bucket == NIL)
+            if (i >= ix->cap_filed || ix->filed[i].bucket == NIL)
                 return errprintf(errp, "worker %zu is eligible but not filed", i);
         }
     }

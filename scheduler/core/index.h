@@ -5,8 +5,9 @@
  * filed in buckets keyed by (GPU model, region, bandwidth tier, GPU count).
  * A request names a few models, regions and tiers, so it touches only the
  * handful of buckets that can serve it. Inside a bucket, workers are kept in
- * score order by an intrusive treap (its links live in the worker record:
- * no allocation per worker):
+ * score order in sorted blocks of up to 128 entries under a directory (a
+ * two-level B-tree: no allocation per worker, and a search reads a few cache
+ * lines rather than a cold node per level of a binary tree):
  *
  *   uptime class (whole percent) descending, price ascending, download
  *   bandwidth descending, id ascending
@@ -14,9 +15,8 @@
  * Uptime first makes a min-uptime filter a prefix of the walk, price second
  * makes the cheapest of equally reliable workers come first, and the id
  * breaks every tie, so the order, and every match, is deterministic. Each
- * node also keeps the lowest price in its subtree, so a walk under a price
- * cap skips whole subtrees that have nothing cheap enough: a capped request
- * costs O(k log n), not a scan of the bucket.
+ * block also keeps its lowest price, so a walk under a price cap skips whole
+ * blocks that have nothing cheap enough.
  */
 #ifndef MUSTER_INDEX_H
 #define MUSTER_INDEX_H
@@ -35,7 +35,6 @@ typedef struct ix_bucket {
     uint8_t tier;
     uint16_t gpus;  /* GPUs per worker */
     uint32_t count; /* workers filed here */
-    uint32_t root;  /* treap root (worker slot) */
 } ix_bucket;
 
 /* reg is borrowed; n_models is the catalog's size. */
@@ -57,11 +56,13 @@ const ix_bucket *index_bucket(const windex *ix, uint32_t b);
 /* The buckets of one model, as bucket numbers (borrowed). */
 size_t index_model_buckets(const windex *ix, uint16_t model, const uint32_t **out);
 
-/* In-order walk of bucket b: the best worker first, NULL at the end. */
+/* In-order walk of bucket b: the best worker first, NULL at the end. A
+ * step finds w again by what it is filed under (O(log n)); a worker no
+ * longer filed ends the walk. */
 worker *index_first(const windex *ix, uint32_t b);
 worker *index_next(const windex *ix, const worker *w);
 /* The same walk restricted to workers priced at most cap (micro-USD per
- * GPU hour; 0: no cap), skipping subtrees priced above it. */
+ * GPU hour; 0: no cap), skipping blocks priced above it. */
 worker *index_first_under(const windex *ix, uint32_t b, uint32_t cap);
 worker *index_next_under(const windex *ix, const worker *w, uint32_t cap);
 
@@ -69,11 +70,12 @@ worker *index_next_under(const windex *ix, const worker *w, uint32_t cap);
 int index_compare(const worker *a, const worker *b);
 uint16_t index_uptime_class(float fraction);
 
-/* Bytes held by the index itself (the treap links live in the workers). */
+/* Bytes held by the index: buckets, blocks and what each worker is filed under. */
 size_t index_bytes(const windex *ix);
 
-/* Check the treaps (order, heap property, parent links, counts) and that
- * exactly the eligible workers are filed. 0, or -1 with the first fault. */
+/* Check the blocks (order, first entries, lowest prices, counts), that each
+ * filed worker is filed under its current key, and that exactly the
+ * eligible workers are filed. 0, or -1 with the first fault. */
 int index_check(const windex *ix, mu_error *errp);
 
 #endif

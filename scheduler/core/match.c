@@ -120,7 +120,7 @@ typedef struct stream {
 static worker *cursor_fit(const stream *s, worker *w)
 {
     for (; w; w = index_next_under(s->ix, w, s->rq->max_price_uusd)) {
-        if (w->ix_uclass < s->min_class)
+        if (index_uptime_class(w->uptime) < s->min_class)
             return NULL; /* the rest of the bucket is less reliable still */
         if (dynamic_ok(s->rq, w))
             return w;

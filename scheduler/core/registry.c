@@ -23,6 +23,13 @@ typedef struct list {
     uint32_t head, tail;
 } list;
 
+/* A worker's neighbours in its liveness list. They sit in an array of
+ * their own, by slot: moving a worker to the tail at each heartbeat then
+ * touches two small links, not its neighbours' records. */
+typedef struct link {
+    uint32_t prev, next;
+} link;
+
 struct registry {
     registry_config cfg;
     registry_observer obs;
@@ -30,6 +37,7 @@ struct registry {
     uint64_t offline_after_ms;
     uint64_t gone_after_ms; /* reconnect grace after a closed connection */
     worker **slots;
+    link *links; /* cap entries, by slot */
     size_t n, cap;
     idmap *by_id;
     list lists[LIST_COUNT];
@@ -101,6 +109,7 @@ void registry_destroy(registry *r)
     for (size_t i = 0; i < r->n; i++)
         worker_free(r->slots[i]);
     mu_free(r->slots);
+    mu_free(r->links);
     idmap_destroy(r->by_id);
     mu_free(r);
 }
@@ -120,15 +129,16 @@ static void list_unlink(registry *r, worker *w)
     if (l < 0)
         return;
     list *li = &r->lists[l];
-    if (w->prev != NIL)
-        r->slots[w->prev]->next = w->next;
+    link *k = &r->links[w->slot];
+    if (k->prev != NIL)
+        r->links[k->prev].next = k->next;
     else
-        li->head = w->next;
-    if (w->next != NIL)
-        r->slots[w->next]->prev = w->prev;
+        li->head = k->next;
+    if (k->next != NIL)
+        r->links[k->next].prev = k->prev;
     else
-        li->tail = w->prev;
-    w->prev = w->next = NIL;
+        li->tail = k->prev;
+    k->prev = k->next = NIL;
 }
 
 static void list_append(registry *r, worker *w)
@@ -137,13 +147,32 @@ static void list_append(registry *r, worker *w)
     if (l < 0)
         return;
     list *li = &r->lists[l];
-    w->prev = li->tail;
-    w->next = NIL;
+    link *k = &r->links[w->slot];
+    k->prev = li->tail;
+    k->next = NIL;
     if (li->tail != NIL)
-        r->slots[li->tail]->next = w->slot;
+        r->links[li->tail].next = w->slot;
     else
         li->head = w->slot;
     li->tail = w->slot;
+}
+
+/* Room for one more slot. 0, or -1 (out of memory, nothing changed). */
+static int reserve_slot(registry *r)
+{
+    if (r->n < r->cap)
+        return 0;
+    size_t ncap = r->cap ? r->cap * 2 : 64;
+    worker **ns = mu_realloc(r->slots, ncap * sizeof(*ns));
+    if (!ns)
+        return -1;
+    r->slots = ns;
+    link *nl = mu_realloc(r->links, ncap * sizeof(*nl));
+    if (!nl)
+        return -1; /* slots grew, cap did not: the next call retries */
+    r->links = nl;
+    r->cap = ncap;
+    return 0;
 }
 
 static bool is_up(worker_state s)
@@ -240,34 +269,37 @@ static bool fits(const char *s, size_t n)
     return len < n;
 }
 
-/* Validate a spec and fill a fresh worker from it (not yet in the registry). */
-static worker *worker_from_spec(const registry *r, const worker_spec *s, mu_error *errp)
+/* Validate a spec and fill w's own fields from it; the strings and devices
+ * it owns (hostname, agent version, devices) are left for the caller, which
+ * allocates them for a new worker and keeps equal ones of a re-registering
+ * one. 0, or -1 with the reason. */
+static int spec_fill(const registry *r, const worker_spec *s, worker *w, mu_error *errp)
 {
     mu_id id;
     if (id_parse(s->id, &id) < 0 || id_is_null(&id))
-        return errprintf(errp, "worker id is not a UUID (or is the nil UUID)"), NULL;
+        return errprintf(errp, "worker id is not a UUID (or is the nil UUID)"), -1;
     if (!hostname_ok(s->hostname))
         return errprintf(errp,
                          "hostname must be 1..%d characters of letters, digits, '.', '-' "
                          "and '_'",
                          HOSTNAME_MAX),
-               NULL;
+               -1;
     if (!fits(s->fingerprint, sizeof(((worker *)0)->fingerprint)))
-        return errprintf(errp, "host fingerprint must be at most 16 printable characters"), NULL;
+        return errprintf(errp, "host fingerprint must be at most 16 printable characters"), -1;
     if (s->price_uusd > PRICING_MAX_UUSD)
-        return errprintf(errp, "price must be at most 1000 USD per GPU hour"), NULL;
+        return errprintf(errp, "price must be at most 1000 USD per GPU hour"), -1;
     if (s->n_devices > WORKER_MAX_DEVICES)
         return errprintf(errp, "%zu GPUs on one worker; at most %d are supported", s->n_devices,
                          WORKER_MAX_DEVICES),
-               NULL;
+               -1;
     if (!fits(s->agent_version, 65))
-        return errprintf(errp, "agent version must be at most 64 printable characters"), NULL;
+        return errprintf(errp, "agent version must be at most 64 printable characters"), -1;
     for (size_t i = 0; i < s->n_devices; i++) {
         if (!fits(s->devices[i].pci_bus_id, sizeof(((worker_device *)0)->pci_bus_id)) ||
             !fits(s->devices[i].driver_version, sizeof(((worker_device *)0)->driver_version)))
             return errprintf(errp,
                              "GPU %zu: PCI bus id or driver version too long or not printable", i),
-                   NULL;
+                   -1;
     }
 
     const char *region = NULL;
@@ -279,43 +311,40 @@ static worker *worker_from_spec(const registry *r, const worker_spec *s, mu_erro
                              "unknown country code \"%.8s\" (use ISO 3166-1 alpha-2, "
                              "e.g. DE)",
                              country),
-                   NULL;
+                   -1;
     }
     if (!str_is_empty(s->region)) {
         const char *named = regions_find(r->cfg.regions, s->region);
         if (!named)
-            return errprintf(errp, "unknown region \"%.40s\"", s->region), NULL;
+            return errprintf(errp, "unknown region \"%.40s\"", s->region), -1;
         if (region && region != named)
             return errprintf(errp, "country %s is in region %s, not %s", country, region, named),
-                   NULL;
+                   -1;
         region = named;
     }
 
     const gpu_model *model = r->cpu_model;
     for (size_t i = 0; i < s->n_devices; i++) {
-        const gpu_model *m = resolve_device(r, &s->devices[i], errp);
+        const worker_device_spec *d = &s->devices[i], *p = i ? &s->devices[i - 1] : NULL;
+        /* The GPUs of one host claim the same model: resolve it once. */
+        bool same = p && p->pci_vendor_id == d->pci_vendor_id &&
+                    p->pci_device_id == d->pci_device_id &&
+                    (p->model_claim == d->model_claim ||
+                     (p->model_claim && d->model_claim && !strcmp(p->model_claim, d->model_claim)));
+        const gpu_model *m = same ? model : resolve_device(r, d, errp);
         if (!m)
-            return NULL;
+            return -1;
         if (i > 0 && m != model)
             return errprintf(errp,
                              "mixed GPU models on one worker (%s and %s) are not "
                              "supported: run one agent per model",
                              model->name, m->name),
-                   NULL;
+                   -1;
         model = m;
     }
 
-    worker *w = mu_calloc(1, sizeof(*w));
-    if (!w)
-        return errprintf(errp, "out of memory"), NULL;
+    memset(w, 0, sizeof(*w));
     w->id = id;
-    w->hostname = mu_strdup(s->hostname);
-    w->agent_version = mu_strdup(s->agent_version ? s->agent_version : "");
-    w->devices = mu_calloc(s->n_devices ? s->n_devices : 1, sizeof(worker_device));
-    if (!w->hostname || !w->agent_version || !w->devices) {
-        worker_free(w);
-        return errprintf(errp, "out of memory"), NULL;
-    }
     str_copy(w->fingerprint, s->fingerprint ? s->fingerprint : "", sizeof(w->fingerprint));
     str_copy(w->address, s->address ? s->address : "", sizeof(w->address));
     str_copy(w->country, country, sizeof(w->country));
@@ -328,17 +357,6 @@ static worker *worker_from_spec(const registry *r, const worker_spec *s, mu_erro
     int mi = model ? catalog_index(r->cfg.cat, model) : -1;
     w->model_idx = (uint16_t)(mi >= 0 ? mi : 0);
     w->gpu_count = (uint16_t)s->n_devices;
-    for (size_t i = 0; i < s->n_devices; i++) {
-        const worker_device_spec *d = &s->devices[i];
-        worker_device *o = &w->devices[i];
-        o->pci_vendor_id = d->pci_vendor_id;
-        o->pci_device_id = d->pci_device_id;
-        o->vram_mib = d->vram_mib;
-        o->link_speed_gbps = d->link_speed_gbps;
-        str_copy(o->pci_bus_id, d->pci_bus_id ? d->pci_bus_id : "", sizeof(o->pci_bus_id));
-        str_copy(o->driver_version, d->driver_version ? d->driver_version : "",
-                 sizeof(o->driver_version));
-    }
     w->cpu_cores = s->cpu_cores;
     w->memory_mib = s->memory_mib;
     w->bw_down_mbps = s->bw_down_mbps;
@@ -347,78 +365,127 @@ static worker *worker_from_spec(const registry *r, const worker_spec *s, mu_erro
     w->price_uusd = s->price_uusd ? s->price_uusd : pricing_default_uusd(model, w->tier);
     w->simulated = s->simulated;
     w->state = WORKER_NEW;
-    w->prev = w->next = NIL;
     w->cluster = NIL;
     w->resv = NIL;
-    w->ix_bucket = NIL;
-    w->ix_left = w->ix_right = w->ix_parent = NIL;
-    /* A treap priority from the whole id, mixed: deterministic, and
-     * independent of the id order the index sorts ties by (taking id bytes
-     * as they are made the priority follow the key and the treap a list). */
-    uint64_t h = 0x9e3779b97f4a7c15ull;
-    for (int i = 0; i < 16; i++) {
-        h = (h ^ w->id.b[i]) * 0xbf58476d1ce4e5b9ull;
-        h ^= h >> 31;
+    return 0;
+}
+
+/* Copy the spec's devices into o (room for s->n_devices). */
+static void fill_devices(worker_device *o, const worker_spec *s)
+{
+    for (size_t i = 0; i < s->n_devices; i++) {
+        const worker_device_spec *d = &s->devices[i];
+        o[i] = (worker_device){.pci_vendor_id = d->pci_vendor_id,
+                               .pci_device_id = d->pci_device_id,
+                               .vram_mib = d->vram_mib,
+                               .link_speed_gbps = d->link_speed_gbps};
+        str_copy(o[i].pci_bus_id, d->pci_bus_id ? d->pci_bus_id : "", sizeof(o[i].pci_bus_id));
+        str_copy(o[i].driver_version, d->driver_version ? d->driver_version : "",
+                 sizeof(o[i].driver_version));
     }
-    w->ix_prio = (uint32_t)(h >> 32);
+}
+
+static const char *version_of(const worker_spec *s)
+{
+    return s->agent_version ? s->agent_version : "";
+}
+
+/* A worker record of its own for a spec spec_fill took: fresh, with its
+ * strings and devices. NULL when memory runs out. */
+static worker *worker_new(const worker *fresh, const worker_spec *s, mu_error *errp)
+{
+    worker *w = mu_calloc(1, sizeof(*w));
+    if (!w)
+        return errprintf(errp, "out of memory"), NULL;
+    *w = *fresh;
+    w->hostname = mu_strdup(s->hostname);
+    w->agent_version = mu_strdup(version_of(s));
+    w->devices = mu_calloc(s->n_devices ? s->n_devices : 1, sizeof(worker_device));
+    if (!w->hostname || !w->agent_version || !w->devices) {
+        worker_free(w);
+        return errprintf(errp, "out of memory"), NULL;
+    }
+    fill_devices(w->devices, s);
     return w;
+}
+
+/* Take a re-registration into the existing record, so that pointers others
+ * hold stay valid. Strings and devices are reallocated only when they
+ * changed: an agent that reconnects says the same things again. 0, or -1
+ * (out of memory, old unchanged). */
+static int reregister(registry *r, worker *old, const worker *fresh, const worker_spec *s,
+                      mu_error *errp)
+{
+    char *host = NULL, *ver = NULL;
+    worker_device *devs = NULL;
+    bool new_host = strcmp(old->hostname, s->hostname) != 0;
+    bool new_ver = strcmp(old->agent_version, version_of(s)) != 0;
+    bool new_devs = old->gpu_count != fresh->gpu_count;
+    if ((new_host && !(host = mu_strdup(s->hostname))) ||
+        (new_ver && !(ver = mu_strdup(version_of(s)))) ||
+        (new_devs && !(devs = mu_calloc(s->n_devices ? s->n_devices : 1, sizeof(*devs))))) {
+        mu_free(host);
+        mu_free(ver);
+        return errprintf(errp, "out of memory");
+    }
+    if (host) {
+        mu_free(old->hostname);
+        old->hostname = host;
+    }
+    if (ver) {
+        mu_free(old->agent_version);
+        old->agent_version = ver;
+    }
+    if (devs) {
+        mu_free(old->devices);
+        old->devices = devs;
+    }
+    fill_devices(old->devices, s);
+    if (old->state == WORKER_ONLINE)
+        r->gpus_online -= old->gpu_count;
+    memcpy(old->fingerprint, fresh->fingerprint, sizeof(old->fingerprint));
+    memcpy(old->address, fresh->address, sizeof(old->address));
+    memcpy(old->country, fresh->country, sizeof(old->country));
+    old->region = fresh->region;
+    old->model = fresh->model;
+    old->model_idx = fresh->model_idx;
+    old->gpu_count = fresh->gpu_count;
+    old->cpu_cores = fresh->cpu_cores;
+    old->memory_mib = fresh->memory_mib;
+    old->bw_down_mbps = fresh->bw_down_mbps;
+    old->bw_up_mbps = fresh->bw_up_mbps;
+    old->tier = fresh->tier;
+    old->simulated = fresh->simulated;
+    old->price_uusd = fresh->price_uusd;
+    old->region_idx = fresh->region_idx;
+    if (old->state == WORKER_ONLINE)
+        r->gpus_online += old->gpu_count;
+    return 0;
 }
 
 const worker *registry_register(registry *r, const worker_spec *spec, uint64_t now, mu_error *errp)
 {
-    worker *w = worker_from_spec(r, spec, errp);
-    if (!w)
+    worker fresh;
+    if (spec_fill(r, spec, &fresh, errp) < 0)
         return NULL;
+    worker *w;
     uint32_t slot;
-    bool is_new = idmap_get(r->by_id, w->id.b, 16, &slot) < 0;
+    bool is_new = idmap_get(r->by_id, fresh.id.b, 16, &slot) < 0;
     if (!is_new) {
-        /* Re-registration: swap the attributes into the existing record so
-         * that pointers others hold stay valid. */
-        worker *old = r->slots[slot];
-        if (old->state == WORKER_ONLINE)
-            r->gpus_online -= old->gpu_count;
-        worker tmp = *old;
-        old->hostname = w->hostname;
-        old->agent_version = w->agent_version;
-        old->devices = w->devices;
-        memcpy(old->fingerprint, w->fingerprint, sizeof(old->fingerprint));
-        memcpy(old->address, w->address, sizeof(old->address));
-        memcpy(old->country, w->country, sizeof(old->country));
-        old->region = w->region;
-        old->model = w->model;
-        old->model_idx = w->model_idx;
-        old->gpu_count = w->gpu_count;
-        old->cpu_cores = w->cpu_cores;
-        old->memory_mib = w->memory_mib;
-        old->bw_down_mbps = w->bw_down_mbps;
-        old->bw_up_mbps = w->bw_up_mbps;
-        old->tier = w->tier;
-        old->simulated = w->simulated;
-        old->price_uusd = w->price_uusd;
-        old->region_idx = w->region_idx;
-        if (old->state == WORKER_ONLINE)
-            r->gpus_online += old->gpu_count;
-        w->hostname = tmp.hostname;
-        w->agent_version = tmp.agent_version;
-        w->devices = tmp.devices;
-        worker_free(w);
-        w = old;
+        w = r->slots[slot];
+        if (reregister(r, w, &fresh, spec, errp) < 0)
+            return NULL;
     } else {
-        if (r->n == r->cap) {
-            size_t ncap = r->cap ? r->cap * 2 : 64;
-            worker **ns = mu_realloc(r->slots, ncap * sizeof(*ns));
-            if (!ns) {
-                worker_free(w);
-                return errprintf(errp, "out of memory"), NULL;
-            }
-            r->slots = ns;
-            r->cap = ncap;
-        }
+        if (reserve_slot(r) < 0)
+            return errprintf(errp, "out of memory"), NULL;
+        if (!(w = worker_new(&fresh, spec, errp)))
+            return NULL;
         if (idmap_put(r->by_id, w->id.b, 16, (uint32_t)r->n) < 0) {
             worker_free(w);
             return errprintf(errp, "out of memory"), NULL;
         }
         w->slot = (uint32_t)r->n;
+        r->links[w->slot] = (link){NIL, NIL};
         r->slots[r->n++] = w;
         w->registered_at = now;
         uptime_init(&w->up, now);
@@ -441,29 +508,25 @@ const worker *registry_register(registry *r, const worker_spec *spec, uint64_t n
 const worker *registry_restore(registry *r, const worker_spec *spec, uint64_t registered_at,
                                const uptime *up, mu_error *errp)
 {
-    worker *w = worker_from_spec(r, spec, errp);
-    if (!w)
+    worker fresh;
+    if (spec_fill(r, spec, &fresh, errp) < 0)
         return NULL;
     uint32_t slot;
-    if (idmap_get(r->by_id, w->id.b, 16, &slot) == 0) {
-        worker_free(w);
+    if (idmap_get(r->by_id, fresh.id.b, 16, &slot) == 0)
         return errprintf(errp, "worker saved twice"), NULL;
-    }
-    if (r->n == r->cap) {
-        size_t ncap = r->cap ? r->cap * 2 : 64;
-        worker **ns = mu_realloc(r->slots, ncap * sizeof(*ns));
-        if (!ns) {
-            worker_free(w);
-            return errprintf(errp, "out of memory"), NULL;
-        }
-        r->slots = ns;
-        r->cap = ncap;
+    worker *w = worker_new(&fresh, spec, errp);
+    if (!w)
+        return NULL;
+    if (reserve_slot(r) < 0) {
+        worker_free(w);
+        return errprintf(errp, "out of memory"), NULL;
     }
     if (idmap_put(r->by_id, w->id.b, 16, (uint32_t)r->n) < 0) {
         worker_free(w);
         return errprintf(errp, "out of memory"), NULL;
     }
     w->slot = (uint32_t)r->n;
+    r->links[w->slot] = (link){NIL, NIL};
     r->slots[r->n++] = w;
     w->registered_at = registered_at;
     w->up = *up;
@@ -630,7 +693,7 @@ const region_table *registry_regions(const registry *r)
 
 size_t registry_bytes(const registry *r)
 {
-    size_t n = sizeof(*r) + r->cap * sizeof(worker *) + idmap_bytes(r->by_id);
+    size_t n = sizeof(*r) + r->cap * (sizeof(worker *) + sizeof(link)) + idmap_bytes(r->by_id);
     for (size_t i = 0; i < r->n; i++) {
         const worker *w = r->slots[i];
         /* malloc rounds small blocks up to 16 bytes and adds 8 of its own */

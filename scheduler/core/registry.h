@@ -82,22 +82,13 @@ typedef struct worker {
     float uptime;        /* uptime_value(&up), kept with it */
     uint32_t price_uusd; /* per GPU hour, micro-USD (pricing.h) */
     uint8_t region_idx;  /* index in the region table, or REGION_UNKNOWN */
-    /* liveness lists, by slot index */
-    uint32_t slot;
-    uint32_t prev, next;
-    /* Owned by the scheduler (scheduler.c, index.c), never touched here: */
-    uint8_t alloc;      /* worker_alloc */
-    uint8_t vstate;     /* verify_state (verify.h), owned by the verifier; 1: passed */
-    uint32_t cluster;   /* cluster slot while allocated */
-    uint32_t resv;      /* reservation slot while held by one (reserved, or allocated to
-                         * a cluster carved out of it); UINT32_MAX: none */
-    uint32_t ix_bucket; /* index bucket, or UINT32_MAX when not indexed */
-    uint32_t ix_left, ix_right, ix_parent;
-    uint32_t ix_prio;      /* treap priority, from the id */
-    uint32_t ix_min_price; /* lowest price in its subtree (walks under a cap) */
-    uint16_t ix_uclass;    /* uptime class the worker is filed under */
-    uint32_t ix_price;     /* price and bandwidth it is filed under */
-    uint32_t ix_bw;
+    uint32_t slot;       /* its place in the registry, for good */
+    /* Owned by the scheduler (scheduler.c), never touched here: */
+    uint8_t alloc;    /* worker_alloc */
+    uint8_t vstate;   /* verify_state (verify.h), owned by the verifier; 1: passed */
+    uint32_t cluster; /* cluster slot while allocated */
+    uint32_t resv;    /* reservation slot while held by one (reserved, or allocated to
+                       * a cluster carved out of it); UINT32_MAX: none */
 } worker;
 
 /* A registration as the agent sent it (borrowed strings). */

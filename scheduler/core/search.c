@@ -111,7 +111,7 @@ search_row *search_run(const windex *ix, const registry *reg, const match_reques
         search_row *r = NULL;
         for (const worker *w = index_first_under(ix, bi, f->max_price_uusd); w;
              w = index_next_under(ix, w, f->max_price_uusd)) {
-            if (w->ix_uclass < min_class)
+            if (index_uptime_class(w->uptime) < min_class)
                 break; /* the rest of the bucket is less reliable still */
             if (w->uptime < f->min_uptime ||
                 (f->max_price_uusd && w->price_uusd > f->max_price_uusd) || !in_countries(f, w))

@@ -1,7 +1,7 @@
 /* test_match.c - the matcher: each constraint, all-or-nothing and minimum
  * counts, the scoring order, pack and spread, the "why not" explanation and
  * the alternatives offered, validation, and the indexed matcher agreeing
- * with the naive scan. */
+ * with the naive scan, also on one bucket of thousands of workers. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -283,6 +283,85 @@ static void test_unknown_region(void **state)
     assert_int_equal(find(f, &rq, out), 0);
 }
 
+static uint64_t xorshift(uint64_t *s)
+{
+    *s ^= *s >> 12;
+    *s ^= *s << 25;
+    *s ^= *s >> 27;
+    return *s * 2685821657736338717ull;
+}
+
+/* One bucket far larger than an index block (128 workers), filed, refiled
+ * (uptime classes moving as time passes, prices changing at
+ * re-registration) and emptied again: blocks split, merge and go away, and
+ * after every round the index passes its own check and both matchers agree,
+ * with and without a price cap, on requests that reach deep into the
+ * bucket. */
+#define BIG 3000
+
+static void test_large_bucket(void **state)
+{
+    schedfix *f = *state;
+    uint64_t seed = 77, now = T0;
+    bool up[BIG] = {false};
+    for (unsigned n = 0; n < BIG; n++) {
+        schedfix_add(f, n, "RTX 4090", 1, "DE", 500, 400, 100000 + (n * 7919u % 13) * 10000, now);
+        up[n] = true;
+    }
+    schedfix_check(f);
+    assert_int_equal(index_count(sched_index(f->s)), BIG);
+    assert_int_equal(index_bucket_count(sched_index(f->s)), 1);
+    for (unsigned round = 0; round < 40; round++) {
+        now += 1000 + xorshift(&seed) % (12 * 3600 * 1000);
+        unsigned keep = round < 30 ? 95 : 40; /* the last rounds thin the bucket out */
+        for (unsigned n = 0; n < BIG; n++) {
+            mu_id id;
+            char text[ID_TEXT_LEN];
+            schedfix_id(n, text);
+            assert_int_equal(id_parse(text, &id), 0);
+            unsigned r = (unsigned)(xorshift(&seed) % 100);
+            if (up[n] && r >= keep) {
+                assert_int_equal(sched_goodbye(f->s, &id, now, "left"), 0);
+                up[n] = false;
+            } else if (up[n] && r < 5) { /* back with a new price */
+                schedfix_add(f, n, "RTX 4090", 1, "DE", 500, 400,
+                             100000 + (uint32_t)(xorshift(&seed) % 40) * 5000, now);
+            } else if (up[n]) {
+                assert_int_equal(sched_touch(f->s, &id, now), 0);
+            } else if (round < 30 && r < 30) {
+                schedfix_add(f, n, "RTX 4090", 1, "DE", 500, 400,
+                             100000 + (uint32_t)(xorshift(&seed) % 40) * 5000, now);
+                up[n] = true;
+            }
+        }
+        sched_tick(f->s, now);
+        schedfix_check(f);
+        match_request rq = schedfix_request(f, "RTX 4090", 1, 1);
+        uint32_t out[MATCH_MAX_WORKERS];
+        rq.workers = rq.min_workers = 1 + (uint32_t)(xorshift(&seed) % 64);
+        rq.max_price_uusd = round % 2 ? 0 : 105000 + (uint32_t)(xorshift(&seed) % 8) * 5000;
+        size_t got = find(f, &rq, out);
+        size_t live = 0;
+        for (unsigned n = 0; n < BIG; n++)
+            live += up[n];
+        if (!rq.max_price_uusd && live >= rq.workers)
+            assert_int_equal(got, rq.workers);
+    }
+    /* Everyone leaves: every block goes. */
+    for (unsigned n = 0; n < BIG; n++) {
+        if (!up[n])
+            continue;
+        mu_id id;
+        char text[ID_TEXT_LEN];
+        schedfix_id(n, text);
+        assert_int_equal(id_parse(text, &id), 0);
+        assert_int_equal(sched_goodbye(f->s, &id, now, "left"), 0);
+    }
+    schedfix_check(f);
+    assert_int_equal(index_count(sched_index(f->s)), 0);
+    assert_null(index_first(sched_index(f->s), 0));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -293,6 +372,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_why_not_and_alternatives, setup, teardown),
         cmocka_unit_test_setup_teardown(test_validation, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unknown_region, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_large_bucket, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -145,12 +145,20 @@ static void test_register_rejects_bad_specs(void **state)
     struct {
         worker_spec s;
         const char *needle;
-    } cases[16];
+    } cases[20];
     size_t n = 0;
     cases[n].s = spec_of("not-a-uuid", "RTX 4090", 1, devs);
     cases[n++].needle = "not a UUID";
     cases[n].s = spec_of("00000000-0000-0000-0000-000000000000", "RTX 4090", 1, devs);
     cases[n++].needle = "nil UUID";
+    cases[n].s = spec_of("6f1c2a9e-4b7d-4c3a-9e2f-0a1b2c3d4e5f0", "RTX 4090", 1, devs);
+    cases[n++].needle = "not a UUID"; /* one digit too many */
+    cases[n].s = spec_of("6f1c2a9e-4b7d-4c3a-9e2f-0a1b2c3d4e5", "RTX 4090", 1, devs);
+    cases[n++].needle = "not a UUID"; /* one too few */
+    cases[n].s = spec_of("6f1c2a9e4-b7d-4c3a-9e2f-0a1b2c3d4e5f", "RTX 4090", 1, devs);
+    cases[n++].needle = "not a UUID"; /* a hyphen out of place */
+    cases[n].s = spec_of("6f1c2a9e-4b7d-4c3a-9e2f-0a1b2c3d4e5g", "RTX 4090", 1, devs);
+    cases[n++].needle = "not a UUID"; /* not hex */
     cases[n].s = spec_of(ID1, "RTX 4090", 1, devs);
     cases[n].s.hostname = "evil\nts=forged";
     cases[n++].needle = "hostname";
@@ -321,6 +329,25 @@ static void test_reregister_updates(void **state)
     assert_string_equal(w->region, "north-america");
     assert_int_equal(w->tier, TIER_ULTRA);
     assert_int_equal(registry_gpus_online(f->reg), 4);
+    assert_int_equal(registry_count(f->reg), 1);
+
+    /* Said again the same way: the record keeps its strings. Said
+     * differently, in upper case: the same worker, the new strings. */
+    const char *host = w->hostname, *version = w->agent_version;
+    assert_ptr_equal(registry_register(f->reg, &s, 6, &err), w);
+    assert_ptr_equal(w->hostname, host);
+    assert_ptr_equal(w->agent_version, version);
+    char upper[ID_TEXT_LEN];
+    for (size_t i = 0; i < sizeof(upper); i++)
+        upper[i] = (char)(ID1[i] >= 'a' && ID1[i] <= 'f' ? ID1[i] - 32 : ID1[i]);
+    s.id = upper;
+    s.hostname = "renamed-host";
+    s.agent_version = "muster-agent 9.9";
+    devs[3].pci_bus_id = "0000:41:00.0";
+    assert_ptr_equal(registry_register(f->reg, &s, 7, &err), w);
+    assert_string_equal(w->hostname, "renamed-host");
+    assert_string_equal(w->agent_version, "muster-agent 9.9");
+    assert_string_equal(w->devices[3].pci_bus_id, "0000:41:00.0");
     assert_int_equal(registry_count(f->reg), 1);
 }
 
