@@ -54,6 +54,17 @@ void id_format(const mu_id *id, char out[ID_TEXT_LEN])
     uuid_unparse_lower(id->b, out);
 }
 
+uint64_t id_hash(const mu_id *id)
+{
+    uint64_t a, b;
+    memcpy(&a, id->b, 8);
+    memcpy(&b, id->b + 8, 8);
+    uint64_t h = a ^ (b * 0x9e3779b97f4a7c15ull); /* then splitmix64's finaliser */
+    h = (h ^ (h >> 30)) * 0xbf58476d1ce4e5b9ull;
+    h = (h ^ (h >> 27)) * 0x94d049bb133111ebull;
+    return h ^ (h >> 31);
+}
+
 bool id_equal(const mu_id *a, const mu_id *b)
 {
     return memcmp(a->b, b->b, 16) == 0;
@@ -65,7 +76,8 @@ bool id_is_null(const mu_id *id)
     return id_equal(id, &zero);
 }
 
-size_t id_prefix_search(void *const *items, size_t n, size_t id_offset, const char *prefix)
+size_t id_prefix_search(const mu_id *(*id_at)(const void *set, size_t i), const void *set, size_t n,
+                        const char *prefix)
 {
     size_t len = strlen(prefix);
     if (len < 4) {
@@ -75,7 +87,7 @@ size_t id_prefix_search(void *const *items, size_t n, size_t id_offset, const ch
     size_t found = SIZE_MAX;
     for (size_t i = 0; i < n && len < ID_TEXT_LEN; i++) {
         char text[ID_TEXT_LEN];
-        id_format((const mu_id *)((const char *)items[i] + id_offset), text);
+        id_format(id_at(set, i), text);
         if (strncasecmp(text, prefix, len) == 0) {
             if (found != SIZE_MAX) {
                 errno = EEXIST;

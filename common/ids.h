@@ -21,11 +21,16 @@ int id_parse(const char *text, mu_id *id);
 void id_format(const mu_id *id, char out[ID_TEXT_LEN]);
 bool id_equal(const mu_id *a, const mu_id *b);
 bool id_is_null(const mu_id *id);
+/* A well-mixed 64-bit hash of an id, for hash tables. Ids come from
+ * agents: a peer that made up colliding ids could slow lookups, never break
+ * them. */
+uint64_t id_hash(const mu_id *id);
 
-/* The one item of items[0..n) whose id (a mu_id at id_offset in each item)
- * starts with prefix, case-insensitively: its index; SIZE_MAX with errno
- * EINVAL (fewer than 4 characters), EEXIST (more than one) or ENOENT. A
- * scan: prefixes are people typing ids. */
-size_t id_prefix_search(void *const *items, size_t n, size_t id_offset, const char *prefix);
+/* The one item i in [0, n) of set whose id (id_at(set, i)) starts with
+ * prefix, case-insensitively: its index; SIZE_MAX with errno EINVAL (fewer
+ * than 4 characters), EEXIST (more than one) or ENOENT. A scan: prefixes
+ * are people typing ids. */
+size_t id_prefix_search(const mu_id *(*id_at)(const void *set, size_t i), const void *set, size_t n,
+                        const char *prefix);
 
 #endif

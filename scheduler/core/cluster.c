@@ -100,6 +100,11 @@ cluster *cluster_table_get(const cluster_table *t, const mu_id *id)
     return idmap_get(t->by_id, id->b, 16, &slot) == 0 ? t->slots[slot] : NULL;
 }
 
+static const mu_id *id_at(const void *t, size_t i)
+{
+    return &((const cluster_table *)t)->slots[i]->id;
+}
+
 cluster *cluster_table_find(const cluster_table *t, const char *prefix)
 {
     mu_id id;
@@ -109,7 +114,7 @@ cluster *cluster_table_find(const cluster_table *t, const char *prefix)
             errno = ENOENT;
         return x;
     }
-    size_t i = id_prefix_search((void *const *)t->slots, t->n, offsetof(cluster, id), prefix);
+    size_t i = id_prefix_search(id_at, t, t->n, prefix);
     return i == SIZE_MAX ? NULL : t->slots[i];
 }
 

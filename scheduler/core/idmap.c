@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "alloc.h"
+#include "ids.h"
 
 typedef struct entry {
     uint8_t len; /* 0: empty slot */
@@ -18,22 +19,17 @@ struct idmap {
     size_t count;
 };
 
-/* FNV-1a with a final mix. Keys are UUIDs the agents generate and routing
- * ids libzmq assigns. A peer that crafted colliding worker ids could slow
- * lookups, never break them; a keyed hash is the answer once registration is
- * authenticated and that becomes worth the cost. */
+/* Ids (16 bytes) through id_hash, other keys (routing ids libzmq assigns,
+ * bucket keys) FNV-1a with a final mix. A peer that crafted colliding ids
+ * could slow lookups, never break them; a keyed hash is the answer once
+ * registration is authenticated and that becomes worth the cost. */
 static uint64_t hash(const uint8_t *k, size_t len)
 {
     if (len == 16) {
-        /* Worker ids, looked up at every registration, heartbeat and leave:
-         * two words mixed (splitmix64's finaliser), not sixteen bytes. */
-        uint64_t a, b;
-        memcpy(&a, k, 8);
-        memcpy(&b, k + 8, 8);
-        uint64_t h = a ^ (b * 0x9e3779b97f4a7c15ull);
-        h = (h ^ (h >> 30)) * 0xbf58476d1ce4e5b9ull;
-        h = (h ^ (h >> 27)) * 0x94d049bb133111ebull;
-        return h ^ (h >> 31);
+        /* Worker, cluster and task ids: two words mixed, not sixteen bytes. */
+        mu_id id;
+        memcpy(id.b, k, 16);
+        return id_hash(&id);
     }
     uint64_t h = 0xcbf29ce484222325ull;
     for (size_t i = 0; i < len; i++) {

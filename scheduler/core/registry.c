@@ -7,7 +7,6 @@
 #include <string.h>
 
 #include "alloc.h"
-#include "idmap.h"
 #include "pricing.h"
 #include "strutil.h"
 
@@ -36,15 +35,37 @@ struct registry {
     uint64_t suspect_after_ms;
     uint64_t offline_after_ms;
     uint64_t gone_after_ms; /* reconnect grace after a closed connection */
-    worker **slots;
+    /* Worker records in chunks of CHUNK: a record never moves (the
+     * scheduler holds pointers), and finding one by slot reads the small,
+     * hot chunk table, not a pointer per worker. */
+    worker **chunks;
+    size_t n_chunks, cap_chunks;
     link *links; /* cap entries, by slot */
     size_t n, cap;
-    idmap *by_id;
+    /* ids to slots: open addressing over (hash tag << 32 | slot), with the
+     * id itself read from the worker record the caller wants anyway, so a
+     * lookup reads 8 bytes of table and no copy of the key. Workers are
+     * never removed, so there are no tombstones. */
+    uint64_t *by_id;
+    size_t by_id_cap; /* power of two, or 0 */
     list lists[LIST_COUNT];
     size_t by_state[4];
     uint64_t gpus_online;
     const gpu_model *cpu_model; /* the catalog's CPU entry, if any */
 };
+
+#define CHUNK_BITS 10
+#define CHUNK      (1u << CHUNK_BITS)
+
+static worker *slot_at(const registry *r, size_t slot)
+{
+    return &r->chunks[slot >> CHUNK_BITS][slot & (CHUNK - 1)];
+}
+
+static const mu_id *id_at(const void *r, size_t slot)
+{
+    return &slot_at(r, slot)->id;
+}
 
 static const char *const state_names[] = {"new", "online", "suspect", "offline"};
 
@@ -73,10 +94,8 @@ registry *registry_create(const registry_config *cfg, const registry_observer *o
     if (cfg->liveness < 2)
         return errprintf(errp, "registry: liveness must be at least 2 intervals"), NULL;
     registry *r = mu_calloc(1, sizeof(*r));
-    if (!r || !(r->by_id = idmap_create())) {
-        mu_free(r);
+    if (!r)
         return errprintf(errp, "registry: out of memory"), NULL;
-    }
     r->cfg = *cfg;
     if (obs)
         r->obs = *obs;
@@ -92,14 +111,16 @@ registry *registry_create(const registry_config *cfg, const registry_observer *o
     return r;
 }
 
-static void worker_free(worker *w)
+/* Free what a record owns (not the record: it lives in a chunk). */
+static void worker_free_strings(worker *w)
 {
     if (!w)
         return;
     mu_free(w->hostname);
     mu_free(w->devices);
     mu_free(w->agent_version);
-    mu_free(w);
+    w->hostname = w->agent_version = NULL;
+    w->devices = NULL;
 }
 
 void registry_destroy(registry *r)
@@ -107,10 +128,12 @@ void registry_destroy(registry *r)
     if (!r)
         return;
     for (size_t i = 0; i < r->n; i++)
-        worker_free(r->slots[i]);
-    mu_free(r->slots);
+        worker_free_strings(slot_at(r, i));
+    for (size_t c = 0; c < r->n_chunks; c++)
+        mu_free(r->chunks[c]);
+    mu_free(r->chunks);
     mu_free(r->links);
-    idmap_destroy(r->by_id);
+    mu_free(r->by_id);
     mu_free(r);
 }
 
@@ -157,21 +180,31 @@ static void list_append(registry *r, worker *w)
     li->tail = w->slot;
 }
 
-/* Room for one more slot. 0, or -1 (out of memory, nothing changed). */
+/* Room for one more slot: its record and its links. 0, or -1 (out of
+ * memory; what grew stays for the next call). */
 static int reserve_slot(registry *r)
 {
-    if (r->n < r->cap)
-        return 0;
-    size_t ncap = r->cap ? r->cap * 2 : 64;
-    worker **ns = mu_realloc(r->slots, ncap * sizeof(*ns));
-    if (!ns)
-        return -1;
-    r->slots = ns;
-    link *nl = mu_realloc(r->links, ncap * sizeof(*nl));
-    if (!nl)
-        return -1; /* slots grew, cap did not: the next call retries */
-    r->links = nl;
-    r->cap = ncap;
+    if (r->n == r->cap) {
+        size_t ncap = r->cap ? r->cap * 2 : 64;
+        link *nl = mu_realloc(r->links, ncap * sizeof(*nl));
+        if (!nl)
+            return -1;
+        r->links = nl;
+        r->cap = ncap;
+    }
+    if (r->n == r->n_chunks * CHUNK) {
+        if (r->n_chunks == r->cap_chunks) {
+            size_t ncap = r->cap_chunks ? r->cap_chunks * 2 : 4;
+            worker **nc = mu_realloc(r->chunks, ncap * sizeof(*nc));
+            if (!nc)
+                return -1;
+            r->chunks = nc;
+            r->cap_chunks = ncap;
+        }
+        if (!(r->chunks[r->n_chunks] = mu_calloc(CHUNK, sizeof(worker))))
+            return -1;
+        r->n_chunks++;
+    }
     return 0;
 }
 
@@ -215,6 +248,57 @@ static void set_state(registry *r, worker *w, worker_state to, uint64_t now, con
     list_append(r, w);
     if (r->obs.state && from != to)
         r->obs.state(r->obs.arg, w, from, to, reason);
+}
+
+/* --- ids to slots ------------------------------------------------------------ */
+
+#define BY_ID_EMPTY UINT64_MAX
+
+static worker *lookup(const registry *r, const mu_id *id)
+{
+    if (!r->by_id_cap)
+        return NULL;
+    uint64_t h = id_hash(id);
+    uint32_t tag = (uint32_t)(h >> 32);
+    size_t mask = r->by_id_cap - 1;
+    for (size_t i = (size_t)h & mask;; i = (i + 1) & mask) {
+        uint64_t e = r->by_id[i];
+        if (e == BY_ID_EMPTY)
+            return NULL;
+        if ((uint32_t)(e >> 32) == tag) {
+            worker *w = slot_at(r, (uint32_t)e);
+            if (!memcmp(w->id.b, id->b, 16))
+                return w;
+        }
+    }
+}
+
+static void by_id_put(uint64_t *t, size_t cap, const mu_id *id, uint32_t slot)
+{
+    uint64_t h = id_hash(id);
+    size_t i = (size_t)h & (cap - 1);
+    while (t[i] != BY_ID_EMPTY)
+        i = (i + 1) & (cap - 1);
+    t[i] = (h >> 32) << 32 | slot;
+}
+
+/* Room for one more id at a load of at most a half. 0, or -1 (ENOMEM,
+ * nothing changed). */
+static int by_id_reserve(registry *r)
+{
+    if ((r->n + 1) * 2 <= r->by_id_cap)
+        return 0;
+    size_t ncap = r->by_id_cap ? r->by_id_cap * 2 : 64;
+    uint64_t *t = mu_malloc(ncap * sizeof(*t));
+    if (!t)
+        return -1;
+    memset(t, 0xff, ncap * sizeof(*t));
+    for (size_t i = 0; i < r->n; i++)
+        by_id_put(t, ncap, &slot_at(r, i)->id, (uint32_t)i);
+    mu_free(r->by_id);
+    r->by_id = t;
+    r->by_id_cap = ncap;
+    return 0;
 }
 
 /* --- registration ----------------------------------------------------------- */
@@ -390,23 +474,21 @@ static const char *version_of(const worker_spec *s)
     return s->agent_version ? s->agent_version : "";
 }
 
-/* A worker record of its own for a spec spec_fill took: fresh, with its
- * strings and devices. NULL when memory runs out. */
-static worker *worker_new(const worker *fresh, const worker_spec *s, mu_error *errp)
+/* Make the record at w (a free place in a chunk) the worker spec_fill
+ * took, with strings and devices of its own. 0, or -1 (out of memory, w
+ * left empty). */
+static int worker_init(worker *w, const worker *fresh, const worker_spec *s, mu_error *errp)
 {
-    worker *w = mu_calloc(1, sizeof(*w));
-    if (!w)
-        return errprintf(errp, "out of memory"), NULL;
     *w = *fresh;
     w->hostname = mu_strdup(s->hostname);
     w->agent_version = mu_strdup(version_of(s));
     w->devices = mu_calloc(s->n_devices ? s->n_devices : 1, sizeof(worker_device));
     if (!w->hostname || !w->agent_version || !w->devices) {
-        worker_free(w);
-        return errprintf(errp, "out of memory"), NULL;
+        worker_free_strings(w);
+        return errprintf(errp, "out of memory");
     }
     fill_devices(w->devices, s);
-    return w;
+    return 0;
 }
 
 /* Take a re-registration into the existing record, so that pointers others
@@ -469,24 +551,20 @@ const worker *registry_register(registry *r, const worker_spec *spec, uint64_t n
     if (spec_fill(r, spec, &fresh, errp) < 0)
         return NULL;
     worker *w;
-    uint32_t slot;
-    bool is_new = idmap_get(r->by_id, fresh.id.b, 16, &slot) < 0;
+    bool is_new = !(w = lookup(r, &fresh.id));
     if (!is_new) {
-        w = r->slots[slot];
         if (reregister(r, w, &fresh, spec, errp) < 0)
             return NULL;
     } else {
-        if (reserve_slot(r) < 0)
+        if (reserve_slot(r) < 0 || by_id_reserve(r) < 0)
             return errprintf(errp, "out of memory"), NULL;
-        if (!(w = worker_new(&fresh, spec, errp)))
+        w = slot_at(r, r->n);
+        if (worker_init(w, &fresh, spec, errp) < 0)
             return NULL;
-        if (idmap_put(r->by_id, w->id.b, 16, (uint32_t)r->n) < 0) {
-            worker_free(w);
-            return errprintf(errp, "out of memory"), NULL;
-        }
+        by_id_put(r->by_id, r->by_id_cap, &w->id, (uint32_t)r->n);
         w->slot = (uint32_t)r->n;
         r->links[w->slot] = (link){NIL, NIL};
-        r->slots[r->n++] = w;
+        r->n++;
         w->registered_at = now;
         uptime_init(&w->up, now);
         w->uptime = (float)uptime_value(&w->up);
@@ -511,23 +589,17 @@ const worker *registry_restore(registry *r, const worker_spec *spec, uint64_t re
     worker fresh;
     if (spec_fill(r, spec, &fresh, errp) < 0)
         return NULL;
-    uint32_t slot;
-    if (idmap_get(r->by_id, fresh.id.b, 16, &slot) == 0)
+    if (lookup(r, &fresh.id))
         return errprintf(errp, "worker saved twice"), NULL;
-    worker *w = worker_new(&fresh, spec, errp);
-    if (!w)
+    if (reserve_slot(r) < 0 || by_id_reserve(r) < 0)
+        return errprintf(errp, "out of memory"), NULL;
+    worker *w = slot_at(r, r->n);
+    if (worker_init(w, &fresh, spec, errp) < 0)
         return NULL;
-    if (reserve_slot(r) < 0) {
-        worker_free(w);
-        return errprintf(errp, "out of memory"), NULL;
-    }
-    if (idmap_put(r->by_id, w->id.b, 16, (uint32_t)r->n) < 0) {
-        worker_free(w);
-        return errprintf(errp, "out of memory"), NULL;
-    }
+    by_id_put(r->by_id, r->by_id_cap, &w->id, (uint32_t)r->n);
     w->slot = (uint32_t)r->n;
     r->links[w->slot] = (link){NIL, NIL};
-    r->slots[r->n++] = w;
+    r->n++;
     w->registered_at = registered_at;
     w->up = *up;
     w->uptime = (float)uptime_value(&w->up);
@@ -535,14 +607,6 @@ const worker *registry_restore(registry *r, const worker_spec *spec, uint64_t re
     w->state = WORKER_OFFLINE;
     r->by_state[WORKER_OFFLINE]++;
     return w;
-}
-
-static worker *lookup(const registry *r, const mu_id *id)
-{
-    uint32_t slot;
-    if (idmap_get(r->by_id, id->b, 16, &slot) < 0)
-        return NULL;
-    return r->slots[slot];
 }
 
 int registry_touch(registry *r, const mu_id *id, uint64_t now)
@@ -620,7 +684,7 @@ size_t registry_tick(registry *r, uint64_t now)
     size_t changes = 0;
     list *on = &r->lists[LIST_ONLINE];
     while (on->head != NIL) {
-        worker *w = r->slots[on->head];
+        worker *w = slot_at(r, on->head);
         if (now < w->last_seen + r->suspect_after_ms)
             break;
         set_state(r, w, WORKER_SUSPECT, now, "missed a heartbeat");
@@ -628,7 +692,7 @@ size_t registry_tick(registry *r, uint64_t now)
     }
     list *sus = &r->lists[LIST_SUSPECT];
     while (sus->head != NIL) {
-        worker *w = r->slots[sus->head];
+        worker *w = slot_at(r, sus->head);
         if (now < w->last_seen + r->offline_after_ms)
             break;
         set_state(r, w, WORKER_OFFLINE, now, "silent past the liveness window");
@@ -636,7 +700,7 @@ size_t registry_tick(registry *r, uint64_t now)
     }
     list *gone = &r->lists[LIST_GONE];
     while (gone->head != NIL) {
-        worker *w = r->slots[gone->head];
+        worker *w = slot_at(r, gone->head);
         if (now < w->gone_at + r->gone_after_ms)
             break;
         set_state(r, w, WORKER_OFFLINE, now, "connection closed, not back within the grace");
@@ -649,14 +713,14 @@ uint64_t registry_next_deadline(const registry *r)
 {
     uint64_t t = UINT64_MAX;
     if (r->lists[LIST_ONLINE].head != NIL)
-        t = r->slots[r->lists[LIST_ONLINE].head]->last_seen + r->suspect_after_ms;
+        t = slot_at(r, r->lists[LIST_ONLINE].head)->last_seen + r->suspect_after_ms;
     if (r->lists[LIST_SUSPECT].head != NIL) {
-        uint64_t s = r->slots[r->lists[LIST_SUSPECT].head]->last_seen + r->offline_after_ms;
+        uint64_t s = slot_at(r, r->lists[LIST_SUSPECT].head)->last_seen + r->offline_after_ms;
         if (s < t)
             t = s;
     }
     if (r->lists[LIST_GONE].head != NIL) {
-        uint64_t g = r->slots[r->lists[LIST_GONE].head]->gone_at + r->gone_after_ms;
+        uint64_t g = slot_at(r, r->lists[LIST_GONE].head)->gone_at + r->gone_after_ms;
         if (g < t)
             t = g;
     }
@@ -677,8 +741,8 @@ const worker *registry_find(const registry *r, const char *prefix)
             errno = ENOENT;
         return x;
     }
-    size_t i = id_prefix_search((void *const *)r->slots, r->n, offsetof(worker, id), prefix);
-    return i == SIZE_MAX ? NULL : r->slots[i];
+    size_t i = id_prefix_search(id_at, r, r->n, prefix);
+    return i == SIZE_MAX ? NULL : slot_at(r, i);
 }
 
 const catalog *registry_catalog(const registry *r)
@@ -693,11 +757,12 @@ const region_table *registry_regions(const registry *r)
 
 size_t registry_bytes(const registry *r)
 {
-    size_t n = sizeof(*r) + r->cap * (sizeof(worker *) + sizeof(link)) + idmap_bytes(r->by_id);
+    size_t n = sizeof(*r) + r->cap * sizeof(link) + r->by_id_cap * sizeof(uint64_t) +
+               r->cap_chunks * sizeof(worker *) + r->n_chunks * CHUNK * sizeof(worker);
     for (size_t i = 0; i < r->n; i++) {
-        const worker *w = r->slots[i];
+        const worker *w = slot_at(r, i);
         /* malloc rounds small blocks up to 16 bytes and adds 8 of its own */
-        n += sizeof(*w) + 8 + (strlen(w->hostname) + 1 + 8 + 15) / 16 * 16 +
+        n += (strlen(w->hostname) + 1 + 8 + 15) / 16 * 16 +
              (strlen(w->agent_version) + 1 + 8 + 15) / 16 * 16 +
              ((w->gpu_count ? w->gpu_count : 1) * sizeof(worker_device) + 8 + 15) / 16 * 16;
     }
@@ -711,12 +776,12 @@ size_t registry_count(const registry *r)
 
 worker *registry_at_mut(registry *r, size_t slot)
 {
-    return slot < r->n ? r->slots[slot] : NULL;
+    return slot < r->n ? slot_at(r, slot) : NULL;
 }
 
 const worker *registry_at(const registry *r, size_t slot)
 {
-    return slot < r->n ? r->slots[slot] : NULL;
+    return slot < r->n ? slot_at(r, slot) : NULL;
 }
 
 size_t registry_count_state(const registry *r, worker_state s)
