@@ -7,14 +7,12 @@
 #include <string.h>
 
 #include "alloc.h"
-#include "idmap.h"
+#include "idtable.h"
 
 #define NIL UINT32_MAX
 
 struct cluster_table {
-    cluster **slots;
-    size_t n, cap;
-    idmap *by_id;
+    idtable *recs;
     cluster **heap; /* active clusters, min-heap by deadline then slot */
     size_t heap_n, heap_cap;
 };
@@ -30,48 +28,34 @@ const char *cluster_state_name(cluster_state s)
 cluster_table *cluster_table_create(void)
 {
     cluster_table *t = mu_calloc(1, sizeof(*t));
-    if (!t || !(t->by_id = idmap_create())) {
+    if (!t || !(t->recs = idtable_create(sizeof(cluster), offsetof(cluster, id)))) {
         mu_free(t);
         return NULL;
     }
     return t;
 }
 
+static void free_members(void *c)
+{
+    mu_free(((cluster *)c)->members);
+}
+
 void cluster_table_destroy(cluster_table *t)
 {
     if (!t)
         return;
-    for (size_t i = 0; i < t->n; i++) {
-        mu_free(t->slots[i]->members);
-        mu_free(t->slots[i]);
-    }
-    mu_free(t->slots);
+    idtable_destroy(t->recs, free_members);
     mu_free(t->heap);
-    idmap_destroy(t->by_id);
     mu_free(t);
 }
 
 cluster *cluster_table_add(cluster_table *t, const mu_id *id)
 {
-    uint32_t slot;
-    if (idmap_get(t->by_id, id->b, 16, &slot) == 0) {
-        errno = EEXIST;
-        return NULL;
-    }
-    if (t->n == t->cap) {
-        size_t ncap = t->cap ? t->cap * 2 : 16;
-        cluster **ns = mu_realloc(t->slots, ncap * sizeof(*ns));
-        if (!ns) {
-            errno = ENOMEM;
-            return NULL;
-        }
-        t->slots = ns;
-        t->cap = ncap;
-    }
     /* Keep the heap able to hold every cluster, so that scheduling one
      * later can never fail. */
-    if (t->heap_cap < t->n + 1) {
-        size_t ncap = t->cap;
+    size_t n = idtable_count(t->recs);
+    if (t->heap_cap < n + 1) {
+        size_t ncap = t->heap_cap ? t->heap_cap * 2 : 16;
         cluster **nh = mu_realloc(t->heap, ncap * sizeof(*nh));
         if (!nh) {
             errno = ENOMEM;
@@ -80,52 +64,33 @@ cluster *cluster_table_add(cluster_table *t, const mu_id *id)
         t->heap = nh;
         t->heap_cap = ncap;
     }
-    cluster *c = mu_calloc(1, sizeof(*c));
-    if (!c || idmap_put(t->by_id, id->b, 16, (uint32_t)t->n) < 0) {
-        mu_free(c);
-        errno = ENOMEM;
+    cluster *c = idtable_add(t->recs, id);
+    if (!c)
         return NULL;
-    }
-    c->id = *id;
-    c->slot = (uint32_t)t->n;
+    c->slot = (uint32_t)n;
     c->heap_pos = NIL;
     c->resv = NIL;
-    t->slots[t->n++] = c;
     return c;
 }
 
 cluster *cluster_table_get(const cluster_table *t, const mu_id *id)
 {
-    uint32_t slot;
-    return idmap_get(t->by_id, id->b, 16, &slot) == 0 ? t->slots[slot] : NULL;
-}
-
-static const mu_id *id_at(const void *t, size_t i)
-{
-    return &((const cluster_table *)t)->slots[i]->id;
+    return idtable_get(t->recs, id);
 }
 
 cluster *cluster_table_find(const cluster_table *t, const char *prefix)
 {
-    mu_id id;
-    if (id_parse(prefix, &id) == 0) {
-        cluster *x = cluster_table_get(t, &id);
-        if (!x)
-            errno = ENOENT;
-        return x;
-    }
-    size_t i = id_prefix_search(id_at, t, t->n, prefix);
-    return i == SIZE_MAX ? NULL : t->slots[i];
+    return idtable_find(t->recs, prefix);
 }
 
 size_t cluster_table_count(const cluster_table *t)
 {
-    return t->n;
+    return idtable_count(t->recs);
 }
 
 cluster *cluster_table_at(const cluster_table *t, size_t slot)
 {
-    return slot < t->n ? t->slots[slot] : NULL;
+    return idtable_at(t->recs, slot);
 }
 
 bool cluster_active(const cluster *c)

@@ -6,12 +6,10 @@
 #include <string.h>
 
 #include "alloc.h"
-#include "idmap.h"
+#include "idtable.h"
 
 struct resv_table {
-    reservation **slots;
-    size_t n, cap;
-    idmap *by_id;
+    idtable *recs;
 };
 
 static const char *const state_names[] = {"pending", "active", "released", "expired"};
@@ -24,87 +22,52 @@ const char *resv_state_name(resv_state s)
 resv_table *resv_table_create(void)
 {
     resv_table *t = mu_calloc(1, sizeof(*t));
-    if (!t || !(t->by_id = idmap_create())) {
+    if (!t || !(t->recs = idtable_create(sizeof(reservation), offsetof(reservation, id)))) {
         mu_free(t);
         return NULL;
     }
     return t;
 }
 
+static void free_members(void *r)
+{
+    mu_free(((reservation *)r)->members);
+}
+
 void resv_table_destroy(resv_table *t)
 {
     if (!t)
         return;
-    for (size_t i = 0; i < t->n; i++) {
-        mu_free(t->slots[i]->members);
-        mu_free(t->slots[i]);
-    }
-    mu_free(t->slots);
-    idmap_destroy(t->by_id);
+    idtable_destroy(t->recs, free_members);
     mu_free(t);
 }
 
 reservation *resv_table_add(resv_table *t, const mu_id *id)
 {
-    uint32_t slot;
-    if (idmap_get(t->by_id, id->b, 16, &slot) == 0) {
-        errno = EEXIST;
-        return NULL;
-    }
-    if (t->n == t->cap) {
-        size_t ncap = t->cap ? t->cap * 2 : 8;
-        reservation **ns = mu_realloc(t->slots, ncap * sizeof(*ns));
-        if (!ns) {
-            errno = ENOMEM;
-            return NULL;
-        }
-        t->slots = ns;
-        t->cap = ncap;
-    }
-    reservation *r = mu_calloc(1, sizeof(*r));
-    if (!r || idmap_put(t->by_id, id->b, 16, (uint32_t)t->n) < 0) {
-        mu_free(r);
-        errno = ENOMEM;
-        return NULL;
-    }
-    r->id = *id;
-    r->slot = (uint32_t)t->n;
-    t->slots[t->n++] = r;
+    reservation *r = idtable_add(t->recs, id);
+    if (r)
+        r->slot = (uint32_t)(idtable_count(t->recs) - 1);
     return r;
 }
 
 reservation *resv_table_get(const resv_table *t, const mu_id *id)
 {
-    uint32_t slot;
-    return idmap_get(t->by_id, id->b, 16, &slot) == 0 ? t->slots[slot] : NULL;
-}
-
-static const mu_id *id_at(const void *t, size_t i)
-{
-    return &((const resv_table *)t)->slots[i]->id;
+    return idtable_get(t->recs, id);
 }
 
 reservation *resv_table_find(const resv_table *t, const char *prefix)
 {
-    mu_id id;
-    if (id_parse(prefix, &id) == 0) {
-        reservation *x = resv_table_get(t, &id);
-        if (!x)
-            errno = ENOENT;
-        return x;
-    }
-    size_t i = id_prefix_search(id_at, t, t->n, prefix);
-    return i == SIZE_MAX ? NULL : t->slots[i];
+    return idtable_find(t->recs, prefix);
 }
 
 size_t resv_table_count(const resv_table *t)
 {
-    return t->n;
+    return idtable_count(t->recs);
 }
 
 reservation *resv_table_at(const resv_table *t, size_t slot)
 {
-    return slot < t->n ? t->slots[slot] : NULL;
+    return idtable_at(t->recs, slot);
 }
 
 bool resv_active(const reservation *r)
