@@ -26,7 +26,7 @@ struct idmap {
 static uint64_t hash(const uint8_t *k, size_t len)
 {
     if (len == 16) {
-        /* Worker, cluster and task ids: two words mixed, not sixteen bytes. */
+        /* Cluster and reservation ids: two words mixed, not sixteen bytes. */
         mu_id id;
         memcpy(id.b, k, 16);
         return id_hash(&id);

@@ -1,10 +1,11 @@
 /* idmap.h - a hash map from short byte strings (<= IDMAP_KEY_MAX bytes) to
- * 32-bit values: worker ids (16 bytes) and ZeroMQ routing ids (5 bytes) to
- * registry slots.
+ * 32-bit values: ZeroMQ routing ids (5 bytes) to registry slots, cluster and
+ * reservation ids (16 bytes) to table slots, index bucket keys, verifier
+ * groups. (The registry maps worker ids itself: registry.c.)
  *
  * Open addressing with linear probing and backward-shift deletion: one flat
- * array, no per-entry allocation, so a million workers cost one allocation
- * and about 48 bytes each at the maximum load factor of 1/2.
+ * array, no per-entry allocation, about 80 bytes per key at the maximum
+ * load factor of 1/2.
  */
 #ifndef MUSTER_IDMAP_H
 #define MUSTER_IDMAP_H

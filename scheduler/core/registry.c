@@ -114,8 +114,6 @@ registry *registry_create(const registry_config *cfg, const registry_observer *o
 /* Free what a record owns (not the record: it lives in a chunk). */
 static void worker_free_strings(worker *w)
 {
-    if (!w)
-        return;
     mu_free(w->hostname);
     mu_free(w->devices);
     mu_free(w->agent_version);
