@@ -23,7 +23,20 @@ struct catalog {
     size_t n;
     /* normalised name of each model followed by its aliases, per model */
     char ***norm; /* norm[i][0] = name, norm[i][1..] = aliases */
+    /* Normalised names to models, open addressing over model + 1 (0:
+     * empty): every registration resolves its GPUs' claims, and a scan of
+     * every name and alias was most of what that cost. */
+    uint32_t *by_name;
+    size_t by_name_cap; /* power of two */
 };
+
+static uint64_t name_hash(const char *s)
+{
+    uint64_t h = 1469598103934665603ull; /* FNV-1a */
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    return h;
+}
 
 static const char *const class_names[] = {"datacenter", "consumer", "apple", "cpu"};
 
@@ -55,6 +68,7 @@ void catalog_destroy(catalog *cat)
         model_clear(&cat->models[i]);
     }
     mu_free(cat->norm);
+    mu_free(cat->by_name);
     mu_free(cat->models);
     mu_free(cat);
 }
@@ -188,6 +202,22 @@ static int index_names(catalog *cat, const char *where, mu_error *errp)
             }
         }
     }
+    size_t names = 0;
+    for (size_t i = 0; i < cat->n; i++)
+        names += cat->models[i].n_aliases + 1;
+    cat->by_name_cap = 16;
+    while (cat->by_name_cap < names * 2)
+        cat->by_name_cap *= 2;
+    if (!(cat->by_name = mu_calloc(cat->by_name_cap, sizeof(*cat->by_name))))
+        return errprintf(errp, "%s: out of memory", where);
+    for (size_t i = 0; i < cat->n; i++) {
+        for (size_t k = 0; k <= cat->models[i].n_aliases; k++) {
+            size_t at = (size_t)name_hash(cat->norm[i][k]) & (cat->by_name_cap - 1);
+            while (cat->by_name[at])
+                at = (at + 1) & (cat->by_name_cap - 1);
+            cat->by_name[at] = (uint32_t)i + 1;
+        }
+    }
     return 0;
 }
 
@@ -284,10 +314,15 @@ const gpu_model *catalog_find(const catalog *cat, const char *name)
     char buf[NAME_MAX_LEN];
     if (!name || str_norm(name, buf, sizeof(buf)) < 0 || !buf[0])
         return NULL;
-    for (size_t i = 0; i < cat->n; i++)
+    if (!cat->by_name_cap)
+        return NULL;
+    size_t mask = cat->by_name_cap - 1;
+    for (size_t at = (size_t)name_hash(buf) & mask; cat->by_name[at]; at = (at + 1) & mask) {
+        size_t i = cat->by_name[at] - 1;
         for (size_t k = 0; k <= cat->models[i].n_aliases; k++)
             if (strcmp(cat->norm[i][k], buf) == 0)
                 return &cat->models[i];
+    }
     return NULL;
 }
 

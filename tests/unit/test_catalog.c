@@ -38,6 +38,33 @@ static void test_shipped_catalog_is_complete(void **state)
     catalog_destroy(c);
 }
 
+/* Every name and every alias finds its own model, in any case and spacing:
+ * lookups go through a hash table, and one name lost in it would refuse
+ * every agent that claims it. */
+static void test_every_name_finds_its_model(void **state)
+{
+    (void)state;
+    catalog *c = test_catalog();
+    size_t names = 0;
+    for (size_t i = 0; i < catalog_count(c); i++) {
+        const gpu_model *m = catalog_at(c, i);
+        for (size_t k = 0; k <= m->n_aliases; k++, names++) {
+            const char *name = k ? m->aliases[k - 1] : m->name;
+            if (catalog_find(c, name) != m)
+                fail_msg("\"%s\" does not find %s", name, m->name);
+            char loud[128];
+            snprintf(loud, sizeof(loud), "  %s ", name);
+            for (char *p = loud; *p; p++)
+                if (*p >= 'a' && *p <= 'z')
+                    *p = (char)(*p - 'a' + 'A');
+            if (catalog_find(c, loud) != m)
+                fail_msg("\"%s\" does not find %s", loud, m->name);
+        }
+    }
+    assert_true(names > catalog_count(c)); /* aliases were tried too */
+    catalog_destroy(c);
+}
+
 static void test_lookup_by_alias_nvml_name_and_pci(void **state)
 {
     (void)state;
@@ -227,6 +254,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_shipped_catalog_is_complete),
         cmocka_unit_test(test_lookup_by_alias_nvml_name_and_pci),
+        cmocka_unit_test(test_every_name_finds_its_model),
         cmocka_unit_test(test_suggest),
         cmocka_unit_test(test_broken_catalogs_are_refused),
         cmocka_unit_test(test_missing_file),
