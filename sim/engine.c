@@ -476,6 +476,39 @@ static void maybe_progress(engine *e)
     progress(e, false);
 }
 
+/* A replay is a stream of random workers among up to millions, each a
+ * handful of cache misses. Keep-alives and churn come in a known order, so
+ * the engine loads ahead of the one it serves: its own node record
+ * 3 * PREFETCH_STEP workers ahead, what the core reads from the id and
+ * slot 2 steps ahead, what that points to 1 step ahead (sched_prefetch).
+ * The loads then overlap with the work on the workers before. */
+#define PREFETCH_STEP 4u
+
+/* Load ahead for node n, which is `ahead` steps from being served. */
+static void prefetch_node(const engine *e, uint32_t n, unsigned ahead)
+{
+    const node *nd = &e->nodes[n];
+    if (ahead == 3)
+        __builtin_prefetch(nd);
+    else
+        sched_prefetch(e->s, &nd->id, nd->slot, ahead == 2 ? 0 : 1);
+}
+
+static void prefetch_touch(const engine *e)
+{
+    size_t m = e->ring_cap - 1;
+    for (unsigned a = 1; a <= 3; a++)
+        if (e->ring_n > a * PREFETCH_STEP)
+            prefetch_node(e, e->ring[(e->ring_head + a * PREFETCH_STEP) & m].node, a);
+}
+
+static void prefetch_churn(const engine *e, size_t k)
+{
+    for (unsigned a = 1; a <= 3; a++)
+        if (k + a * PREFETCH_STEP < e->n_cev)
+            prefetch_node(e, e->cev[k + a * PREFETCH_STEP].node, a);
+}
+
 /* Touch, at the current time, every live worker the core has not heard from
  * for a keep-alive interval: the only heartbeats the engine sends. They are
  * in the order the core heard from them, so the walk stops at the first
@@ -488,6 +521,7 @@ static int keepalive(engine *e, mu_error *errp)
         node *nd = &e->nodes[t.node];
         if (nd->live && nd->gen == t.gen && nd->last_touch == t.t && t.t + k > e->now)
             break;
+        prefetch_touch(e);
         e->ring_head = (e->ring_head + 1) & (e->ring_cap - 1);
         e->ring_n--;
         if (!nd->live || nd->gen != t.gen || nd->last_touch != t.t)
@@ -573,6 +607,7 @@ static int on_churn(engine *e, uint32_t k, mu_error *errp)
 {
     const churn_event *ce = &e->cev[k];
     node *nd = &e->nodes[ce->node];
+    prefetch_churn(e, k);
     e->r.churn_events++;
     if (ce->kind == CHURN_SPOOF) {
         if (e->vn)

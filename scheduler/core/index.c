@@ -38,11 +38,13 @@ typedef struct block {
 
 /* A block, a copy of its first entry, which directory searches compare
  * against, and its lowest price, which walks under a price cap skip by:
- * neither reads the block. */
+ * neither reads the block. How many entries have that price too: workers
+ * of one model mostly share a price, and without the count nearly every
+ * removal would rescan its whole block for the new lowest. */
 typedef struct dent {
     ixent first;
     block *b;
-    uint32_t min_price;
+    uint32_t min_price, min_count;
 } dent;
 
 typedef struct bdir {
@@ -276,13 +278,21 @@ static uint32_t find_pos(const windex *ix, const block *b, const ixent *e)
     return lo;
 }
 
-static uint32_t block_min(const block *b)
+/* Set de's lowest price and its count from its block. */
+static void dent_min(dent *de)
 {
-    uint32_t m = UINT32_MAX;
-    for (uint32_t i = 0; i < b->n; i++)
-        if (price_of(&b->e[i]) < m)
-            m = price_of(&b->e[i]);
-    return m;
+    uint32_t m = UINT32_MAX, n = 0;
+    for (uint32_t i = 0; i < de->b->n; i++) {
+        uint32_t p = price_of(&de->b->e[i]);
+        if (p < m) {
+            m = p;
+            n = 1;
+        } else if (p == m) {
+            n++;
+        }
+    }
+    de->min_price = m;
+    de->min_count = n;
 }
 
 /* Put a new (empty) block into dir d at position at. 0, or -1 (ENOMEM). */
@@ -344,8 +354,8 @@ int index_add(windex *ix, worker *w)
             nb->n = BLOCK_MAX / 2;
             memcpy(nb->e, &b->e[BLOCK_MAX / 2], (BLOCK_MAX / 2) * sizeof(ixent));
             b->n = BLOCK_MAX / 2;
-            d->ents[k].min_price = block_min(b);
-            d->ents[k + 1].min_price = block_min(nb);
+            dent_min(&d->ents[k]);
+            dent_min(&d->ents[k + 1]);
             d->ents[k + 1].first = nb->e[0];
             if (ent_compare(ix, &nb->e[0], &e) <= 0)
                 k++;
@@ -357,8 +367,12 @@ int index_add(windex *ix, worker *w)
     b->e[p] = e;
     if (!p)
         d->ents[k].first = e;
-    if (!b->n || price_of(&e) < d->ents[k].min_price)
+    if (!b->n || price_of(&e) < d->ents[k].min_price) {
         d->ents[k].min_price = price_of(&e);
+        d->ents[k].min_count = 1;
+    } else if (price_of(&e) == d->ents[k].min_price) {
+        d->ents[k].min_count++;
+    }
     b->n++;
     ix->filed[w->slot] = (filed_at){e, bn};
     ix->buckets[bn].count++;
@@ -385,8 +399,8 @@ void index_remove(windex *ix, worker *w)
     } else {
         if (!p)
             d->ents[k].first = b->e[0];
-        if (price_of(&f->e) == d->ents[k].min_price)
-            d->ents[k].min_price = block_min(b);
+        if (price_of(&f->e) == d->ents[k].min_price && !--d->ents[k].min_count)
+            dent_min(&d->ents[k]);
         /* Keep blocks at least a quarter full, so that walks and searches
          * stay short after heavy churn: a sparse block joins a neighbour
          * when the two fit in three quarters of one. */
@@ -400,8 +414,12 @@ void index_remove(windex *ix, worker *w)
                 block *l = d->ents[left].b, *r = d->ents[left + 1].b;
                 memcpy(&l->e[l->n], r->e, r->n * sizeof(ixent));
                 l->n += r->n;
-                if (d->ents[left + 1].min_price < d->ents[left].min_price)
-                    d->ents[left].min_price = d->ents[left + 1].min_price;
+                const dent *rd = &d->ents[left + 1];
+                dent *ld = &d->ents[left];
+                if (rd->min_price < ld->min_price)
+                    *ld = (dent){ld->first, ld->b, rd->min_price, rd->min_count};
+                else if (rd->min_price == ld->min_price)
+                    ld->min_count += rd->min_count;
                 dir_delete(d, left + 1);
             }
         }
@@ -425,6 +443,25 @@ int index_refresh(windex *ix, worker *w)
     }
     index_remove(ix, w);
     return index_eligible(w) ? index_add(ix, w) : 0;
+}
+
+void index_prefetch(const windex *ix, uint32_t slot, int stage)
+{
+    if (slot >= ix->cap_filed)
+        return;
+    const filed_at *f = &ix->filed[slot];
+    if (stage == 0) {
+        __builtin_prefetch(f);
+    } else if (f->bucket != NIL) {
+        const bdir *d = &ix->dirs[f->bucket];
+        const block *b = d->ents[find_block(ix, d, &f->e)].b;
+        /* Where a binary search of it starts: all of it would stall on the
+         * loads in flight for little more. */
+        __builtin_prefetch(b);
+        __builtin_prefetch(&b->e[BLOCK_MAX / 4]);
+        __builtin_prefetch(&b->e[BLOCK_MAX / 2]);
+        __builtin_prefetch(&b->e[BLOCK_MAX * 3 / 4]);
+    }
 }
 
 /* A position in a bucket's walk. */
@@ -539,7 +576,7 @@ static long check_bucket(const windex *ix, uint32_t bn, mu_error *errp)
             return errprintf(errp, "bucket %u: block %u holds %u entries", bn, k, b->n);
         if (memcmp(&d->ents[k].first, &b->e[0], sizeof(ixent)))
             return errprintf(errp, "bucket %u: block %u's first entry is stale", bn, k);
-        uint32_t m = UINT32_MAX;
+        uint32_t m = UINT32_MAX, mn = 0;
         for (uint32_t p = 0; p < b->n; p++) {
             const ixent *e = &b->e[p];
             const worker *w = registry_at(ix->reg, e->slot);
@@ -560,12 +597,19 @@ static long check_bucket(const windex *ix, uint32_t bn, mu_error *errp)
                 return errprintf(errp, "bucket %u: worker %u filed under a stale key", bn, e->slot);
             if (prev && ent_compare(ix, prev, e) >= 0)
                 return errprintf(errp, "bucket %u: order broken at worker %u", bn, e->slot);
-            if (price_of(e) < m)
+            if (price_of(e) < m) {
                 m = price_of(e);
+                mn = 1;
+            } else if (price_of(e) == m) {
+                mn++;
+            }
             prev = e;
         }
         if (d->ents[k].min_price != m)
             return errprintf(errp, "bucket %u: block %u's lowest price is wrong", bn, k);
+        if (d->ents[k].min_count != mn)
+            return errprintf(errp, "bucket %u: block %u's count at its lowest price is wrong", bn,
+                             k);
         total += b->n;
     }
     return total;

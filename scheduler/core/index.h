@@ -49,6 +49,10 @@ int index_add(windex *ix, worker *w);
 void index_remove(windex *ix, worker *w);
 /* Remove and re-file w if eligible, after its key or state changed. */
 int index_refresh(windex *ix, worker *w);
+/* A hint with no effect: the worker at `slot` will soon be refiled or
+ * looked up (registry_prefetch says why). Stage 0 loads what it is filed
+ * under; stage 1, asked for later, the block that holds it. */
+void index_prefetch(const windex *ix, uint32_t slot, int stage);
 
 size_t index_count(const windex *ix);
 size_t index_bucket_count(const windex *ix);

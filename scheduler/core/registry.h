@@ -56,40 +56,45 @@ typedef struct worker_device {
 /* A registered worker. Read-only outside registry.c; pointers returned by
  * the registry are borrowed and stay valid until registry_destroy. */
 typedef struct worker {
+    /* The first 128 bytes hold what a heartbeat, a leave, the index and the
+     * matcher read; records sit 128-byte aligned (registry.c), so these are
+     * one pair of cache lines and the rest stays cold. */
     mu_id id;
-    char *hostname;
-    char fingerprint[17];
-    char address[48];       /* the peer's network address as the shell saw it; "" unknown */
-    char country[3];        /* "" when the agent did not say */
-    const char *region;     /* borrowed from the region table, or "unknown" */
-    const gpu_model *model; /* borrowed from the catalog; NULL: no GPU, no CPU entry */
-    uint16_t model_idx;     /* catalog index of model (0 when model is NULL) */
-    uint16_t gpu_count;
-    worker_device *devices; /* gpu_count entries */
-    uint32_t cpu_cores;
-    uint64_t memory_mib;
-    uint32_t bw_down_mbps;
-    uint32_t bw_up_mbps;
-    tier tier;
-    worker_state state;
-    bool simulated;
-    char *agent_version;
-    uint64_t registered_at; /* first registration */
-    uint64_t connected_at;  /* latest registration */
     uint64_t last_seen;
-    uint64_t gone_at;    /* suspect because its connection closed at; 0: not */
     uptime up;           /* rolling uptime, see uptime.h */
     float uptime;        /* uptime_value(&up), kept with it */
     uint32_t price_uusd; /* per GPU hour, micro-USD (pricing.h) */
-    uint8_t region_idx;  /* index in the region table, or REGION_UNKNOWN */
     uint32_t slot;       /* its place in the registry, for good */
+    uint32_t bw_down_mbps;
+    uint16_t model_idx; /* catalog index of model (0 when model is NULL) */
+    uint16_t gpu_count;
+    uint8_t region_idx; /* index in the region table, or REGION_UNKNOWN */
     /* Owned by the scheduler (scheduler.c), never touched here: */
-    uint8_t alloc;    /* worker_alloc */
-    uint8_t vstate;   /* verify_state (verify.h), owned by the verifier; 1: passed */
-    uint32_t cluster; /* cluster slot while allocated */
-    uint32_t resv;    /* reservation slot while held by one (reserved, or allocated to
-                       * a cluster carved out of it); UINT32_MAX: none */
-} worker;
+    uint8_t alloc;  /* worker_alloc */
+    uint8_t vstate; /* verify_state (verify.h), owned by the verifier; 1: passed */
+    bool simulated;
+    worker_state state;
+    tier tier;
+    uint64_t gone_at;       /* suspect because its connection closed at; 0: not */
+    const gpu_model *model; /* borrowed from the catalog; NULL: no GPU, no CPU entry */
+    /* Owned by the scheduler, as alloc: */
+    uint32_t cluster;       /* cluster slot while allocated */
+    uint32_t resv;          /* reservation slot while held by one (reserved, or allocated to
+                             * a cluster carved out of it); UINT32_MAX: none */
+    uint64_t registered_at; /* first registration */
+    uint64_t connected_at;  /* latest registration */
+    uint32_t bw_up_mbps;
+    uint32_t cpu_cores;
+    uint64_t memory_mib;
+    /* Cold: read to show a worker, not to schedule it. */
+    const char *region; /* borrowed from the region table, or "unknown" */
+    char *hostname;
+    worker_device *devices; /* gpu_count entries */
+    char *agent_version;
+    char fingerprint[17];
+    char address[48]; /* the peer's network address as the shell saw it; "" unknown */
+    char country[3];  /* "" when the agent did not say */
+} __attribute__((aligned(128))) worker;
 
 /* A registration as the agent sent it (borrowed strings). */
 typedef struct worker_device_spec {
@@ -165,6 +170,15 @@ const worker *registry_restore(registry *r, const worker_spec *spec, uint64_t re
 /* Traffic from a worker: it is alive at `now`. Returns 0, or -1 with errno
  * ENOENT (unknown id) or ESTALE (worker is offline and must register again). */
 int registry_touch(registry *r, const mu_id *id, uint64_t now);
+
+/* A hint with no effect: the caller will soon name the worker with this id
+ * (a heartbeat, a leave, a registration), which it last saw at slot_hint
+ * (UINT32_MAX: unknown). Starts loading what that call reads, so that a
+ * caller holding a queue of them overlaps the memory latency of each
+ * worker with the work on the ones before it. Stage 0 loads what the id
+ * and slot lead to; stage 1, asked for later, what that in turn points to
+ * (the record's strings and devices). */
+void registry_prefetch(const registry *r, const mu_id *id, uint32_t slot_hint, int stage);
 
 /* The worker's connection closed (the shell saw it): it is suspect at once
  * and offline when it is not heard from within the reconnect grace, which

@@ -708,6 +708,12 @@ int sched_touch(sched *s, const mu_id *id, uint64_t now)
     return registry_touch(s->reg, id, now);
 }
 
+void sched_prefetch(const sched *s, const mu_id *id, uint32_t slot_hint, int stage)
+{
+    registry_prefetch(s->reg, id, slot_hint, stage);
+    index_prefetch(s->ix, slot_hint, stage);
+}
+
 int sched_goodbye(sched *s, const mu_id *id, uint64_t now, const char *reason)
 {
     return registry_goodbye(s->reg, id, now, reason);

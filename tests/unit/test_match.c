@@ -320,6 +320,12 @@ static void test_large_bucket(void **state)
             schedfix_id(n, text);
             assert_int_equal(id_parse(text, &id), 0);
             unsigned r = (unsigned)(xorshift(&seed) % 100);
+            /* Prefetch hints, right, wrong, absent or out of range, change
+             * nothing: the checks and matches below would see it. */
+            const worker *known = registry_get(sched_registry_const(f->s), &id);
+            uint32_t hints[] = {known ? known->slot : n, n + 1, UINT32_MAX, BIG * 4};
+            sched_prefetch(f->s, &id, hints[r % 4], 0);
+            sched_prefetch(f->s, &id, hints[r % 4], 1);
             if (up[n] && r >= keep) {
                 assert_int_equal(sched_goodbye(f->s, &id, now, "left"), 0);
                 up[n] = false;

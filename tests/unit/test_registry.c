@@ -289,6 +289,38 @@ static void test_tick_expires_in_order(void **state)
     assert_int_equal(registry_count_state(f->reg, WORKER_ONLINE), 50);
 }
 
+/* A prefetch is a hint: on an empty registry, for unknown ids and for any
+ * slot, it reads only what is there and changes nothing. */
+static void test_prefetch_is_only_a_hint(void **state)
+{
+    fixture *f = *state;
+    worker_device_spec devs[WORKER_MAX_DEVICES];
+    mu_error err;
+    mu_id id1, id2;
+    assert_int_equal(id_parse(ID1, &id1), 0);
+    assert_int_equal(id_parse(ID2, &id2), 0);
+    for (int stage = 0; stage < 2; stage++) {
+        registry_prefetch(f->reg, &id1, 0, stage);
+        registry_prefetch(f->reg, &id1, UINT32_MAX, stage);
+    }
+    worker_spec s = spec_of(ID1, "T4", 2, devs);
+    const worker *w = registry_register(f->reg, &s, 10, &err);
+    assert_non_null(w);
+    worker before = *w;
+    size_t seen = f->n_seen;
+    uint32_t slots[] = {w->slot, w->slot + 1, 1000000, UINT32_MAX};
+    for (int stage = 0; stage < 2; stage++) {
+        for (size_t i = 0; i < sizeof(slots) / sizeof(slots[0]); i++) {
+            registry_prefetch(f->reg, &id1, slots[i], stage);
+            registry_prefetch(f->reg, &id2, slots[i], stage);
+        }
+    }
+    assert_memory_equal(&before, registry_get(f->reg, &id1), sizeof(before));
+    assert_null(registry_get(f->reg, &id2));
+    assert_int_equal(registry_count(f->reg), 1);
+    assert_int_equal(f->n_seen, seen);
+}
+
 static void test_goodbye(void **state)
 {
     fixture *f = *state;
@@ -430,6 +462,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_goodbye, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reregister_updates, setup, teardown),
         cmocka_unit_test_setup_teardown(test_find_by_prefix, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_prefetch_is_only_a_hint, setup, teardown),
         cmocka_unit_test_setup_teardown(test_create_rejects_bad_config, setup, teardown),
         cmocka_unit_test_setup_teardown(test_register_allocation_failures, setup, teardown),
     };
