@@ -39,7 +39,6 @@ struct registry {
      * scheduler holds pointers), and finding one by slot reads the small,
      * hot chunk table, not a pointer per worker. */
     worker **chunks;
-    void **chunk_mem; /* what each chunk's allocation returned, to free */
     size_t n_chunks, cap_chunks;
     link *links; /* cap entries, by slot */
     size_t n, cap;
@@ -129,8 +128,7 @@ void registry_destroy(registry *r)
     for (size_t i = 0; i < r->n; i++)
         worker_free_strings(slot_at(r, i));
     for (size_t c = 0; c < r->n_chunks; c++)
-        mu_free(r->chunk_mem[c]);
-    mu_free(r->chunk_mem);
+        mu_free(r->chunks[c]);
     mu_free(r->chunks);
     mu_free(r->links);
     mu_free(r->by_id);
@@ -199,20 +197,10 @@ static int reserve_slot(registry *r)
             if (!nc)
                 return -1;
             r->chunks = nc;
-            void **nm = mu_realloc(r->chunk_mem, ncap * sizeof(*nm));
-            if (!nm)
-                return -1;
-            r->chunk_mem = nm;
             r->cap_chunks = ncap;
         }
-        /* malloc aligns to 16 only; the record's hot half must not
-         * straddle more cache lines than it fills (registry.h). */
-        size_t align = _Alignof(worker);
-        void *mem = mu_calloc(1, CHUNK * sizeof(worker) + align - 1);
-        if (!mem)
+        if (!(r->chunks[r->n_chunks] = mu_calloc(CHUNK, sizeof(worker))))
             return -1;
-        r->chunk_mem[r->n_chunks] = mem;
-        r->chunks[r->n_chunks] = (worker *)(((uintptr_t)mem + align - 1) & ~(uintptr_t)(align - 1));
         r->n_chunks++;
     }
     return 0;
@@ -656,6 +644,7 @@ void registry_prefetch(const registry *r, const mu_id *id, uint32_t slot_hint, i
     if (stage == 0) {
         for (size_t at = 0; at < sizeof(*w); at += 64)
             __builtin_prefetch((const char *)w + at);
+        __builtin_prefetch((const char *)w + sizeof(*w) - 1);
         __builtin_prefetch(&r->links[slot_hint]);
     } else {
         __builtin_prefetch(w->hostname);
@@ -786,8 +775,7 @@ const region_table *registry_regions(const registry *r)
 size_t registry_bytes(const registry *r)
 {
     size_t n = sizeof(*r) + r->cap * sizeof(link) + r->by_id_cap * sizeof(uint64_t) +
-               r->cap_chunks * (sizeof(worker *) + sizeof(void *)) +
-               r->n_chunks * (CHUNK * sizeof(worker) + _Alignof(worker) - 1);
+               r->cap_chunks * sizeof(worker *) + r->n_chunks * CHUNK * sizeof(worker);
     for (size_t i = 0; i < r->n; i++) {
         const worker *w = slot_at(r, i);
         /* malloc rounds small blocks up to 16 bytes and adds 8 of its own */

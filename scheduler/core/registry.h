@@ -57,8 +57,10 @@ typedef struct worker_device {
  * the registry are borrowed and stay valid until registry_destroy. */
 typedef struct worker {
     /* The first 128 bytes hold what a heartbeat, a leave, the index and the
-     * matcher read; records sit 128-byte aligned (registry.c), so these are
-     * one pair of cache lines and the rest stays cold. */
+     * matcher read, so that these take two or three cache lines, not all
+     * four, and the strings stay cold. Records are not aligned to lines
+     * on purpose: at a 256-byte stride, every record's hot lines would
+     * fall into the same half of each cache's sets. */
     mu_id id;
     uint64_t last_seen;
     uptime up;           /* rolling uptime, see uptime.h */
@@ -94,7 +96,7 @@ typedef struct worker {
     char fingerprint[17];
     char address[48]; /* the peer's network address as the shell saw it; "" unknown */
     char country[3];  /* "" when the agent did not say */
-} __attribute__((aligned(128))) worker;
+} worker;
 
 /* A registration as the agent sent it (borrowed strings). */
 typedef struct worker_device_spec {
