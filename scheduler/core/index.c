@@ -278,12 +278,12 @@ static uint32_t find_pos(const windex *ix, const block *b, const ixent *e)
     return lo;
 }
 
-/* Set de's lowest price and its count from its block. */
-static void dent_min(dent *de)
+/* b's lowest price, and in *count how many entries have it. */
+static uint32_t block_min(const block *b, uint32_t *count)
 {
     uint32_t m = UINT32_MAX, n = 0;
-    for (uint32_t i = 0; i < de->b->n; i++) {
-        uint32_t p = price_of(&de->b->e[i]);
+    for (uint32_t i = 0; i < b->n; i++) {
+        uint32_t p = price_of(&b->e[i]);
         if (p < m) {
             m = p;
             n = 1;
@@ -291,8 +291,14 @@ static void dent_min(dent *de)
             n++;
         }
     }
-    de->min_price = m;
-    de->min_count = n;
+    *count = n;
+    return m;
+}
+
+/* Set de's lowest price and its count from its block. */
+static void dent_min(dent *de)
+{
+    de->min_price = block_min(de->b, &de->min_count);
 }
 
 /* Put a new (empty) block into dir d at position at. 0, or -1 (ENOMEM). */
@@ -576,7 +582,6 @@ static long check_bucket(const windex *ix, uint32_t bn, mu_error *errp)
             return errprintf(errp, "bucket %u: block %u holds %u entries", bn, k, b->n);
         if (memcmp(&d->ents[k].first, &b->e[0], sizeof(ixent)))
             return errprintf(errp, "bucket %u: block %u's first entry is stale", bn, k);
-        uint32_t m = UINT32_MAX, mn = 0;
         for (uint32_t p = 0; p < b->n; p++) {
             const ixent *e = &b->e[p];
             const worker *w = registry_at(ix->reg, e->slot);
@@ -597,14 +602,9 @@ static long check_bucket(const windex *ix, uint32_t bn, mu_error *errp)
                 return errprintf(errp, "bucket %u: worker %u filed under a stale key", bn, e->slot);
             if (prev && ent_compare(ix, prev, e) >= 0)
                 return errprintf(errp, "bucket %u: order broken at worker %u", bn, e->slot);
-            if (price_of(e) < m) {
-                m = price_of(e);
-                mn = 1;
-            } else if (price_of(e) == m) {
-                mn++;
-            }
             prev = e;
         }
+        uint32_t mn, m = block_min(b, &mn);
         if (d->ents[k].min_price != m)
             return errprintf(errp, "bucket %u: block %u's lowest price is wrong", bn, k);
         if (d->ents[k].min_count != mn)
