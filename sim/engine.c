@@ -479,34 +479,41 @@ static void maybe_progress(engine *e)
 /* A replay is a stream of random workers among up to millions, each a
  * handful of cache misses. Keep-alives and churn come in a known order, so
  * the engine loads ahead of the one it serves: its own node record
- * 3 * PREFETCH_STEP workers ahead, what the core reads from the id and
- * slot 2 steps ahead, what that points to 1 step ahead (sched_prefetch).
- * The loads then overlap with the work on the workers before. */
-#define PREFETCH_STEP 4u
+ * 4 * PREFETCH_STEP workers ahead, then, a step nearer each time, what the
+ * core reads from the id and slot, what that points to, and what that
+ * points to in turn (sched_prefetch, stages 0 to 2). The loads then overlap
+ * with the work on the workers before. */
+#define PREFETCH_STEP   4u
+#define PREFETCH_STAGES 4u
 
 /* Load ahead for node n, which is `ahead` steps from being served. */
-static void prefetch_node(const engine *e, uint32_t n, unsigned ahead)
+static void prefetch_node(const engine *e, uint32_t n, prefetch_for what, unsigned ahead)
 {
     const node *nd = &e->nodes[n];
-    if (ahead == 3)
+    if (ahead == PREFETCH_STAGES)
         __builtin_prefetch(nd);
     else
-        sched_prefetch(e->s, &nd->id, nd->slot, ahead == 2 ? 0 : 1);
+        sched_prefetch(e->s, &nd->id, nd->slot, what, (int)(PREFETCH_STAGES - 1 - ahead));
 }
 
 static void prefetch_touch(const engine *e)
 {
     size_t m = e->ring_cap - 1;
-    for (unsigned a = 1; a <= 3; a++)
+    for (unsigned a = 1; a <= PREFETCH_STAGES; a++)
         if (e->ring_n > a * PREFETCH_STEP)
-            prefetch_node(e, e->ring[(e->ring_head + a * PREFETCH_STEP) & m].node, a);
+            prefetch_node(e, e->ring[(e->ring_head + a * PREFETCH_STEP) & m].node,
+                          PREFETCH_HEARTBEAT, a);
 }
 
 static void prefetch_churn(const engine *e, size_t k)
 {
-    for (unsigned a = 1; a <= 3; a++)
-        if (k + a * PREFETCH_STEP < e->n_cev)
-            prefetch_node(e, e->cev[k + a * PREFETCH_STEP].node, a);
+    for (unsigned a = 1; a <= PREFETCH_STAGES; a++) {
+        if (k + a * PREFETCH_STEP >= e->n_cev)
+            break;
+        const churn_event *ce = &e->cev[k + a * PREFETCH_STEP];
+        prefetch_node(e, ce->node, ce->kind == CHURN_JOIN ? PREFETCH_REGISTER : PREFETCH_HEARTBEAT,
+                      a);
+    }
 }
 
 /* Touch, at the current time, every live worker the core has not heard from

@@ -1,14 +1,21 @@
 /* index.c - see index.h.
  *
- * A bucket is a directory of sorted blocks, each holding up to BLOCK_MAX
- * entries (the key a worker is filed under, and its slot): a two-level
- * B-tree. Filing, refiling and removing a worker are what a simulated year
- * of a million workers does tens of millions of times; a search here is a
- * binary search of a compact directory and then of one block, a few cache
- * lines in all, where a binary tree of workers would chase a pointer to a
- * cold node at every level (sim_bench, bench/README.md). What each worker
- * was filed under is kept beside, by slot, so that a refresh can tell
- * whether it must move without searching, and a removal can find it.
+ * A bucket is a directory of blocks of up to BLOCK_MAX entries (the key a
+ * worker is filed under, and its slot), ordered by separators: every entry
+ * of block k comes at or after block k's separator and before block k+1's.
+ * Inside a block the entries are in no order. Filing is a directory search
+ * and an append; removal moves the block's last entry into the hole; and
+ * what each worker is filed at (block and position, by slot) is kept beside,
+ * so that a removal searches nothing and a refresh can tell whether the
+ * worker must move without reading more than its own entry.
+ *
+ * This is what a simulated year of a million workers does tens of millions
+ * of times, each time on a block no cache holds any more. Sorted blocks cost
+ * a binary search and a memmove through a whole cold block per change: with
+ * them the index was half of sim_bench's replay (bench/README.md). Walks pay
+ * instead, and they are rare: a step scans one block for the entry that
+ * comes next (BLOCK_MAX compares over a few cache lines), and each block
+ * keeps where its best entry is, so a walk's first step in a block reads one.
  */
 #include "index.h"
 
@@ -20,12 +27,12 @@
 
 #define NIL UINT32_MAX
 
-/* Entries per block: a split's memmove stays small, the directory short. */
-#define BLOCK_MAX 128
+/* Entries per block: a walk's step scans one, a split sorts one. */
+#define BLOCK_MAX 64
 
 /* What a worker is filed under, in walk order (index_compare). */
 typedef struct ixent {
-    uint64_t key;  /* (100 - uptime class) << 32 | price: ascending */
+    uint64_t key;  /* uptime class, price, bandwidth (key_of): ascending */
     uint64_t id8;  /* the id's first 8 bytes, big-endian: id order */
     uint32_t bw;   /* download bandwidth: descending */
     uint32_t slot; /* the worker's registry slot */
@@ -33,18 +40,20 @@ typedef struct ixent {
 
 typedef struct block {
     uint32_t n;
+    uint32_t best;                 /* where the entry that comes first is */
+    uint32_t min_price, min_count; /* the lowest price, and how many have it */
     ixent e[BLOCK_MAX];
 } block;
 
-/* A block, a copy of its first entry, which directory searches compare
- * against, and its lowest price, which walks under a price cap skip by:
- * neither reads the block. How many entries have that price too: workers
- * of one model mostly share a price, and without the count nearly every
- * removal would rescan its whole block for the new lowest. */
+/* A block and its separator, which directory searches compare against, and
+ * a lower bound of its prices, by which walks under a price cap skip blocks
+ * without reading them. The bound is made exact when the block is filled,
+ * split or merged and only loosens on removal, which then need not find
+ * the block in the directory. */
 typedef struct dent {
-    ixent first;
+    ixent sep; /* for k > 0; block 0 takes what comes before every block */
     block *b;
-    uint32_t min_price, min_count;
+    uint32_t min_price;
 } dent;
 
 typedef struct bdir {
@@ -53,8 +62,9 @@ typedef struct bdir {
 } bdir;
 
 typedef struct filed_at {
-    ixent e;
-    uint32_t bucket; /* NIL: not filed */
+    block *b; /* NULL: not filed */
+    uint32_t pos;
+    uint32_t bucket; /* when not filed: where it was last, or NIL */
 } filed_at;
 
 struct windex {
@@ -123,10 +133,17 @@ uint16_t index_uptime_class(float fraction)
     return (uint16_t)(c < 0 ? 0 : c > 100 ? 100 : c);
 }
 
-/* Uptime class descending, then price ascending, in one number. */
+/* Uptime class descending, then price ascending, then download bandwidth
+ * descending, in one number. Bandwidths from BW_TOP up share the lowest
+ * value, and ent_compare orders them by their own. */
+#define BW_BITS 25
+#define BW_TOP  ((1u << BW_BITS) - 1)
+
 static uint64_t key_of(const worker *w)
 {
-    return (uint64_t)(100u - index_uptime_class(w->uptime)) << 32 | w->price_uusd;
+    uint32_t bw = w->bw_down_mbps < BW_TOP ? w->bw_down_mbps : BW_TOP;
+    return (uint64_t)(100u - index_uptime_class(w->uptime)) << 57 |
+           (uint64_t)w->price_uusd << BW_BITS | (BW_TOP - bw);
 }
 
 static ixent entry_of(const worker *w)
@@ -157,6 +174,13 @@ static void pack_key(uint8_t key[6], uint16_t model, uint8_t region, uint8_t tie
     key[3] = tier_;
     key[4] = (uint8_t)(gpus >> 8);
     key[5] = (uint8_t)gpus;
+}
+
+/* Whether w belongs in bucket bk. */
+static bool in_bucket(const ix_bucket *bk, const worker *w)
+{
+    return bk->model == w->model_idx && bk->region == w->region_idx && bk->tier == w->tier &&
+           bk->gpus == w->gpu_count;
 }
 
 /* The bucket for w, created when missing. NIL when memory runs out. */
@@ -215,13 +239,13 @@ static int reserve_filed(windex *ix, uint32_t slot)
         return -1;
     }
     for (size_t i = old; i < ncap; i++)
-        nf[i].bucket = NIL;
+        nf[i] = (filed_at){NULL, 0, NIL};
     ix->filed = nf;
     ix->cap_filed = ncap;
     return 0;
 }
 
-/* --- sorted blocks ------------------------------------------------------------------- */
+/* --- blocks ------------------------------------------------------------------------ */
 
 /* The order of two entries: index_compare on what they were filed under.
  * The worker records are read only when the first 8 bytes of two ids are
@@ -241,17 +265,17 @@ static int ent_compare(const windex *ix, const ixent *a, const ixent *b)
 
 static uint32_t price_of(const ixent *e)
 {
-    return (uint32_t)e->key;
+    return (uint32_t)(e->key >> BW_BITS);
 }
 
-/* The block of bucket dir d that holds e, or would: the last whose first
- * entry is not after e (block 0 for what comes before every block). */
+/* The block of bucket dir d whose range holds e: the last whose separator
+ * is not after e (block 0 for what comes before every separator). */
 static uint32_t find_block(const windex *ix, const bdir *d, const ixent *e)
 {
     uint32_t lo = 1, hi = d->n; /* the answer is the last block in [0, lo) */
     while (lo < hi) {
         uint32_t mid = lo + (hi - lo) / 2;
-        if (ent_compare(ix, &d->ents[mid].first, e) <= 0)
+        if (ent_compare(ix, &d->ents[mid].sep, e) <= 0)
             lo = mid + 1;
         else
             hi = mid;
@@ -259,29 +283,10 @@ static uint32_t find_block(const windex *ix, const bdir *d, const ixent *e)
     return lo - 1;
 }
 
-/* The first position in b whose entry is not before e. */
-static uint32_t find_pos(const windex *ix, const block *b, const ixent *e)
+/* Recompute b's best entry and lowest price from its entries. */
+static void block_stats(const windex *ix, block *b)
 {
-    /* The block is most likely cold: ask for all of it at once, so that the
-     * binary search's misses overlap instead of following one another (the
-     * memmove that comes next reads much of it anyway). */
-    for (const char *c = (const char *)b->e, *end = (const char *)&b->e[b->n]; c < end; c += 64)
-        __builtin_prefetch(c);
-    uint32_t lo = 0, hi = b->n;
-    while (lo < hi) {
-        uint32_t mid = lo + (hi - lo) / 2;
-        if (ent_compare(ix, &b->e[mid], e) < 0)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo;
-}
-
-/* b's lowest price, and in *count how many entries have it. */
-static uint32_t block_min(const block *b, uint32_t *count)
-{
-    uint32_t m = UINT32_MAX, n = 0;
+    uint32_t best = 0, m = UINT32_MAX, n = 0;
     for (uint32_t i = 0; i < b->n; i++) {
         uint32_t p = price_of(&b->e[i]);
         if (p < m) {
@@ -290,18 +295,47 @@ static uint32_t block_min(const block *b, uint32_t *count)
         } else if (p == m) {
             n++;
         }
+        if (i && ent_compare(ix, &b->e[i], &b->e[best]) < 0)
+            best = i;
     }
-    *count = n;
-    return m;
+    b->best = best;
+    b->min_price = m;
+    b->min_count = n;
 }
 
-/* Set de's lowest price and its count from its block. */
-static void dent_min(dent *de)
+/* Sort b's entries (a merge sort: a split needs its median). */
+static void block_sort(const windex *ix, block *b)
 {
-    de->min_price = block_min(de->b, &de->min_count);
+    ixent tmp[BLOCK_MAX];
+    ixent *from = b->e, *to = tmp;
+    for (uint32_t w = 1; w < b->n; w *= 2) {
+        for (uint32_t lo = 0; lo < b->n; lo += 2 * w) {
+            uint32_t mid = lo + w < b->n ? lo + w : b->n;
+            uint32_t hi = lo + 2 * w < b->n ? lo + 2 * w : b->n;
+            uint32_t i = lo, j = mid, o = lo;
+            while (i < mid && j < hi)
+                to[o++] = ent_compare(ix, &from[j], &from[i]) < 0 ? from[j++] : from[i++];
+            while (i < mid)
+                to[o++] = from[i++];
+            while (j < hi)
+                to[o++] = from[j++];
+        }
+        ixent *t = from;
+        from = to;
+        to = t;
+    }
+    if (from != b->e)
+        memcpy(b->e, from, b->n * sizeof(ixent));
 }
 
-/* Put a new (empty) block into dir d at position at. 0, or -1 (ENOMEM). */
+/* Tell the workers of b from position `from` on where they are now. */
+static void refile_from(windex *ix, block *b, uint32_t from, uint32_t bucket)
+{
+    for (uint32_t i = from; i < b->n; i++)
+        ix->filed[b->e[i].slot] = (filed_at){b, i, bucket};
+}
+
+/* Put block b into dir d at position at. 0, or -1 (ENOMEM). */
 static int dir_insert(bdir *d, uint32_t at, block *b)
 {
     if (d->n == d->cap) {
@@ -315,7 +349,7 @@ static int dir_insert(bdir *d, uint32_t at, block *b)
         d->cap = ncap;
     }
     memmove(&d->ents[at + 1], &d->ents[at], (d->n - at) * sizeof(*d->ents));
-    d->ents[at].b = b;
+    d->ents[at] = (dent){.b = b, .min_price = UINT32_MAX};
     d->n++;
     return 0;
 }
@@ -327,11 +361,70 @@ static void dir_delete(bdir *d, uint32_t at)
     d->n--;
 }
 
+/* Split the full block k of bucket bn: its upper half, in order, moves to
+ * a new block after it. 0, or -1 (ENOMEM) with nothing changed. */
+static int split(windex *ix, uint32_t bn, uint32_t k)
+{
+    bdir *d = &ix->dirs[bn];
+    block *b = d->ents[k].b, *nb = mu_malloc(sizeof(*nb));
+    if (!nb || dir_insert(d, k + 1, nb) < 0) {
+        mu_free(nb);
+        errno = ENOMEM;
+        return -1;
+    }
+    block_sort(ix, b);
+    nb->n = b->n - b->n / 2;
+    memcpy(nb->e, &b->e[b->n / 2], nb->n * sizeof(ixent));
+    b->n /= 2;
+    block_stats(ix, b);
+    block_stats(ix, nb);
+    d->ents[k].min_price = b->min_price;
+    d->ents[k + 1].min_price = nb->min_price;
+    d->ents[k + 1].sep = nb->e[0];
+    refile_from(ix, b, 0, bn);
+    refile_from(ix, nb, 0, bn);
+    return 0;
+}
+
+/* Block k of bucket bn has become sparse: keep blocks at least a quarter
+ * full, so that walks and searches stay short after heavy churn, by joining
+ * it to a neighbour when the two fit in three quarters of one. */
+static void maybe_merge(windex *ix, uint32_t bn, uint32_t k)
+{
+    bdir *d = &ix->dirs[bn];
+    uint32_t n = d->ents[k].b->n, left = NIL;
+    if (k + 1 < d->n && n + d->ents[k + 1].b->n <= BLOCK_MAX * 3 / 4)
+        left = k;
+    else if (k > 0 && d->ents[k - 1].b->n + n <= BLOCK_MAX * 3 / 4)
+        left = k - 1;
+    if (left == NIL)
+        return;
+    block *l = d->ents[left].b, *r = d->ents[left + 1].b;
+    uint32_t from = l->n;
+    memcpy(&l->e[l->n], r->e, r->n * sizeof(ixent));
+    l->n += r->n;
+    if (ent_compare(ix, &r->e[r->best], &l->e[l->best]) < 0)
+        l->best = from + r->best;
+    if (r->min_price < l->min_price) {
+        l->min_price = r->min_price;
+        l->min_count = r->min_count;
+    } else if (r->min_price == l->min_price) {
+        l->min_count += r->min_count;
+    }
+    d->ents[left].min_price = l->min_price;
+    refile_from(ix, l, from, bn);
+    dir_delete(d, left + 1);
+}
+
 int index_add(windex *ix, worker *w)
 {
     if (reserve_filed(ix, w->slot) < 0)
         return -1;
-    uint32_t bn = bucket_for(ix, w);
+    /* A worker is mostly refiled where it was before. */
+    uint32_t bn = ix->filed[w->slot].bucket;
+    const ix_bucket *bk = bn != NIL ? &ix->buckets[bn] : NULL;
+    if (!bk || !in_bucket(bk, w))
+        bn = bucket_for(ix, w);
     if (bn == NIL) {
         errno = ENOMEM;
         return -1;
@@ -350,37 +443,32 @@ int index_add(windex *ix, worker *w)
     } else {
         k = find_block(ix, d, &e);
         if (d->ents[k].b->n == BLOCK_MAX) {
-            /* Full: its upper half moves to a new block after it. */
-            block *b = d->ents[k].b, *nb = mu_malloc(sizeof(*nb));
-            if (!nb || dir_insert(d, k + 1, nb) < 0) {
-                mu_free(nb);
-                errno = ENOMEM;
+            if (split(ix, bn, k) < 0)
                 return -1;
-            }
-            nb->n = BLOCK_MAX / 2;
-            memcpy(nb->e, &b->e[BLOCK_MAX / 2], (BLOCK_MAX / 2) * sizeof(ixent));
-            b->n = BLOCK_MAX / 2;
-            dent_min(&d->ents[k]);
-            dent_min(&d->ents[k + 1]);
-            d->ents[k + 1].first = nb->e[0];
-            if (ent_compare(ix, &nb->e[0], &e) <= 0)
+            if (ent_compare(ix, &d->ents[k + 1].sep, &e) <= 0)
                 k++;
         }
     }
     block *b = d->ents[k].b;
-    uint32_t p = find_pos(ix, b, &e);
-    memmove(&b->e[p + 1], &b->e[p], (b->n - p) * sizeof(ixent));
+    uint32_t p = b->n++, price = price_of(&e);
     b->e[p] = e;
-    if (!p)
-        d->ents[k].first = e;
-    if (!b->n || price_of(&e) < d->ents[k].min_price) {
-        d->ents[k].min_price = price_of(&e);
-        d->ents[k].min_count = 1;
-    } else if (price_of(&e) == d->ents[k].min_price) {
-        d->ents[k].min_count++;
+    if (!p) {
+        b->best = 0;
+        b->min_price = price;
+        b->min_count = 1;
+    } else {
+        if (ent_compare(ix, &e, &b->e[b->best]) < 0)
+            b->best = p;
+        if (price < b->min_price) {
+            b->min_price = price;
+            b->min_count = 1;
+        } else if (price == b->min_price) {
+            b->min_count++;
+        }
     }
-    b->n++;
-    ix->filed[w->slot] = (filed_at){e, bn};
+    if (price < d->ents[k].min_price)
+        d->ents[k].min_price = price;
+    ix->filed[w->slot] = (filed_at){b, p, bn};
     ix->buckets[bn].count++;
     ix->count++;
     return 0;
@@ -388,63 +476,49 @@ int index_add(windex *ix, worker *w)
 
 void index_remove(windex *ix, worker *w)
 {
-    const filed_at *f = w->slot < ix->cap_filed ? &ix->filed[w->slot] : NULL;
-    if (!f || f->bucket == NIL)
+    filed_at *f = w->slot < ix->cap_filed ? &ix->filed[w->slot] : NULL;
+    if (!f || !f->b)
         return;
-    uint32_t bn = f->bucket;
-    bdir *d = &ix->dirs[bn];
-    uint32_t k = find_block(ix, d, &f->e);
-    block *b = d->ents[k].b;
-    uint32_t p = find_pos(ix, b, &f->e);
+    block *b = f->b;
+    uint32_t p = f->pos, bn = f->bucket;
     if (p >= b->n || b->e[p].slot != w->slot)
         return; /* cannot happen while index_check holds; never corrupt more */
-    memmove(&b->e[p], &b->e[p + 1], (b->n - p - 1) * sizeof(ixent));
-    b->n--;
-    if (!b->n) {
-        dir_delete(d, k);
-    } else {
-        if (!p)
-            d->ents[k].first = b->e[0];
-        if (price_of(&f->e) == d->ents[k].min_price && !--d->ents[k].min_count)
-            dent_min(&d->ents[k]);
-        /* Keep blocks at least a quarter full, so that walks and searches
-         * stay short after heavy churn: a sparse block joins a neighbour
-         * when the two fit in three quarters of one. */
-        if (b->n < BLOCK_MAX / 4) {
-            uint32_t left = NIL;
-            if (k + 1 < d->n && b->n + d->ents[k + 1].b->n <= BLOCK_MAX * 3 / 4)
-                left = k;
-            else if (k > 0 && d->ents[k - 1].b->n + b->n <= BLOCK_MAX * 3 / 4)
-                left = k - 1;
-            if (left != NIL) {
-                block *l = d->ents[left].b, *r = d->ents[left + 1].b;
-                memcpy(&l->e[l->n], r->e, r->n * sizeof(ixent));
-                l->n += r->n;
-                const dent *rd = &d->ents[left + 1];
-                dent *ld = &d->ents[left];
-                if (rd->min_price < ld->min_price)
-                    *ld = (dent){ld->first, ld->b, rd->min_price, rd->min_count};
-                else if (rd->min_price == ld->min_price)
-                    ld->min_count += rd->min_count;
-                dir_delete(d, left + 1);
-            }
-        }
-    }
-    ix->filed[w->slot].bucket = NIL;
+    const ixent gone = b->e[p];
+    f->b = NULL; /* its bucket stays, a hint for when it is filed again */
     ix->buckets[bn].count--;
     ix->count--;
+    uint32_t last = --b->n;
+    if (p != last) {
+        b->e[p] = b->e[last];
+        ix->filed[b->e[p].slot].pos = p;
+    }
+    bdir *d = &ix->dirs[bn];
+    if (!b->n) {
+        uint32_t k = find_block(ix, d, &gone);
+        if (d->ents[k].b == b)
+            dir_delete(d, k);
+        return;
+    }
+    if (b->best == p || (price_of(&gone) == b->min_price && !--b->min_count))
+        block_stats(ix, b);
+    else if (b->best == last)
+        b->best = p;
+    if (b->n < BLOCK_MAX / 4) {
+        uint32_t k = find_block(ix, d, &gone);
+        if (d->ents[k].b == b)
+            maybe_merge(ix, bn, k);
+    }
 }
 
 int index_refresh(windex *ix, worker *w)
 {
     /* Most refreshes (a heartbeat's hourly uptime update, a registration
-     * that changes nothing that orders it) leave a worker where it is:
-     * refiling it would cost two searches of its bucket for nothing. */
+     * that changes nothing that orders it) leave a worker where it is. */
     const filed_at *f = w->slot < ix->cap_filed ? &ix->filed[w->slot] : NULL;
-    if (f && f->bucket != NIL && index_eligible(w)) {
+    if (f && f->b && index_eligible(w)) {
         const ix_bucket *bk = &ix->buckets[f->bucket];
-        if (bk->model == w->model_idx && bk->region == w->region_idx && bk->tier == w->tier &&
-            bk->gpus == w->gpu_count && f->e.key == key_of(w) && f->e.bw == w->bw_down_mbps)
+        const ixent *e = &f->b->e[f->pos];
+        if (in_bucket(bk, w) && e->key == key_of(w) && e->bw == w->bw_down_mbps)
             return 0;
     }
     index_remove(ix, w);
@@ -458,50 +532,72 @@ void index_prefetch(const windex *ix, uint32_t slot, int stage)
     const filed_at *f = &ix->filed[slot];
     if (stage == 0) {
         __builtin_prefetch(f);
-    } else if (f->bucket != NIL) {
-        const bdir *d = &ix->dirs[f->bucket];
-        const block *b = d->ents[find_block(ix, d, &f->e)].b;
-        /* Where a binary search of it starts: all of it would stall on the
-         * loads in flight for little more. */
-        __builtin_prefetch(b);
-        __builtin_prefetch(&b->e[BLOCK_MAX / 4]);
-        __builtin_prefetch(&b->e[BLOCK_MAX / 2]);
-        __builtin_prefetch(&b->e[BLOCK_MAX * 3 / 4]);
+    } else if (f->b && stage == 1) {
+        /* What a refresh compares and a removal rewrites. */
+        __builtin_prefetch(f->b);
+        if (f->pos < BLOCK_MAX)
+            __builtin_prefetch(&f->b->e[f->pos]);
+    } else if (f->b && f->b->n && f->b->n <= BLOCK_MAX) {
+        /* The entry a removal moves into the hole. */
+        __builtin_prefetch(&f->b->e[f->b->n - 1]);
     }
 }
 
-/* A position in a bucket's walk. */
-typedef struct cursor {
-    const bdir *d;
-    uint32_t k, p; /* block, entry */
-} cursor;
+/* --- walks ----------------------------------------------------------------------------- */
 
-static worker *at_cursor(const windex *ix, const cursor *c)
+/* Where in b the first entry after `after` (NULL: from the start) priced
+ * at most cap (0: any) is; NIL when none is. */
+static uint32_t block_next_exact(const windex *ix, const block *b, const ixent *after, uint32_t cap)
 {
-    return c->k < c->d->n ? registry_at_mut(ix->reg, c->d->ents[c->k].b->e[c->p].slot) : NULL;
-}
-
-/* Where a filed worker is. */
-static cursor locate(const windex *ix, const worker *w)
-{
-    const filed_at *f = &ix->filed[w->slot];
-    cursor c = {&ix->dirs[f->bucket], 0, 0};
-    c.k = find_block(ix, c.d, &f->e);
-    c.p = find_pos(ix, c.d->ents[c.k].b, &f->e);
-    return c;
-}
-
-/* From c (inclusive) on, the first entry priced at most cap (0: any),
- * skipping whole blocks priced above it. */
-static worker *scan_from(const windex *ix, cursor c, uint32_t cap)
-{
-    for (; c.k < c.d->n; c.k++, c.p = 0) {
-        if (cap && c.d->ents[c.k].min_price > cap)
+    uint32_t got = NIL;
+    for (uint32_t i = 0; i < b->n; i++) {
+        const ixent *x = &b->e[i];
+        if ((cap && price_of(x) > cap) || (after && ent_compare(ix, x, after) <= 0))
             continue;
-        const block *b = c.d->ents[c.k].b;
-        for (; c.p < b->n; c.p++)
-            if (!cap || price_of(&b->e[c.p]) <= cap)
-                return at_cursor(ix, &c);
+        if (got == NIL || ent_compare(ix, x, &b->e[got]) < 0)
+            got = i;
+    }
+    return got;
+}
+
+typedef unsigned __int128 u128;
+
+/* As block_next_exact, without a branch per entry: key and first id bytes
+ * as one number decide, unless two entries tie on it or a bandwidth is
+ * past what the key holds. Then the exact scan does. */
+static uint32_t block_next(const windex *ix, const block *b, const ixent *after, uint32_t cap)
+{
+    if (cap && b->min_price > cap)
+        return NIL;
+    if (!after && (!cap || price_of(&b->e[b->best]) <= cap))
+        return b->best;
+    u128 ak = after ? (u128)after->key << 64 | after->id8 : 0, gk = ~(u128)0;
+    uint32_t got = NIL, max = cap ? cap : UINT32_MAX;
+    bool odd = false;
+    for (uint32_t i = 0; i < b->n; i++) {
+        const ixent *x = &b->e[i];
+        u128 k = (u128)x->key << 64 | x->id8;
+        bool priced = price_of(x) <= max, later = !after || k > ak;
+        odd |= priced & ((k == gk) | ((x->key & BW_TOP) == 0) | (after && k == ak && x != after));
+        bool take = priced & later & (k < gk);
+        gk = take ? k : gk;
+        got = take ? i : got;
+    }
+    return odd ? block_next_exact(ix, b, after, cap) : got;
+}
+
+/* From block k of d on, the first entry after `after` (which is in block
+ * k, or NULL) priced at most cap (0: any). */
+static worker *scan_from(const windex *ix, const bdir *d, uint32_t k, const ixent *after,
+                         uint32_t cap)
+{
+    for (; k < d->n; k++, after = NULL) {
+        if (cap && d->ents[k].min_price > cap)
+            continue;
+        const block *b = d->ents[k].b;
+        uint32_t p = block_next(ix, b, after, cap);
+        if (p != NIL)
+            return registry_at_mut(ix->reg, b->e[p].slot);
     }
     return NULL;
 }
@@ -520,16 +616,20 @@ worker *index_first_under(const windex *ix, uint32_t b, uint32_t cap)
 {
     if (b >= ix->n_buckets)
         return NULL;
-    return scan_from(ix, (cursor){&ix->dirs[b], 0, 0}, cap);
+    return scan_from(ix, &ix->dirs[b], 0, NULL, cap);
 }
 
 worker *index_next_under(const windex *ix, const worker *w, uint32_t cap)
 {
-    if (w->slot >= ix->cap_filed || ix->filed[w->slot].bucket == NIL)
+    if (w->slot >= ix->cap_filed || !ix->filed[w->slot].b)
         return NULL; /* not filed: it has no place in a walk */
-    cursor c = locate(ix, w);
-    c.p++;
-    return scan_from(ix, c, cap);
+    const filed_at *f = &ix->filed[w->slot];
+    const ixent *e = &f->b->e[f->pos];
+    uint32_t p = block_next(ix, f->b, e, cap);
+    if (p != NIL)
+        return registry_at_mut(ix->reg, f->b->e[p].slot);
+    const bdir *d = &ix->dirs[f->bucket];
+    return scan_from(ix, d, find_block(ix, d, e) + 1, NULL, cap);
 }
 
 size_t index_count(const windex *ix)
@@ -569,61 +669,69 @@ size_t index_bytes(const windex *ix)
     return n + ix->n_models * (sizeof(uint32_t *) + 2 * sizeof(uint32_t));
 }
 
-/* Check one bucket's blocks; the number of entries, or -1. */
-static long check_bucket(const windex *ix, uint32_t bn, mu_error *errp)
+/* Check block k of bucket bn: its entries, that each is filed where it is,
+ * in its range, and the block's best entry and prices. */
+static int check_block(const windex *ix, uint32_t bn, uint32_t k, mu_error *errp)
 {
     const bdir *d = &ix->dirs[bn];
     const ix_bucket *bk = &ix->buckets[bn];
-    const ixent *prev = NULL;
-    long total = 0;
-    for (uint32_t k = 0; k < d->n; k++) {
-        const block *b = d->ents[k].b;
-        if (!b->n || b->n > BLOCK_MAX)
-            return errprintf(errp, "bucket %u: block %u holds %u entries", bn, k, b->n);
-        if (memcmp(&d->ents[k].first, &b->e[0], sizeof(ixent)))
-            return errprintf(errp, "bucket %u: block %u's first entry is stale", bn, k);
-        for (uint32_t p = 0; p < b->n; p++) {
-            const ixent *e = &b->e[p];
-            const worker *w = registry_at(ix->reg, e->slot);
-            if (!w)
-                return errprintf(errp, "bucket %u: slot %u does not exist", bn, e->slot);
-            if (e->slot >= ix->cap_filed || ix->filed[e->slot].bucket != bn ||
-                memcmp(&ix->filed[e->slot].e, e, sizeof(*e)))
-                return errprintf(errp, "bucket %u: worker %u is not filed where it is", bn,
-                                 e->slot);
-            if (!index_eligible(w))
-                return errprintf(errp, "bucket %u: worker %u is filed but not eligible", bn,
-                                 e->slot);
-            if (w->model_idx != bk->model || w->region_idx != bk->region || w->tier != bk->tier ||
-                w->gpu_count != bk->gpus)
-                return errprintf(errp, "bucket %u: worker %u is in the wrong bucket", bn, e->slot);
-            ixent now = entry_of(w);
-            if (memcmp(&now, e, sizeof(now)))
-                return errprintf(errp, "bucket %u: worker %u filed under a stale key", bn, e->slot);
-            if (prev && ent_compare(ix, prev, e) >= 0)
-                return errprintf(errp, "bucket %u: order broken at worker %u", bn, e->slot);
-            prev = e;
-        }
-        uint32_t mn, m = block_min(b, &mn);
-        if (d->ents[k].min_price != m)
-            return errprintf(errp, "bucket %u: block %u's lowest price is wrong", bn, k);
-        if (d->ents[k].min_count != mn)
-            return errprintf(errp, "bucket %u: block %u's count at its lowest price is wrong", bn,
+    const block *b = d->ents[k].b;
+    if (!b->n || b->n > BLOCK_MAX)
+        return errprintf(errp, "bucket %u: block %u holds %u entries", bn, k, b->n);
+    uint32_t best = 0, mn = 0, m = UINT32_MAX;
+    for (uint32_t p = 0; p < b->n; p++) {
+        const ixent *e = &b->e[p];
+        const worker *w = registry_at(ix->reg, e->slot);
+        if (!w)
+            return errprintf(errp, "bucket %u: slot %u does not exist", bn, e->slot);
+        const filed_at *f = e->slot < ix->cap_filed ? &ix->filed[e->slot] : NULL;
+        if (!f || f->b != b || f->pos != p || f->bucket != bn)
+            return errprintf(errp, "bucket %u: worker %u is not filed where it is", bn, e->slot);
+        if (!index_eligible(w))
+            return errprintf(errp, "bucket %u: worker %u is filed but not eligible", bn, e->slot);
+        if (!in_bucket(bk, w))
+            return errprintf(errp, "bucket %u: worker %u is in the wrong bucket", bn, e->slot);
+        ixent now = entry_of(w);
+        if (memcmp(&now, e, sizeof(now)))
+            return errprintf(errp, "bucket %u: worker %u filed under a stale key", bn, e->slot);
+        if ((k > 0 && ent_compare(ix, e, &d->ents[k].sep) < 0) ||
+            (k + 1 < d->n && ent_compare(ix, e, &d->ents[k + 1].sep) >= 0))
+            return errprintf(errp, "bucket %u: worker %u is outside block %u's range", bn, e->slot,
                              k);
-        total += b->n;
+        if (p && ent_compare(ix, e, &b->e[best]) < 0)
+            best = p;
+        if (price_of(e) < m) {
+            m = price_of(e);
+            mn = 1;
+        } else if (price_of(e) == m) {
+            mn++;
+        }
     }
-    return total;
+    if (b->best != best)
+        return errprintf(errp, "bucket %u: block %u's best entry is wrong", bn, k);
+    if (b->min_price != m || b->min_count != mn)
+        return errprintf(errp, "bucket %u: block %u's lowest price or its count is wrong", bn, k);
+    if (d->ents[k].min_price > m)
+        return errprintf(errp, "bucket %u: block %u's price bound is above its lowest price", bn,
+                         k);
+    return 0;
 }
 
 int index_check(const windex *ix, mu_error *errp)
 {
     size_t total = 0;
     for (uint32_t b = 0; b < ix->n_buckets; b++) {
-        long n = check_bucket(ix, b, errp);
-        if (n < 0)
-            return -1;
-        if ((size_t)n != ix->buckets[b].count)
-            return errprintf(errp, "bucket %u: count %u but %ld filed", b, ix->buckets[b].count, n);
+        const bdir *d = &ix->dirs[b];
+        size_t n = 0;
+        for (uint32_t k = 0; k < d->n; k++) {
+            if (k > 1 && ent_compare(ix, &d->ents[k - 1].sep, &d->ents[k].sep) >= 0)
+                return errprintf(errp, "bucket %u: separators out of order at block %u", b, k);
+            if (check_block(ix, b, k, errp) < 0)
+                return -1;
+            n += d->ents[k].b->n;
+        }
+        if (n != ix->buckets[b].count)
+            return errprintf(errp, "bucket %u: count %u but %zu filed", b, ix->buckets[b].count, n);
         /* The walk agrees with the count and is strictly increasing in the
          * order of the worker records themselves. */
         size_t k = 0;
@@ -633,18 +741,22 @@ int index_check(const windex *ix, mu_error *errp)
                 return errprintf(errp, "bucket %u: walk out of order", b);
             prev = w;
         }
-        if (k != (size_t)n)
-            return errprintf(errp, "bucket %u: walk saw %zu of %ld", b, k, n);
-        total += (size_t)n;
+        if (k != n)
+            return errprintf(errp, "bucket %u: walk saw %zu of %zu", b, k, n);
+        total += n;
     }
     if (total != ix->count)
         return errprintf(errp, "index count %zu but %zu filed", ix->count, total);
-    size_t eligible = 0;
+    size_t eligible = 0, filed = 0;
+    for (size_t i = 0; i < ix->cap_filed; i++)
+        filed += ix->filed[i].b != NULL;
+    if (filed != ix->count)
+        return errprintf(errp, "%zu workers filed but the index counts %zu", filed, ix->count);
     for (size_t i = 0; i < registry_count(ix->reg); i++) {
         const worker *w = registry_at(ix->reg, i);
         if (index_eligible(w)) {
             eligible++;
-            if (i >= ix->cap_filed || ix->filed[i].bucket == NIL)
+            if (i >= ix->cap_filed || !ix->filed[i].b)
                 return errprintf(errp, "worker %zu is eligible but not filed", i);
         }
     }

@@ -50,8 +50,9 @@ void index_remove(windex *ix, worker *w);
 /* Remove and re-file w if eligible, after its key or state changed. */
 int index_refresh(windex *ix, worker *w);
 /* A hint with no effect: the worker at `slot` will soon be refiled or
- * looked up (registry_prefetch says why). Stage 0 loads what it is filed
- * under; stage 1, asked for later, the block that holds it. */
+ * looked up (registry_prefetch says why). Stage 0 loads where it is filed;
+ * stage 1, asked for later, its entry and its block's head; stage 2, later
+ * still, the block's last entry, which its removal moves. */
 void index_prefetch(const windex *ix, uint32_t slot, int stage);
 
 size_t index_count(const windex *ix);

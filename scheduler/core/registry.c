@@ -634,19 +634,21 @@ int registry_touch(registry *r, const mu_id *id, uint64_t now)
     return 0;
 }
 
-void registry_prefetch(const registry *r, const mu_id *id, uint32_t slot_hint, int stage)
+void registry_prefetch(const registry *r, const mu_id *id, uint32_t slot_hint, prefetch_for what,
+                       int stage)
 {
     if (stage == 0 && r->by_id_cap)
         __builtin_prefetch(&r->by_id[id_hash(id) & (r->by_id_cap - 1)]);
     if (slot_hint >= r->n)
         return;
     const worker *w = slot_at(r, slot_hint);
+    size_t len = what == PREFETCH_REGISTER ? sizeof(*w) : 128;
     if (stage == 0) {
-        for (size_t at = 0; at < sizeof(*w); at += 64)
+        for (size_t at = 0; at < len; at += 64)
             __builtin_prefetch((const char *)w + at);
-        __builtin_prefetch((const char *)w + sizeof(*w) - 1);
+        __builtin_prefetch((const char *)w + len - 1);
         __builtin_prefetch(&r->links[slot_hint]);
-    } else {
+    } else if (stage == 1 && what == PREFETCH_REGISTER) {
         __builtin_prefetch(w->hostname);
         __builtin_prefetch(w->agent_version);
         __builtin_prefetch(w->devices);

@@ -173,14 +173,24 @@ const worker *registry_restore(registry *r, const worker_spec *spec, uint64_t re
  * ENOENT (unknown id) or ESTALE (worker is offline and must register again). */
 int registry_touch(registry *r, const mu_id *id, uint64_t now);
 
+/* What a caller will soon do with a worker, which says what to load. */
+typedef enum prefetch_for {
+    PREFETCH_HEARTBEAT, /* a heartbeat or a leave: the record's hot first half */
+    PREFETCH_REGISTER,  /* a registration: all of the record and its strings */
+} prefetch_for;
+
 /* A hint with no effect: the caller will soon name the worker with this id
- * (a heartbeat, a leave, a registration), which it last saw at slot_hint
- * (UINT32_MAX: unknown). Starts loading what that call reads, so that a
- * caller holding a queue of them overlaps the memory latency of each
- * worker with the work on the ones before it. Stage 0 loads what the id
- * and slot lead to; stage 1, asked for later, what that in turn points to
- * (the record's strings and devices). */
-void registry_prefetch(const registry *r, const mu_id *id, uint32_t slot_hint, int stage);
+ * (`what` says how), which it last saw at slot_hint (UINT32_MAX: unknown).
+ * Starts loading what that call reads, so that a caller holding a queue of
+ * them overlaps the memory latency of each worker with the work on the
+ * ones before it. Memory is a handful of misses per worker, and a core can
+ * wait on only so many at once: loading less for a heartbeat is what lets
+ * more of them overlap. Stage 0 loads what the id and slot lead to; stage
+ * 1, asked for later, what that in turn points to (the strings and devices
+ * of a registration); stage 2 loads nothing here (the index's third stage:
+ * sched_prefetch). */
+void registry_prefetch(const registry *r, const mu_id *id, uint32_t slot_hint, prefetch_for what,
+                       int stage);
 
 /* The worker's connection closed (the shell saw it): it is suspect at once
  * and offline when it is not heard from within the reconnect grace, which

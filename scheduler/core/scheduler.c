@@ -708,9 +708,10 @@ int sched_touch(sched *s, const mu_id *id, uint64_t now)
     return registry_touch(s->reg, id, now);
 }
 
-void sched_prefetch(const sched *s, const mu_id *id, uint32_t slot_hint, int stage)
+void sched_prefetch(const sched *s, const mu_id *id, uint32_t slot_hint, prefetch_for what,
+                    int stage)
 {
-    registry_prefetch(s->reg, id, slot_hint, stage);
+    registry_prefetch(s->reg, id, slot_hint, what, stage);
     index_prefetch(s->ix, slot_hint, stage);
 }
 

@@ -77,9 +77,10 @@ int sched_touch(sched *s, const mu_id *id, uint64_t now);
 /* A hint with no effect on any state: the caller will soon pass this id to
  * sched_touch, _disconnected, _goodbye or _register, and last saw it at
  * slot_hint (worker.slot; UINT32_MAX: unknown). Stage 0 first, then stage
- * 1 once that has had time to arrive (a few workers later): see
- * registry_prefetch. */
-void sched_prefetch(const sched *s, const mu_id *id, uint32_t slot_hint, int stage);
+ * 1 once that has had time to arrive (a few workers later), then stage 2:
+ * see registry_prefetch and index_prefetch. */
+void sched_prefetch(const sched *s, const mu_id *id, uint32_t slot_hint, prefetch_for what,
+                    int stage);
 int sched_goodbye(sched *s, const mu_id *id, uint64_t now, const char *reason);
 /* The worker's connection closed (registry_disconnected). */
 int sched_disconnected(sched *s, const mu_id *id, uint64_t now);

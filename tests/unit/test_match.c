@@ -1,7 +1,8 @@
 /* test_match.c - the matcher: each constraint, all-or-nothing and minimum
  * counts, the scoring order, pack and spread, the "why not" explanation and
  * the alternatives offered, validation, and the indexed matcher agreeing
- * with the naive scan, also on one bucket of thousands of workers. */
+ * with the naive scan, also on one bucket of thousands of workers and on
+ * ties the index's keys cannot break. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -324,8 +325,8 @@ static void test_large_bucket(void **state)
              * nothing: the checks and matches below would see it. */
             const worker *known = registry_get(sched_registry_const(f->s), &id);
             uint32_t hints[] = {known ? known->slot : n, n + 1, UINT32_MAX, BIG * 4};
-            sched_prefetch(f->s, &id, hints[r % 4], 0);
-            sched_prefetch(f->s, &id, hints[r % 4], 1);
+            for (int stage = 0; stage < 3; stage++)
+                sched_prefetch(f->s, &id, hints[r % 4], (prefetch_for)(r / 4 % 2), stage);
             if (up[n] && r >= keep) {
                 assert_int_equal(sched_goodbye(f->s, &id, now, "left"), 0);
                 up[n] = false;
@@ -368,6 +369,47 @@ static void test_large_bucket(void **state)
     assert_null(index_first(sched_index(f->s), 0));
 }
 
+/* What the index's one-number comparison cannot tell apart is ordered all
+ * the same: ids that share their first 8 bytes, and bandwidths past what
+ * its key holds. Walks, and so matches, must still follow the full order. */
+static void test_ties_past_the_key(void **state)
+{
+    schedfix *f = *state;
+    uint64_t seed = 5;
+    for (unsigned n = 0; n < 300; n++) {
+        char id[ID_TEXT_LEN], host[32];
+        /* The first 150 share the 8 bytes "0000abcd-0000-4000"; the rest
+         * differ there and have bandwidths of 40 to 46 Tbit/s. */
+        if (n < 150)
+            snprintf(id, sizeof(id), "0000abcd-0000-4000-8000-%012x", n + 1);
+        else
+            snprintf(id, sizeof(id), "%08x-0000-4000-8000-000000000001", n + 1);
+        snprintf(host, sizeof(host), "w%u", n);
+        worker_device_spec dev = {.model_claim = "RTX 4090"};
+        worker_spec spec = {.id = id,
+                            .hostname = host,
+                            .devices = &dev,
+                            .n_devices = 1,
+                            .country = "DE",
+                            .bw_down_mbps = n < 150 ? 500 : 40000000 + (n * 7919u % 7) * 1000000,
+                            .bw_up_mbps = 400,
+                            .price_uusd = 100000 + (uint32_t)(xorshift(&seed) % 3) * 5000};
+        mu_error err;
+        if (!sched_register(f->s, &spec, T0, &err))
+            fail_msg("register %u: %s", n, err.text);
+    }
+    schedfix_check(f); /* the walks follow index_compare on the records */
+    for (unsigned round = 0; round < 20; round++) {
+        match_request rq = schedfix_request(f, "RTX 4090", 1, 1);
+        rq.workers = rq.min_workers = 1 + (uint32_t)(xorshift(&seed) % 64);
+        rq.max_price_uusd = round % 2 ? 0 : 100000 + (uint32_t)(round % 3) * 5000;
+        uint32_t out[MATCH_MAX_WORKERS];
+        size_t got = find(f, &rq, out);
+        if (!rq.max_price_uusd)
+            assert_int_equal(got, rq.workers);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -379,6 +421,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_validation, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unknown_region, setup, teardown),
         cmocka_unit_test_setup_teardown(test_large_bucket, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ties_past_the_key, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -299,9 +299,11 @@ static void test_prefetch_is_only_a_hint(void **state)
     mu_id id1, id2;
     assert_int_equal(id_parse(ID1, &id1), 0);
     assert_int_equal(id_parse(ID2, &id2), 0);
-    for (int stage = 0; stage < 2; stage++) {
-        registry_prefetch(f->reg, &id1, 0, stage);
-        registry_prefetch(f->reg, &id1, UINT32_MAX, stage);
+    for (int stage = 0; stage < 3; stage++) {
+        for (int what = 0; what < 2; what++) {
+            registry_prefetch(f->reg, &id1, 0, (prefetch_for)what, stage);
+            registry_prefetch(f->reg, &id1, UINT32_MAX, (prefetch_for)what, stage);
+        }
     }
     worker_spec s = spec_of(ID1, "T4", 2, devs);
     const worker *w = registry_register(f->reg, &s, 10, &err);
@@ -309,10 +311,10 @@ static void test_prefetch_is_only_a_hint(void **state)
     worker before = *w;
     size_t seen = f->n_seen;
     uint32_t slots[] = {w->slot, w->slot + 1, 1000000, UINT32_MAX};
-    for (int stage = 0; stage < 2; stage++) {
+    for (int stage = 0; stage < 3; stage++) {
         for (size_t i = 0; i < sizeof(slots) / sizeof(slots[0]); i++) {
-            registry_prefetch(f->reg, &id1, slots[i], stage);
-            registry_prefetch(f->reg, &id2, slots[i], stage);
+            registry_prefetch(f->reg, &id1, slots[i], PREFETCH_HEARTBEAT, stage);
+            registry_prefetch(f->reg, &id2, slots[i], PREFETCH_REGISTER, stage);
         }
     }
     assert_memory_equal(&before, registry_get(f->reg, &id1), sizeof(before));
