@@ -4,10 +4,10 @@
  * Workers that are online, free, hireable (tier above none) and have GPUs are
  * filed in buckets keyed by (GPU model, region, bandwidth tier, GPU count).
  * A request names a few models, regions and tiers, so it touches only the
- * handful of buckets that can serve it. Inside a bucket, workers are kept in
- * score order in sorted blocks of up to 128 entries under a directory (a
- * two-level B-tree: no allocation per worker, and a search reads a few cache
- * lines rather than a cold node per level of a binary tree):
+ * handful of buckets that can serve it. Inside a bucket, workers are walked
+ * in score order; they are kept in blocks of up to 64 entries under a
+ * directory ordered by separators (no allocation per worker; filing and
+ * removal touch a few cache lines, index.c says how):
  *
  *   uptime class (whole percent) descending, price ascending, download
  *   bandwidth descending, id ascending
@@ -78,7 +78,7 @@ uint16_t index_uptime_class(float fraction);
 /* Bytes held by the index: buckets, blocks and what each worker is filed under. */
 size_t index_bytes(const windex *ix);
 
-/* Check the blocks (order, first entries, lowest prices, counts), that each
+/* Check the blocks (ranges, best entries, lowest prices, counts), that each
  * filed worker is filed under its current key, and that exactly the
  * eligible workers are filed. 0, or -1 with the first fault. */
 int index_check(const windex *ix, mu_error *errp);
