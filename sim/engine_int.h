@@ -162,6 +162,10 @@ struct engine {
     workload *wl;       /* borrowed, may be NULL */
     const churn_event *cev;
     size_t n_cev;
+    /* The churn trace is read in place, in time order, not through the
+     * queue: its next event and when that is (UINT64_MAX: none left). */
+    size_t next_cev;
+    uint64_t next_cev_t;
     size_t n_req;
     sched *s;
     evq *q;

@@ -100,13 +100,13 @@ typedef struct sim_report {
 
     /* --- the engine ------------------------------------------------------- */
     uint64_t events;       /* heap events + core ticks */
-    uint64_t heap_events;  /* popped from the event queue */
+    uint64_t heap_events;  /* from the churn trace or the event queue */
     uint64_t churn_events; /* of which: churn trace events */
     uint64_t arrivals, acks, releases, samples;
     uint64_t ticks;      /* sched_tick calls: core timers due */
     uint64_t touches;    /* keep-alive touches (not events, see docs/sim.md) */
     uint64_t reconnects; /* a live worker the core had dropped registered again */
-    size_t peak_queue;   /* most events pending at once */
+    size_t peak_queue;   /* most events pending in the queue at once */
 
     /* --- workers ---------------------------------------------------------- */
     uint64_t nodes;        /* in the churn trace */
