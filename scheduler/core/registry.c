@@ -642,7 +642,8 @@ void registry_prefetch(const registry *r, const mu_id *id, uint32_t slot_hint, p
     if (slot_hint >= r->n)
         return;
     const worker *w = slot_at(r, slot_hint);
-    size_t len = what == PREFETCH_REGISTER ? sizeof(*w) : 128;
+    /* A heartbeat or a leave reads the record up to its timestamps. */
+    size_t len = what == PREFETCH_REGISTER ? sizeof(*w) : offsetof(worker, registered_at);
     if (stage == 0) {
         for (size_t at = 0; at < len; at += 64)
             __builtin_prefetch((const char *)w + at);

@@ -175,7 +175,7 @@ int registry_touch(registry *r, const mu_id *id, uint64_t now);
 
 /* What a caller will soon do with a worker, which says what to load. */
 typedef enum prefetch_for {
-    PREFETCH_HEARTBEAT, /* a heartbeat or a leave: the record's hot first half */
+    PREFETCH_HEARTBEAT, /* a heartbeat or a leave: the record's first 96 bytes */
     PREFETCH_REGISTER,  /* a registration: all of the record and its strings */
 } prefetch_for;
 
