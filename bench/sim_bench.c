@@ -7,10 +7,10 @@
  * The traces are generated in memory with the same generators as
  * `muster-sim generate` (no files), then replayed. It reports events
  * processed, events per second, wall time, peak RSS and bytes per worker,
- * and, measured in the same run, a baseline: the cost of popping the same
- * number of events through the engine's event heap (at the size the replay
- * reached) without calling the core, so that the figures show what the
- * scheduler costs on top of the engine. Targets are reported, never
+ * and, measured in the same run, a baseline: the cost of popping as many
+ * events through an event heap (at the size the engine's queue reached)
+ * without calling the core, so that the figures show what the scheduler
+ * costs on top of dispatching events. Targets are reported, never
  * asserted; it fails only when the core's invariants break (--check).
  *
  * The engine and the core read no clock; this program is a shell and reads

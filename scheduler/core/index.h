@@ -62,8 +62,9 @@ const ix_bucket *index_bucket(const windex *ix, uint32_t b);
 size_t index_model_buckets(const windex *ix, uint16_t model, const uint32_t **out);
 
 /* In-order walk of bucket b: the best worker first, NULL at the end. A
- * step finds w again by what it is filed under (O(log n)); a worker no
- * longer filed ends the walk. */
+ * step finds w where it is filed and scans its block for the next entry
+ * (O(block), plus a directory search, O(log n), into the next block); a
+ * worker no longer filed ends the walk. */
 worker *index_first(const windex *ix, uint32_t b);
 worker *index_next(const windex *ix, const worker *w);
 /* The same walk restricted to workers priced at most cap (micro-USD per
