@@ -155,18 +155,43 @@ int bench_fleet_start(const char *who, bench_fleet *f, const char *bindir, const
     return 0;
 }
 
-void bench_fleet_stop(bench_fleet *f)
+/* How long a stopped process may take to exit: musterd commits and closes,
+ * agents say goodbye. A hang is a bug to report, not to wait out. */
+#define STOP_GRACE_S 20
+
+/* Wait for pid, asked to stop, until `deadline`; then kill it and say so.
+ * 0 when it exited by itself, -1 when it had to be killed. */
+static int reap(pid_t pid, const char *what, double deadline)
+{
+    while (waitpid(pid, NULL, WNOHANG) == 0) {
+        if (bench_now_s() >= deadline) {
+            fprintf(stderr, "%s (pid %d) did not exit within %d s of SIGTERM: killed\n", what,
+                    (int)pid, STOP_GRACE_S);
+            kill(pid, SIGKILL);
+            waitpid(pid, NULL, 0);
+            return -1;
+        }
+        usleep(20000);
+    }
+    return 0;
+}
+
+int bench_fleet_stop(bench_fleet *f)
 {
     if (f->broker > 0)
         kill(f->broker, SIGTERM);
     for (unsigned i = 0; i < f->n_agents; i++)
         kill(f->agents[i], SIGTERM);
-    if (f->broker > 0)
-        waitpid(f->broker, NULL, 0);
+    double deadline = bench_now_s() + STOP_GRACE_S;
+    int rc = 0;
+    if (f->broker > 0 && reap(f->broker, "musterd", deadline) < 0)
+        rc = -1;
     for (unsigned i = 0; i < f->n_agents; i++)
-        waitpid(f->agents[i], NULL, 0);
+        if (reap(f->agents[i], "muster-agent", deadline) < 0)
+            rc = -1;
     free(f->agents);
     f->agents = NULL;
     f->n_agents = 0;
     f->broker = 0;
+    return rc;
 }

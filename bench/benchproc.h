@@ -34,7 +34,8 @@ typedef struct bench_fleet {
  * the log printed when it does not come up (what started is stopped). */
 int bench_fleet_start(const char *who, bench_fleet *f, const char *bindir, const char *dir,
                       unsigned agents, bool full_sync);
-/* SIGTERM everything and reap it. */
-void bench_fleet_stop(bench_fleet *f);
+/* SIGTERM everything and reap it. 0, or -1 when something did not exit
+ * within a grace period and was killed (said on stderr). */
+int bench_fleet_stop(bench_fleet *f);
 
 #endif

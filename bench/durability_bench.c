@@ -227,7 +227,8 @@ int main(int argc, char **argv)
         errors += args[i].errors;
         lat += args[i].lat_sum;
     }
-    bench_fleet_stop(&fleet);
+    if (bench_fleet_stop(&fleet) < 0)
+        rc = 1;
     double acked = elapsed > 0 ? (creates + releases) / elapsed : 0;
     double answered = elapsed > 0 ? (creates + releases + refused) / elapsed : 0;
     if (o.json) {

@@ -357,7 +357,8 @@ int main(int argc, char **argv)
     muster_client_destroy(c);
     if (rc)
         bench_print_log(fleet.log);
-    bench_fleet_stop(&fleet);
+    if (bench_fleet_stop(&fleet) < 0)
+        rc = 1;
 
     unsigned total = o.tasks + o.single;
     unsigned ok = o.single ? single.succeeded : bulk.succeeded;

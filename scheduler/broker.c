@@ -1164,14 +1164,19 @@ void broker_destroy(broker *b)
             sizeof(path))
             unlink(path);
     }
+    /* Monitoring stops before its socket closes: libzmq's I/O thread would
+     * otherwise block for good sending an agent's disconnection to a
+     * socket nobody reads, and zmq_ctx_term below with it (libzmq issues
+     * 2083 and 3575). Seen as a musterd that did not exit on SIGTERM while
+     * its agents were stopping too. */
+    if (b->agents)
+        zmq_socket_monitor(b->agents, NULL, 0);
     zs_close(b->monitor);
     webhooks_destroy(b->hooks);
     events_free(b);
     zap_destroy(b->zap);
     accounts_destroy(b->acc);
     mu_free(b->worker_keys);
-    if (b->agents)
-        zmq_socket_monitor(b->agents, NULL, 0);
     zs_close(b->agents);
     zs_close(b->clients);
     zs_close(b->events);
