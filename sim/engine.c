@@ -483,7 +483,8 @@ static void maybe_progress(engine *e)
  * core reads from the id and slot, what that points to, and what that
  * points to in turn (sched_prefetch, stages 0 to 2). The loads then overlap
  * with the work on the workers before. A step of 6 measured 5 to 9% faster
- * than 4, and 8 slower again (sim_bench, bench/README.md). */
+ * than 4 over 120 days of sim_bench, and 8 slower again; over a year the
+ * difference drowns in the machine's noise (bench/README.md). */
 #define PREFETCH_STEP   6u
 #define PREFETCH_STAGES 4u
 
