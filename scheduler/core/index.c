@@ -403,14 +403,7 @@ static void maybe_merge(windex *ix, uint32_t bn, uint32_t k)
     uint32_t from = l->n;
     memcpy(&l->e[l->n], r->e, r->n * sizeof(ixent));
     l->n += r->n;
-    if (ent_compare(ix, &r->e[r->best], &l->e[l->best]) < 0)
-        l->best = from + r->best;
-    if (r->min_price < l->min_price) {
-        l->min_price = r->min_price;
-        l->min_count = r->min_count;
-    } else if (r->min_price == l->min_price) {
-        l->min_count += r->min_count;
-    }
+    block_stats(ix, l); /* merges are rare: recount rather than combine */
     d->ents[left].min_price = l->min_price;
     refile_from(ix, l, from, bn);
     dir_delete(d, left + 1);
