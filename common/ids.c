@@ -20,33 +20,25 @@ static const uint8_t hex_plus1[256] = {
     ['A'] = 11, ['B'] = 12, ['C'] = 13, ['D'] = 14, ['E'] = 15, ['F'] = 16,
 };
 
-static int hex_digit(char c)
-{
-    return (int)hex_plus1[(unsigned char)c] - 1;
-}
-
 /* The form uuid_parse takes (8-4-4-4-12 hex digits, either case), parsed
  * here: every registration, heartbeat and reply names ids, and libuuid's
- * parser goes through strtoul for each group. */
+ * parser goes through strtoul for each group. Each byte's two digits are
+ * at a fixed place, so the loop has no branch but the one on bad input. */
 int id_parse(const char *text, mu_id *id)
 {
-    if (!text)
+    static const uint8_t at[16] = {0, 2, 4, 6, 9, 11, 14, 16, 19, 21, 24, 26, 28, 30, 32, 34};
+    if (!text || strnlen(text, 37) != 36 || text[8] != '-' || text[13] != '-' || text[18] != '-' ||
+        text[23] != '-')
         return -1;
     mu_id out;
-    size_t k = 0;
-    for (size_t i = 0; i < 36; i++) {
-        if (i == 8 || i == 13 || i == 18 || i == 23) {
-            if (text[i] != '-')
-                return -1;
-            continue;
-        }
-        int hi = hex_digit(text[i]);
-        int lo = hi < 0 ? -1 : hex_digit(text[++i]);
-        if (lo < 0)
-            return -1;
-        out.b[k++] = (uint8_t)(hi << 4 | lo);
+    unsigned bad = 0;
+    for (int k = 0; k < 16; k++) {
+        unsigned hi = hex_plus1[(unsigned char)text[at[k]]];
+        unsigned lo = hex_plus1[(unsigned char)text[at[k] + 1]];
+        bad |= (hi - 1) | (lo - 1); /* a 0 entry wraps to all ones */
+        out.b[k] = (uint8_t)((hi - 1) << 4 | (lo - 1));
     }
-    if (text[36])
+    if (bad > 15)
         return -1;
     *id = out;
     return 0;
@@ -54,7 +46,16 @@ int id_parse(const char *text, mu_id *id)
 
 void id_format(const mu_id *id, char out[ID_TEXT_LEN])
 {
-    uuid_unparse_lower(id->b, out);
+    /* uuid_unparse_lower's form, written here for the same reason. */
+    static const char hex[] = "0123456789abcdef";
+    char *o = out;
+    for (int i = 0; i < 16; i++) {
+        if (i == 4 || i == 6 || i == 8 || i == 10)
+            *o++ = '-';
+        *o++ = hex[id->b[i] >> 4];
+        *o++ = hex[id->b[i] & 15];
+    }
+    *o = '\0';
 }
 
 uint64_t id_hash(const mu_id *id)

@@ -1,8 +1,10 @@
-/* regions.c - see regions.h. Countries are kept sorted by code so a lookup
- * is a binary search; there are a few hundred at most. */
+/* regions.c - see regions.h. Countries are kept sorted by code, for
+ * listing, and indexed by their two letters, for lookups: every worker's
+ * registration names its country. */
 #include "regions.h"
 
 #include <ctype.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -17,12 +19,25 @@ typedef struct country {
     unsigned region;
 } country;
 
+#define CODES (26 * 26)
+
 struct region_table {
     char **regions;
     size_t n_regions;
     country *countries;
     size_t n_countries;
+    int16_t by_code[CODES]; /* region index by code_slot; -1: unknown */
 };
+
+/* Where a two-letter code (either case) sits in by_code; -1 if it is not
+ * two ASCII letters. */
+static int code_slot(const char *code)
+{
+    if (!code || !code[0] || !code[1] || code[2])
+        return -1;
+    unsigned a = ((unsigned char)code[0] | 0x20u) - 'a', b = ((unsigned char)code[1] | 0x20u) - 'a';
+    return a < 26 && b < 26 ? (int)(a * 26 + b) : -1;
+}
 
 void regions_destroy(region_table *t)
 {
@@ -117,6 +132,10 @@ region_table *regions_parse(const char *text, size_t len, const char *where, mu_
             goto error;
         }
     }
+    for (size_t i = 0; i < CODES; i++)
+        t->by_code[i] = -1;
+    for (size_t i = 0; i < t->n_countries; i++)
+        t->by_code[code_slot(t->countries[i].code)] = (int16_t)t->countries[i].region;
     cJSON_Delete(root);
     return t;
 error:
@@ -138,12 +157,14 @@ region_table *regions_load_file(const char *path, mu_error *errp)
 
 const char *regions_of_country(const region_table *t, const char *code)
 {
-    if (!code || strlen(code) != 2)
-        return NULL;
-    country key = {
-        {(char)toupper((unsigned char)code[0]), (char)toupper((unsigned char)code[1]), 0}, 0};
-    const country *c = bsearch(&key, t->countries, t->n_countries, sizeof(country), cmp_country);
-    return c ? t->regions[c->region] : NULL;
+    int r = regions_index_of_country(t, code);
+    return r >= 0 ? t->regions[r] : NULL;
+}
+
+int regions_index_of_country(const region_table *t, const char *code)
+{
+    int k = code_slot(code);
+    return k >= 0 ? t->by_code[k] : -1;
 }
 
 const char *regions_find(const region_table *t, const char *name)
@@ -158,6 +179,10 @@ const char *regions_find(const region_table *t, const char *name)
 
 int regions_index(const region_table *t, const char *name)
 {
+    /* Most callers hold a name this table gave them. */
+    for (size_t i = 0; name && i < t->n_regions; i++)
+        if (t->regions[i] == name)
+            return (int)i;
     return name ? region_index(t, name) : -1;
 }
 

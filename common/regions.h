@@ -15,6 +15,8 @@ void regions_destroy(region_table *t);
 
 /* Region name of a country code (case-insensitive), borrowed; NULL if unknown. */
 const char *regions_of_country(const region_table *t, const char *code);
+/* Index of the region of a country code (case-insensitive), or -1 if unknown. */
+int regions_index_of_country(const region_table *t, const char *code);
 /* Canonical (borrowed) region name if NAME is a region, else NULL. */
 const char *regions_find(const region_table *t, const char *name);
 /* Index of a region name (any case) in 0..regions_count-1, or -1. */

@@ -28,7 +28,9 @@ int str_norm(const char *in, char *out, size_t n)
             continue;
         if (k + 1 >= n)
             return -1;
-        out[k++] = (char)tolower(c);
+        /* ASCII only, as tolower in the C locale, without its call per
+         * byte: every registration normalises its model's name. */
+        out[k++] = (char)(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
     }
     if (n == 0)
         return -1;

@@ -385,9 +385,11 @@ static int spec_fill(const registry *r, const worker_spec *s, worker *w, mu_erro
     }
 
     const char *region = NULL;
+    int ri = -1;
     const char *country = s->country ? s->country : "";
     if (*country) {
-        region = regions_of_country(r->cfg.regions, country);
+        ri = regions_index_of_country(r->cfg.regions, country);
+        region = regions_name_at(r->cfg.regions, ri >= 0 ? (size_t)ri : SIZE_MAX);
         if (!region)
             return errprintf(errp,
                              "unknown country code \"%.8s\" (use ISO 3166-1 alpha-2, "
@@ -403,6 +405,7 @@ static int spec_fill(const registry *r, const worker_spec *s, worker *w, mu_erro
             return errprintf(errp, "country %s is in region %s, not %s", country, region, named),
                    -1;
         region = named;
+        ri = regions_index(r->cfg.regions, named);
     }
 
     const gpu_model *model = r->cpu_model;
@@ -433,7 +436,6 @@ static int spec_fill(const registry *r, const worker_spec *s, worker *w, mu_erro
     for (char *c = w->country; *c; c++)
         *c = (char)(*c >= 'a' && *c <= 'z' ? *c - 'a' + 'A' : *c);
     w->region = region ? region : "unknown";
-    int ri = region ? regions_index(r->cfg.regions, region) : -1;
     w->region_idx = ri >= 0 && ri < REGION_UNKNOWN ? (uint8_t)ri : REGION_UNKNOWN;
     w->model = model;
     int mi = model ? catalog_index(r->cfg.cat, model) : -1;

@@ -185,6 +185,38 @@ static void test_region_table(void **state)
     assert_null(regions_of_country(t, "XX"));
     assert_null(regions_of_country(t, "DEU"));
     assert_null(regions_of_country(t, NULL));
+    /* Codes are two ASCII letters; the neighbours of 'A', 'Z', 'a' and 'z'
+     * in ASCII, and UTF-8 letters, are not. */
+    const char *not_codes[] = {"",   "D",  "D1", "@E",       "[E", "`E",
+                               "{E", "D@", "D[", "\xc3\x89", " DE"};
+    for (size_t i = 0; i < sizeof(not_codes) / sizeof(not_codes[0]); i++) {
+        assert_null(regions_of_country(t, not_codes[i]));
+        assert_int_equal(regions_index_of_country(t, not_codes[i]), -1);
+    }
+    int eu = regions_index(t, "europe");
+    assert_true(eu >= 0);
+    assert_string_equal(regions_name_at(t, (size_t)eu), "europe");
+    assert_int_equal(regions_index_of_country(t, "DE"), eu);
+    assert_int_equal(regions_index_of_country(t, "dE"), eu);
+    assert_int_equal(regions_index_of_country(t, "XX"), -1);
+    /* By the table's own pointer, by another copy, in any case. */
+    assert_int_equal(regions_index(t, regions_of_country(t, "FR")), eu);
+    char copy[16];
+    snprintf(copy, sizeof(copy), "EuRoPe");
+    assert_int_equal(regions_index(t, copy), eu);
+    assert_int_equal(regions_index(t, "atlantis"), -1);
+    assert_int_equal(regions_index(t, NULL), -1);
+    /* Every code both ways agrees with the table's listing. */
+    size_t known = 0;
+    for (char a = 'A'; a <= 'Z'; a++) {
+        for (char b = 'A'; b <= 'Z'; b++) {
+            char up[3] = {a, b, 0}, low[3] = {(char)(a + 32), (char)(b + 32), 0};
+            const char *r = regions_of_country(t, up);
+            known += r != NULL;
+            assert_int_equal(regions_index_of_country(t, low), r ? regions_index(t, r) : -1);
+        }
+    }
+    assert_int_equal(known, regions_country_count(t));
     assert_string_equal(regions_find(t, "Europe"), "europe");
     assert_null(regions_find(t, "atlantis"));
     regions_destroy(t);

@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <uuid/uuid.h>
 #include <cmocka.h>
 
 #include "registry.h"
@@ -451,6 +452,53 @@ static void test_register_allocation_failures(void **state)
     assert_int_equal(registry_count(f->reg), 1);
 }
 
+/* ids.c parses and writes ids itself: it must agree with libuuid on every
+ * id, in either case, and refuse whatever libuuid's form is not. */
+static void test_id_text_agrees_with_libuuid(void **state)
+{
+    (void)state;
+    for (int i = 0; i < 2000; i++) {
+        uuid_t u;
+        uuid_generate_random(u);
+        char lower[ID_TEXT_LEN], upper[ID_TEXT_LEN], ours[ID_TEXT_LEN];
+        uuid_unparse_lower(u, lower);
+        uuid_unparse_upper(u, upper);
+        mu_id id;
+        memcpy(id.b, u, 16);
+        id_format(&id, ours);
+        assert_string_equal(ours, lower);
+        mu_id a, b;
+        assert_int_equal(id_parse(lower, &a), 0);
+        assert_int_equal(id_parse(upper, &b), 0);
+        assert_memory_equal(a.b, u, 16);
+        assert_memory_equal(b.b, u, 16);
+    }
+    const char *good = "0123abcd-4567-89ef-ABCD-0123456789af";
+    mu_id id, before;
+    assert_int_equal(id_parse(good, &id), 0);
+    before = id;
+    /* Every position spoiled in turn: a digit that is no hex digit, a
+     * dash where a digit goes, a digit where a dash goes. */
+    for (size_t i = 0; i < 36; i++) {
+        char bad[40];
+        memcpy(bad, good, 37);
+        bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+        const char *subst = dash ? "0g/" : "g-G/:@`\x80";
+        for (const char *c = subst; *c; c++) {
+            bad[i] = *c;
+            assert_int_equal(id_parse(bad, &id), -1);
+        }
+    }
+    char longer[40], shorter[40];
+    snprintf(longer, sizeof(longer), "%s0", good);
+    snprintf(shorter, sizeof(shorter), "%.35s", good);
+    assert_int_equal(id_parse(longer, &id), -1);
+    assert_int_equal(id_parse(shorter, &id), -1);
+    assert_int_equal(id_parse("", &id), -1);
+    assert_int_equal(id_parse(NULL, &id), -1);
+    assert_memory_equal(id.b, before.b, 16); /* a refusal writes nothing */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -467,6 +515,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_prefetch_is_only_a_hint, setup, teardown),
         cmocka_unit_test_setup_teardown(test_create_rejects_bad_config, setup, teardown),
         cmocka_unit_test_setup_teardown(test_register_allocation_failures, setup, teardown),
+        cmocka_unit_test(test_id_text_agrees_with_libuuid),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
