@@ -25,8 +25,21 @@ work=$(mktemp -d /tmp/muster-demo.XXXXXX)
 pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  sleep 0.5
-  for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
+  # Each process says goodbye and stops what it runs: an agent whose
+  # broker is stopping too lingers 500 ms for its goodbye. Give them 5 s.
+  for _ in $(seq 50); do
+    local alive=0
+    for p in "${pids[@]}"; do kill -0 "$p" 2>/dev/null && alive=1; done
+    [ $alive = 0 ] && break
+    sleep 0.1
+  done
+  for p in "${pids[@]}"; do
+    if kill -0 "$p" 2>/dev/null; then
+      echo "demo: process $p did not stop within 5 s of SIGTERM; killing it" >&2
+      { kill -9 "$p" && wait "$p"; } 2>/dev/null || true
+    fi
+  done
+  wait 2>/dev/null || true
   rm -rf "$work"
 }
 trap cleanup EXIT INT TERM
