@@ -536,8 +536,11 @@ static void test_goodbye_replaced_same_region(void **state)
     assert_non_null(find_event(R, e0, "cluster.ready"));
     /* its history says what happened */
     bool seen = false;
-    for (uint32_t i = 0; i < c->n_history && i < CLUSTER_HISTORY; i++)
-        seen |= !strcmp(cluster_history_at(c, i)->what, "replaced");
+    for (uint32_t i = 0; i < c->n_history && i < CLUSTER_HISTORY; i++) {
+        const cluster_change *ch = cluster_history_at(c, i);
+        assert_non_null(ch);
+        seen |= ch && !strcmp(ch->what, "replaced");
+    }
     assert_true(seen);
     rr_destroy(R);
 }
