@@ -24,9 +24,12 @@ static const uint8_t hex_plus1[256] = {
  * here: every registration, heartbeat and reply names ids, and libuuid's
  * parser goes through strtoul for each group. Each byte's two digits are
  * at a fixed place, so the loop has no branch but the one on bad input. */
+/* Where each byte's two digits are in the text form. */
+static const uint8_t digits_at[16] = {0, 2, 4, 6, 9, 11, 14, 16, 19, 21, 24, 26, 28, 30, 32, 34};
+
 int id_parse(const char *text, mu_id *id)
 {
-    static const uint8_t at[16] = {0, 2, 4, 6, 9, 11, 14, 16, 19, 21, 24, 26, 28, 30, 32, 34};
+    const uint8_t *at = digits_at;
     if (!text || strnlen(text, 37) != 36 || text[8] != '-' || text[13] != '-' || text[18] != '-' ||
         text[23] != '-')
         return -1;
@@ -46,16 +49,16 @@ int id_parse(const char *text, mu_id *id)
 
 void id_format(const mu_id *id, char out[ID_TEXT_LEN])
 {
-    /* uuid_unparse_lower's form, written here for the same reason. */
+    /* uuid_unparse_lower's form, written here for the same reason, each
+     * byte at its fixed place: the simulator formats an id for every
+     * registration it sends. */
     static const char hex[] = "0123456789abcdef";
-    char *o = out;
-    for (int i = 0; i < 16; i++) {
-        if (i == 4 || i == 6 || i == 8 || i == 10)
-            *o++ = '-';
-        *o++ = hex[id->b[i] >> 4];
-        *o++ = hex[id->b[i] & 15];
+    for (int k = 0; k < 16; k++) {
+        out[digits_at[k]] = hex[id->b[k] >> 4];
+        out[digits_at[k] + 1] = hex[id->b[k] & 15];
     }
-    *o = '\0';
+    out[8] = out[13] = out[18] = out[23] = '-';
+    out[36] = '\0';
 }
 
 uint64_t id_hash(const mu_id *id)
