@@ -27,7 +27,7 @@
 
 #define NIL UINT32_MAX
 
-/* Entries per block: a walk's step scans one, a split sorts one. */
+/* Entries per block: a walk's step scans one, a split partitions one. */
 #define BLOCK_MAX 64
 
 /* What a worker is filed under, in walk order (index_compare). */
@@ -309,29 +309,43 @@ static void block_stats(const windex *ix, block *b)
     b->min_count = n;
 }
 
-/* Sort b's entries (a merge sort: a split needs its median). */
-static void block_sort(const windex *ix, block *b)
+static void swap_ent(ixent *e, uint32_t i, uint32_t j)
 {
-    ixent tmp[BLOCK_MAX];
-    ixent *from = b->e, *to = tmp;
-    for (uint32_t w = 1; w < b->n; w *= 2) {
-        for (uint32_t lo = 0; lo < b->n; lo += 2 * w) {
-            uint32_t mid = lo + w < b->n ? lo + w : b->n;
-            uint32_t hi = lo + 2 * w < b->n ? lo + 2 * w : b->n;
-            uint32_t i = lo, j = mid, o = lo;
-            while (i < mid && j < hi)
-                to[o++] = ent_compare(ix, &from[j], &from[i]) < 0 ? from[j++] : from[i++];
-            while (i < mid)
-                to[o++] = from[i++];
-            while (j < hi)
-                to[o++] = from[j++];
-        }
-        ixent *t = from;
-        from = to;
-        to = t;
+    ixent t = e[i];
+    e[i] = e[j];
+    e[j] = t;
+}
+
+/* Put the entry that comes h-th in order at e[h], those before it below
+ * and those after above, in no order (quickselect, pivot the median of
+ * three): a split needs its halves, not a sort, and a full sort was most
+ * of what a split cost. Entries never compare equal, so the halves are
+ * those a sort would give. */
+static void block_select(const windex *ix, block *b, uint32_t h)
+{
+    ixent *e = b->e;
+    uint32_t lo = 0, hi = b->n - 1;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (ent_compare(ix, &e[mid], &e[lo]) < 0)
+            swap_ent(e, lo, mid);
+        if (ent_compare(ix, &e[hi], &e[lo]) < 0)
+            swap_ent(e, lo, hi);
+        if (ent_compare(ix, &e[mid], &e[hi]) < 0)
+            swap_ent(e, mid, hi);
+        const ixent pivot = e[hi];
+        uint32_t at = lo;
+        for (uint32_t i = lo; i < hi; i++)
+            if (ent_compare(ix, &e[i], &pivot) < 0)
+                swap_ent(e, i, at++);
+        swap_ent(e, at, hi);
+        if (at == h)
+            return;
+        if (h < at)
+            hi = at - 1;
+        else
+            lo = at + 1;
     }
-    if (from != b->e)
-        memcpy(b->e, from, b->n * sizeof(ixent));
 }
 
 /* Tell the workers of b from position `from` on where they are now. */
@@ -367,8 +381,9 @@ static void dir_delete(bdir *d, uint32_t at)
     d->n--;
 }
 
-/* Split the full block k of bucket bn: its upper half, in order, moves to
- * a new block after it. 0, or -1 (ENOMEM) with nothing changed. */
+/* Split the full block k of bucket bn: the upper half of its entries, in
+ * walk order, moves to a new block after it. 0, or -1 (ENOMEM) with
+ * nothing changed. */
 static int split(windex *ix, uint32_t bn, uint32_t k)
 {
     bdir *d = &ix->dirs[bn];
@@ -378,7 +393,7 @@ static int split(windex *ix, uint32_t bn, uint32_t k)
         errno = ENOMEM;
         return -1;
     }
-    block_sort(ix, b);
+    block_select(ix, b, b->n / 2);
     nb->n = b->n - b->n / 2;
     memcpy(nb->e, &b->e[b->n / 2], nb->n * sizeof(ixent));
     b->n /= 2;
