@@ -29,8 +29,22 @@ typedef struct link {
     uint32_t prev, next;
 } link;
 
+/* A model claim resolved before, exactly as the agent sent it. */
+#define CLAIM_MEMOS 4
+#define CLAIM_MAX   48
+typedef struct claim_memo {
+    char claim[CLAIM_MAX];
+    const gpu_model *model; /* NULL: unused */
+} claim_memo;
+
 struct registry {
     registry_config cfg;
+    /* A fleet names a handful of models and every registration names one
+     * again: most are answered by comparing the claim with those seen
+     * last, not by normalising, hashing and comparing it in the catalog
+     * (which never changes). */
+    claim_memo claims[CLAIM_MEMOS];
+    unsigned claims_next; /* the memo replaced next */
     registry_observer obs;
     uint64_t suspect_after_ms;
     uint64_t offline_after_ms;
@@ -302,13 +316,29 @@ static int by_id_reserve(registry *r)
 /* --- registration ----------------------------------------------------------- */
 
 /* Resolve one device's model from its claimed name, else its PCI ids. */
-static const gpu_model *resolve_device(const registry *r, const worker_device_spec *d,
-                                       mu_error *errp)
+/* The catalog's model for a claim, remembered when found. */
+static const gpu_model *find_claim(registry *r, const char *claim)
+{
+    size_t len = strnlen(claim, CLAIM_MAX);
+    if (len < CLAIM_MAX)
+        for (unsigned i = 0; i < CLAIM_MEMOS; i++)
+            if (r->claims[i].model && memcmp(r->claims[i].claim, claim, len + 1) == 0)
+                return r->claims[i].model;
+    const gpu_model *m = catalog_find(r->cfg.cat, claim);
+    if (m && len < CLAIM_MAX) {
+        claim_memo *o = &r->claims[r->claims_next++ % CLAIM_MEMOS];
+        memcpy(o->claim, claim, len + 1);
+        o->model = m;
+    }
+    return m;
+}
+
+static const gpu_model *resolve_device(registry *r, const worker_device_spec *d, mu_error *errp)
 {
     const catalog *cat = r->cfg.cat;
     const gpu_model *m = NULL;
     if (!str_is_empty(d->model_claim))
-        m = catalog_find(cat, d->model_claim);
+        m = find_claim(r, d->model_claim);
     if (!m && d->pci_vendor_id)
         m = catalog_find_pci(cat, d->pci_vendor_id, d->pci_device_id);
     if (m)
@@ -355,7 +385,7 @@ static bool fits(const char *s, size_t n)
  * it owns (hostname, agent version, devices) are left for the caller, which
  * allocates them for a new worker and keeps equal ones of a re-registering
  * one. 0, or -1 with the reason. */
-static int spec_fill(const registry *r, const worker_spec *s, worker *w, mu_error *errp)
+static int spec_fill(registry *r, const worker_spec *s, worker *w, mu_error *errp)
 {
     mu_id id;
     if (id_parse(s->id, &id) < 0 || id_is_null(&id))

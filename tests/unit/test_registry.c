@@ -209,6 +209,56 @@ static void test_register_unknown_model_suggests(void **state)
     assert_int_equal(registry_count(f->reg), 0);
 }
 
+/* The registry remembers the last model claims it resolved: over more
+ * claims than it remembers, in turns, each registration must get what
+ * the catalog says of its claim, and a claim the catalog does not know
+ * (one character off a remembered one, or longer than any) must fail
+ * every time. */
+static void test_register_claims_agree_with_catalog(void **state)
+{
+    fixture *f = *state;
+    static const char *const claims[] = {
+        "NVIDIA GeForce RTX 4090",
+        "RTX 4090",
+        "rtx4090",
+        "H100 SXM",
+        "NVIDIA H100 80GB HBM3",
+        "A100 80GB",
+        "RTX 4090 ",
+        "RTX 409",
+        "RTX 40900",
+        "h100sxm",
+        "NVIDIA GeForce RTX 4090 with a name longer than forty-eight characters",
+        "L40S",
+    };
+    size_t n = sizeof(claims) / sizeof(claims[0]);
+    worker_device_spec devs[WORKER_MAX_DEVICES];
+    char id[ID_TEXT_LEN];
+    unsigned ok = 0, refused = 0;
+    for (unsigned round = 0; round < 3; round++) {
+        for (size_t i = 0; i < n; i++) {
+            size_t k = (i * 5 + round) % n; /* a different order each round */
+            snprintf(id, sizeof(id), "%08zx-0000-4000-8000-%012u", k + 1, round);
+            worker_spec s = spec_of(id, claims[k], 1, devs);
+            mu_error err;
+            const gpu_model *want = catalog_find(f->cat, claims[k]);
+            const worker *w = registry_register(f->reg, &s, 1 + round, &err);
+            if (want) {
+                assert_non_null(w);
+                assert_ptr_equal(w->model, want);
+                ok++;
+            } else {
+                assert_null(w);
+                assert_non_null(strstr(err.text, "unknown GPU model"));
+                refused++;
+            }
+        }
+    }
+    /* The list holds both kinds, so both paths were taken. */
+    assert_true(ok >= 3 * 6);
+    assert_true(refused >= 3 * 2);
+}
+
 static void test_register_rejects_mixed_models(void **state)
 {
     fixture *f = *state;
@@ -506,6 +556,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_register_by_pci_id_and_cpu_only, setup, teardown),
         cmocka_unit_test_setup_teardown(test_register_rejects_bad_specs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_register_unknown_model_suggests, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_register_claims_agree_with_catalog, setup, teardown),
         cmocka_unit_test_setup_teardown(test_register_rejects_mixed_models, setup, teardown),
         cmocka_unit_test_setup_teardown(test_liveness_transitions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tick_expires_in_order, setup, teardown),
