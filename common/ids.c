@@ -20,13 +20,13 @@ static const uint8_t hex_plus1[256] = {
     ['A'] = 11, ['B'] = 12, ['C'] = 13, ['D'] = 14, ['E'] = 15, ['F'] = 16,
 };
 
+/* Where each byte's two digits are in the text form. */
+static const uint8_t digits_at[16] = {0, 2, 4, 6, 9, 11, 14, 16, 19, 21, 24, 26, 28, 30, 32, 34};
+
 /* The form uuid_parse takes (8-4-4-4-12 hex digits, either case), parsed
  * here: every registration, heartbeat and reply names ids, and libuuid's
  * parser goes through strtoul for each group. Each byte's two digits are
  * at a fixed place, so the loop has no branch but the one on bad input. */
-/* Where each byte's two digits are in the text form. */
-static const uint8_t digits_at[16] = {0, 2, 4, 6, 9, 11, 14, 16, 19, 21, 24, 26, 28, 30, 32, 34};
-
 int id_parse(const char *text, mu_id *id)
 {
     const uint8_t *at = digits_at;

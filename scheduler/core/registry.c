@@ -315,7 +315,6 @@ static int by_id_reserve(registry *r)
 
 /* --- registration ----------------------------------------------------------- */
 
-/* Resolve one device's model from its claimed name, else its PCI ids. */
 /* The catalog's model for a claim, remembered when found. */
 static const gpu_model *find_claim(registry *r, const char *claim)
 {
@@ -333,6 +332,7 @@ static const gpu_model *find_claim(registry *r, const char *claim)
     return m;
 }
 
+/* Resolve one device's model from its claimed name, else its PCI ids. */
 static const gpu_model *resolve_device(registry *r, const worker_device_spec *d, mu_error *errp)
 {
     const catalog *cat = r->cfg.cat;
