@@ -39,9 +39,8 @@ typedef struct ixent {
 } ixent;
 
 /* The header is what filing reads. It holds a copy of the best entry,
- * so that an add compares against it without loading another cold line:
- * the replay is bound by how many lines are in flight at once
- * (bench/README.md). */
+ * so that an add compares against it without loading another cold line
+ * (at a million workers, a block is rarely in any cache: bench/README.md). */
 typedef struct block {
     uint32_t n;
     uint32_t best;                 /* where the entry that comes first is */
